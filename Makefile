@@ -1,0 +1,48 @@
+# reviewapp — `make run` (the demo) and `make test` (the whole suite) on a fresh machine.
+# Only Python 3.11+ is needed up front; everything else is installed by these targets.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+PORT   ?= 8000
+# pytest-xdist processes: both cores by default.
+TEST_WORKERS ?= 2
+
+.PHONY: run test lint bench browser clean-data help
+
+help:
+	@echo "make run    - start reviewapp with a demo on http://127.0.0.1:$(PORT) (Ctrl-C stops it)"
+	@echo "make test   - run the whole test suite against real PostgreSQL, Celery and Chromium"
+	@echo "make lint   - ruff"
+	@echo "make bench  - benchmarks (print rates and ratios, no assertions)"
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "reviewapp needs Python 3.11+ ($(PYTHON) is older)"; exit 1; }
+	$(PYTHON) -m venv $(VENV) || { scripts/ensure-os-packages python3-venv && $(PYTHON) -m venv $(VENV); }
+
+# Reinstall only when the dependency list changes.
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+run: $(STAMP)
+	REVIEWAPP_DEMO=1 PORT=$(PORT) $(BIN)/python manage.py runstack
+
+browser:
+	@scripts/ensure-os-packages chromium
+
+test: $(STAMP) browser
+	$(BIN)/python manage.py check --fail-level WARNING
+	$(BIN)/python manage.py makemigrations --check --dry-run
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+clean-data:
+	rm -rf .data

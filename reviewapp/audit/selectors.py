@@ -1,0 +1,117 @@
+"""Reads of the audit trail: the chain check and the lists compliance officers page through."""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.db.models import QuerySet
+
+from .chain import GENESIS_HASH, HASHED_FIELDS, link_hash
+from .models import AuditEvent
+
+_VERIFY_CHUNK = 5000
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    ok: bool
+    count: int
+    head_seq: int
+    head_hash: str
+    broken_seq: int | None = None
+    reason: str = ""
+
+
+def _links(chunk_size: int) -> Iterator[dict]:
+    # A server-side cursor: memory stays flat however long the chain is.
+    return (
+        AuditEvent.objects.order_by("seq")
+        .values(*HASHED_FIELDS, "prev_hash", "hash")
+        .iterator(chunk_size=chunk_size)
+    )
+
+
+def chain_verify(*, progress: Callable[[int], None] | None = None, chunk_size: int = _VERIFY_CHUNK) -> ChainReport:
+    """Recompute every link. Stops at the first broken one and names it (DESIGN.md invariant 1)."""
+    expected_seq, prev_hash, count = 1, GENESIS_HASH, 0
+    for link in _links(chunk_size):
+        seq = link["seq"]
+        if seq != expected_seq:
+            return ChainReport(False, count, expected_seq - 1, prev_hash, expected_seq,
+                               f"event {expected_seq} is missing (next stored event is {seq})")
+        if link["prev_hash"] != prev_hash:
+            return ChainReport(False, count, seq - 1, prev_hash, seq,
+                               f"event {seq} does not point at the hash of event {seq - 1}")
+        if link_hash(prev_hash=prev_hash, fields=link) != link["hash"]:
+            return ChainReport(False, count, seq - 1, prev_hash, seq,
+                               f"event {seq} was changed after it was written (its hash does not match)")
+        prev_hash, expected_seq, count = link["hash"], seq + 1, count + 1
+        if progress and count % _VERIFY_CHUNK == 0:
+            progress(count)
+    return ChainReport(True, count, expected_seq - 1, prev_hash)
+
+
+def checkpoint_signature(*, key: str, seq: int, head_hash: str, at: str) -> str:
+    message = json.dumps({"seq": seq, "hash": head_hash, "at": at}, sort_keys=True).encode()
+    return hmac.new(key.encode(), message, "sha256").hexdigest()
+
+
+@dataclass(frozen=True)
+class CheckpointMismatch:
+    seq: int
+    reason: str
+
+
+def checkpoints_compare(*, path: Path, key: str) -> list[CheckpointMismatch]:
+    """Compare the signed checkpoints kept outside the database with the chain as it is now.
+
+    A superuser who rewrites history and recomputes every later hash makes a chain that verifies on
+    its own; it no longer matches the head hashes that were checkpointed before the rewrite.
+    """
+    if not path.exists():
+        return []
+    mismatches: list[CheckpointMismatch] = []
+    lines = path.read_text().splitlines()
+    wanted = {}
+    for number, line in enumerate(lines, start=1):
+        entry = json.loads(line)
+        good = checkpoint_signature(key=key, seq=entry["seq"], head_hash=entry["hash"], at=entry["at"])
+        if not hmac.compare_digest(good, entry["signature"]):
+            mismatches.append(CheckpointMismatch(entry["seq"], f"checkpoint line {number} has a bad signature"))
+            continue
+        wanted[entry["seq"]] = entry["hash"]
+    stored = dict(AuditEvent.objects.filter(seq__in=list(wanted)).values_list("seq", "hash"))
+    for seq, head_hash in sorted(wanted.items()):
+        if seq not in stored:
+            mismatches.append(CheckpointMismatch(seq, f"checkpointed event {seq} is gone"))
+        elif stored[seq] != head_hash:
+            mismatches.append(CheckpointMismatch(seq, f"event {seq} differs from its signed checkpoint"))
+    return mismatches
+
+
+def events_for_listing(*, action: str = "", actor: str = "", target_type: str = "",
+                       target_id: str = "") -> QuerySet[AuditEvent]:
+    events = AuditEvent.objects.order_by("-seq")
+    if action:
+        events = events.filter(action=action)
+    if actor:
+        events = events.filter(actor_display__icontains=actor)
+    if target_type:
+        events = events.filter(target_type=target_type)
+    if target_id:
+        events = events.filter(target_id=target_id)
+    return events
+
+
+def latest_checkpoint() -> AuditEvent | None:
+    from .actions import AuditAction
+
+    return (
+        AuditEvent.objects.filter(action__in=[AuditAction.AUDIT_CHECKPOINT, AuditAction.AUDIT_CHAIN_BROKEN])
+        .order_by("-seq")
+        .first()
+    )

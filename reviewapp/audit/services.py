@@ -1,0 +1,134 @@
+"""Writes to the audit trail. ``record`` is the only function that creates an ``AuditEvent``.
+
+Called by other apps' services inside their own ``transaction.atomic`` block, so the event commits
+or rolls back with the change it describes (DESIGN.md invariant 1).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import connection, models, transaction
+from django.utils import timezone
+
+from .actions import AuditAction
+from .chain import GENESIS_HASH, link_hash
+from .models import AuditEvent
+
+# Any constant works; it only has to be the same in every process ("auditchn" as a bigint).
+_CHAIN_LOCK_KEY = int.from_bytes(b"auditchn", "big")
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who did it, for actors that are not a user row (detectors, the system, holders, anonymous)."""
+
+    type: str
+    id: str = ""
+    display: str = ""
+
+
+@dataclass(frozen=True)
+class Target:
+    """What it was done to, when that is not (or no longer) a model instance."""
+
+    type: str
+    id: str
+
+
+SYSTEM = Actor(type=AuditEvent.ActorType.SYSTEM, id="reviewapp", display="reviewapp")
+
+
+def actor_for_user(user) -> Actor:
+    if user is None or not getattr(user, "is_authenticated", False):
+        return Actor(type=AuditEvent.ActorType.ANONYMOUS)
+    full_name = user.get_full_name() if hasattr(user, "get_full_name") else ""
+    display = f"{user.get_username()} ({full_name})" if full_name else user.get_username()
+    return Actor(type=AuditEvent.ActorType.USER, id=str(user.pk), display=display)
+
+
+def _as_actor(actor: Actor | models.Model | None) -> Actor:
+    if isinstance(actor, Actor):
+        return actor
+    return actor_for_user(actor)
+
+
+def _as_target(target: Target | models.Model | None) -> tuple[str, str]:
+    if target is None:
+        return "", ""
+    if isinstance(target, Target):
+        return target.type, target.id
+    return target._meta.label_lower, str(target.pk)
+
+
+def _jsonable(data: dict[str, Any] | None) -> dict[str, Any]:
+    # Round-trip through JSON so the hashed value is exactly what jsonb will give back
+    # (dates, UUIDs and Decimals become strings; tuples become lists).
+    return json.loads(json.dumps(data or {}, cls=DjangoJSONEncoder))
+
+
+@transaction.atomic
+def record(
+    *,
+    actor: Actor | models.Model | None,
+    action: AuditAction,
+    target: Target | models.Model | None = None,
+    data: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Append one event to the chain, in the caller's transaction.
+
+    Appends are serialised by a transaction-scoped advisory lock on the chain head, so concurrent
+    writers in any number of processes produce one gapless chain and never fork it. The lock is
+    released when the caller's transaction ends.
+    """
+    action = AuditAction(action)  # refuses codes that are not in the one list
+    who = _as_actor(actor)
+    target_type, target_id = _as_target(target)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s::bigint)", [_CHAIN_LOCK_KEY])
+    head = AuditEvent.objects.order_by("-seq").values("seq", "hash").first()
+    fields = {
+        "seq": (head["seq"] + 1) if head else 1,
+        "created_at": timezone.now(),
+        "actor_type": who.type,
+        "actor_id": who.id,
+        "actor_display": who.display[:255],
+        "action": action.value,
+        "target_type": target_type,
+        "target_id": target_id,
+        "data": _jsonable(data),
+    }
+    prev_hash = head["hash"] if head else GENESIS_HASH
+    return AuditEvent.objects.create(**fields, prev_hash=prev_hash, hash=link_hash(prev_hash=prev_hash, fields=fields))
+
+
+def audit_checkpoint(*, checkpoint_file, key: str) -> AuditEvent:
+    """Verify the whole chain, sign its head into a file outside the database, and record the result.
+
+    The signed head hashes are what catch a superuser who rewrites history *and* recomputes every
+    later hash (``verify_audit --checkpoints`` compares them). A broken chain is recorded as
+    ``audit.chain_broken`` and is not checkpointed.
+    """
+    from .selectors import chain_verify, checkpoint_signature
+
+    report = chain_verify()
+    if not report.ok:
+        return record(
+            actor=SYSTEM,
+            action=AuditAction.AUDIT_CHAIN_BROKEN,
+            data={"broken_seq": report.broken_seq, "reason": report.reason, "verified": report.count},
+        )
+    at = timezone.now().isoformat()
+    signature = checkpoint_signature(key=key, seq=report.head_seq, head_hash=report.head_hash, at=at)
+    line = json.dumps({"seq": report.head_seq, "hash": report.head_hash, "at": at, "signature": signature})
+    checkpoint_file.parent.mkdir(parents=True, exist_ok=True)
+    with open(checkpoint_file, "a", encoding="utf-8") as handle:
+        handle.write(line + "\n")
+    return record(
+        actor=SYSTEM,
+        action=AuditAction.AUDIT_CHECKPOINT,
+        data={"verified": report.count, "head_seq": report.head_seq, "head_hash": report.head_hash},
+    )

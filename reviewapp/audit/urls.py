@@ -1,0 +1,10 @@
+from django.urls import path
+
+from . import views
+
+app_name = "audit"
+
+urlpatterns = [
+    path("", views.event_list, name="events"),
+    path("<int:seq>/", views.event_detail, name="event"),
+]

@@ -1,0 +1,28 @@
+from urllib.parse import urlencode
+
+from django.contrib.auth.decorators import login_required, permission_required
+from django.core.paginator import Paginator
+from django.shortcuts import get_object_or_404, render
+
+from .actions import AuditAction
+from .models import AuditEvent
+from .selectors import events_for_listing, latest_checkpoint
+
+
+@login_required
+@permission_required("audit.view_auditevent", raise_exception=True)
+def event_list(request):
+    filters = {key: request.GET.get(key, "").strip() for key in ("action", "actor", "target_type", "target_id")}
+    page = Paginator(events_for_listing(**filters), 50).get_page(request.GET.get("page"))
+    query = urlencode({key: value for key, value in filters.items() if value})
+    return render(request, "audit/events.html", {
+        "page": page, "filters": filters, "query": query, "actions": AuditAction.choices,
+        "checkpoint": latest_checkpoint(),
+    })
+
+
+@login_required
+@permission_required("audit.view_auditevent", raise_exception=True)
+def event_detail(request, seq: int):
+    event = get_object_or_404(AuditEvent, seq=seq)
+    return render(request, "audit/event.html", {"event": event})

@@ -1,0 +1,47 @@
+"""The Celery application.
+
+One queue per kind of work (DESIGN.md "Running"): ``ingest``, ``outbox``, ``forum``, ``maintenance``.
+A task is routed by the app it lives in; a worker can serve all queues (``make run``) or only some
+(production). Tasks are acknowledged late and rejected when their worker dies, one at a time, so a
+killed worker never loses the task it held.
+"""
+
+import os
+
+from celery import Celery
+from kombu import Queue
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "reviewapp.settings.dev")
+
+app = Celery("reviewapp")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+
+
+def queue_name(kind: str) -> str:
+    from django.conf import settings
+
+    return f"{settings.CELERY_QUEUE_PREFIX}{kind}"
+
+
+@app.on_after_configure.connect
+def _configure_queues(sender: Celery, **kwargs) -> None:
+    from django.conf import settings
+
+    sender.conf.task_queues = [Queue(queue_name(kind)) for kind in settings.CELERY_QUEUES]
+    sender.conf.task_default_queue = queue_name("maintenance")
+    sender.conf.task_routes = {
+        "flags.*": {"queue": queue_name("ingest")},
+        "reviewapp.cases.*": {"queue": queue_name("outbox")},
+        "appeals.*": {"queue": queue_name("outbox")},
+        "reviewapp.forum.*": {"queue": queue_name("forum")},
+        "reviewapp.audit.*": {"queue": queue_name("maintenance")},
+    }
+    sender.conf.beat_schedule = {
+        "audit-checkpoint": {
+            "task": "reviewapp.audit.tasks.audit_checkpoint",
+            "schedule": settings.AUDIT_CHECKPOINT_INTERVAL,
+        },
+    }
+
+
+app.autodiscover_tasks()

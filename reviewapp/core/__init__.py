@@ -1,0 +1,1 @@
+"""Cross-cutting pages: the staff home page, health, error pages."""

@@ -1,0 +1,80 @@
+"""The processes `make run` starts, watched from one foreground process.
+
+Celery worker, Celery beat and gunicorn run as child processes; if any of them dies the others are
+stopped too, and Ctrl-C (SIGINT) or SIGTERM stops them all. The embedded PostgreSQL stops when the
+last process using it exits (see reviewapp.embedded).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+
+from django.conf import settings
+
+from reviewapp.celery import queue_name
+
+
+@dataclass
+class Stack:
+    port: int
+    web_workers: int = 2
+    worker_concurrency: int = 2
+    processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+
+    def commands(self) -> dict[str, list[str]]:
+        python = sys.executable
+        queues = ",".join(queue_name(kind) for kind in settings.CELERY_QUEUES)
+        return {
+            "worker": [python, "-m", "celery", "-A", "reviewapp", "worker", "-Q", queues,
+                       "--concurrency", str(self.worker_concurrency), "--loglevel", "INFO", "-n", "demo@%h"],
+            "beat": [python, "-m", "celery", "-A", "reviewapp", "beat", "--loglevel", "INFO",
+                     "--schedule", settings.CELERY_BEAT_SCHEDULE_FILENAME],
+            "web": [python, "-m", "gunicorn", "reviewapp.wsgi:application", "--bind", f"127.0.0.1:{self.port}",
+                    "--workers", str(self.web_workers), "--access-logfile", "-", "--graceful-timeout", "5"],
+        }
+
+    def start(self) -> None:
+        env = dict(os.environ)
+        env.setdefault("DJANGO_SETTINGS_MODULE", "reviewapp.settings.dev")
+        for name, command in self.commands().items():
+            self.processes[name] = subprocess.Popen(command, env=env, cwd=settings.BASE_DIR)  # noqa: S603 — our own argv
+
+    def wait_until_healthy(self, timeout: float = 60.0) -> bool:
+        deadline = time.monotonic() + timeout
+        url = f"http://127.0.0.1:{self.port}/healthz"
+        while time.monotonic() < deadline:
+            if self.first_dead():
+                return False
+            try:
+                with urllib.request.urlopen(url, timeout=3) as response:
+                    if response.status == 200:
+                        return True
+            except OSError:
+                pass
+            time.sleep(0.5)
+        return False
+
+    def first_dead(self) -> str | None:
+        for name, process in self.processes.items():
+            if process.poll() is not None:
+                return name
+        return None
+
+    def stop(self, grace: float = 15.0) -> None:
+        for process in self.processes.values():
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        for process in self.processes.values():
+            remaining = max(0.1, deadline - time.monotonic())
+            try:
+                process.wait(timeout=remaining)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()

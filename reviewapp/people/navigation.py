@@ -1,0 +1,51 @@
+"""What the navigation shows each role. One list: an entry appears for a user who holds its permission.
+
+Later apps add their pages here (queues, cases, policy, sharing, appeals) as they are built.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.urls import reverse
+
+from .roles import Role
+from .selectors import role_of
+
+
+@dataclass(frozen=True)
+class NavItem:
+    label: str
+    url_name: str
+    permission: str | None  # None: every signed-in staff member
+    shortcut: str = ""
+
+
+NAVIGATION: tuple[NavItem, ...] = (
+    NavItem("Home", "core:home", None, "g h"),
+    NavItem("Audit trail", "audit:events", "audit.view_auditevent", "g a"),
+    NavItem("Staff", "people:staff", "people.view_user", "g s"),
+    NavItem("API docs", "api-docs", None),
+)
+
+
+def items_for(user) -> list[dict]:
+    if not user.is_authenticated:
+        return []
+    return [
+        {"label": item.label, "url": reverse(item.url_name), "shortcut": item.shortcut}
+        for item in NAVIGATION
+        if item.permission is None or user.has_perm(item.permission)
+    ]
+
+
+def navigation(request) -> dict:
+    """Template context processor: the navigation and the signed-in person's role."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {"nav_items": [], "current_role": None}
+    role = role_of(user)
+    return {
+        "nav_items": items_for(user),
+        "current_role": role.label if isinstance(role, Role) else ("Superuser" if user.is_superuser else None),
+    }

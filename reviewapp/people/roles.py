@@ -1,0 +1,73 @@
+"""The roles of DESIGN.md as Django groups, and the model permissions each one holds.
+
+This mapping is the single source of truth: the migration creates the groups from it and every
+``migrate`` brings the groups back in line with it. Later apps add their permissions here.
+Per-object rights (a case's assignee, an appeal's appellant) are django-guardian object permissions
+granted by services, not listed here.
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import ImproperlyConfigured
+from django.db import models
+
+
+class Role(models.TextChoices):
+    REVIEWER = "reviewer", "Reviewer"
+    SENIOR_REVIEWER = "senior_reviewer", "Senior reviewer"
+    SHARING_OFFICER = "sharing_officer", "Sharing officer"
+    COMPLIANCE_OFFICER = "compliance_officer", "Compliance officer"
+    ADMIN = "admin", "Admin"
+
+
+ROLE_DESCRIPTIONS: dict[Role, str] = {
+    Role.REVIEWER: "Claims cases from queues, reads the evidence of cases assigned to them, decides under policy.",
+    Role.SENIOR_REVIEWER: "Everything a reviewer does, plus second approval of severe actions and appeals.",
+    Role.SHARING_OFFICER: "Previews, approves, rejects and revokes what is shared with the Forum.",
+    Role.COMPLIANCE_OFFICER: "Reads everything, including the audit trail; verifies the chain; changes nothing.",
+    Role.ADMIN: "Manages staff, detectors and their tokens, and publishes policy versions.",
+}
+
+_REVIEWER: set[str] = set()
+ROLE_PERMISSIONS: dict[Role, set[str]] = {
+    Role.REVIEWER: _REVIEWER,
+    Role.SENIOR_REVIEWER: _REVIEWER | set(),
+    Role.SHARING_OFFICER: set(),
+    # Read-only by construction: only view_* and verify/export permissions, never add/change/delete.
+    Role.COMPLIANCE_OFFICER: {"audit.view_auditevent", "audit.verify_chain", "people.view_user"},
+    Role.ADMIN: {"people.view_user", "people.add_user", "people.change_user"},
+}
+
+
+def sync_groups(apps=None, *, strict: bool = True) -> None:
+    """Create the role groups and give each exactly the permissions listed above.
+
+    ``strict=False`` (the migration) skips permissions of apps not migrated yet; the ``post_migrate``
+    sync that follows every ``migrate`` is strict and names any permission that does not exist.
+    """
+    from django.apps import apps as global_apps
+    from django.contrib.auth.management import create_permissions
+
+    apps = apps or global_apps
+    group_model = apps.get_model("auth", "Group")
+    permission_model = apps.get_model("auth", "Permission")
+    for app_config in global_apps.get_app_configs():
+        create_permissions(app_config, verbosity=0, apps=apps)
+    for role, wanted in ROLE_PERMISSIONS.items():
+        group, _ = group_model.objects.get_or_create(name=role.value)
+        permissions = []
+        for dotted in sorted(wanted):
+            app_label, codename = dotted.split(".", 1)
+            permission = permission_model.objects.filter(
+                content_type__app_label=app_label, codename=codename
+            ).first()
+            if permission is None:
+                if not strict:
+                    continue
+                raise ImproperlyConfigured(f"role {role.value}: permission {dotted} does not exist")
+            permissions.append(permission)
+        group.permissions.set(permissions)
+
+
+def sync_after_migrate(sender, **kwargs) -> None:
+    sync_groups()

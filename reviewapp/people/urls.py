@@ -1,0 +1,14 @@
+from django.urls import path
+
+from . import views
+
+app_name = "people"
+
+urlpatterns = [
+    path("login/", views.LoginView.as_view(), name="login"),
+    path("logout/", views.LogoutView.as_view(), name="logout"),
+    path("staff/", views.staff_list, name="staff"),
+    path("staff/new", views.staff_create, name="staff-create"),
+    path("staff/<int:pk>/role", views.staff_role, name="staff-role"),
+    path("staff/<int:pk>/active", views.staff_active, name="staff-active"),
+]

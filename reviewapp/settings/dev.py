@@ -1,0 +1,25 @@
+"""Local development and the demo (`make run`): debug on unless DEBUG=0, a per-checkout secret key."""
+
+import os
+import secrets
+
+from .base import *  # noqa: F403
+from .base import DATA_DIR, env_bool
+
+
+def _local_secret_key() -> str:
+    # Generated once per checkout and kept under .data/, so sessions survive a restart.
+    path = DATA_DIR / "secret_key"
+    if not path.exists():
+        DATA_DIR.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(50))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+DEBUG = env_bool("DEBUG", True)
+SECRET_KEY = os.environ.get("SECRET_KEY") or _local_secret_key()
+AUDIT_CHECKPOINT_KEY = os.environ.get("AUDIT_CHECKPOINT_KEY") or SECRET_KEY
+WHITENOISE_USE_FINDERS = True
+# Static files come straight from the source folders (no collectstatic in development).
+STATIC_ROOT = None

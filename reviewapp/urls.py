@@ -1,0 +1,13 @@
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from reviewapp.core.views import healthz
+
+urlpatterns = [
+    path("", include("reviewapp.core.urls")),
+    path("", include("reviewapp.people.urls")),
+    path("audit/", include("reviewapp.audit.urls")),
+    path("healthz", healthz, name="healthz"),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+]

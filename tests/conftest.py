@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pgtrigger
+import pytest
+from django.test import TransactionTestCase
+
+from reviewapp.people.roles import Role
+
+from .support import ROOT, CeleryWorker, child_env
+
+ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS", ROOT / "test-artifacts"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _flush_may_truncate_audit():
+    """Transactional tests end with a TRUNCATE of every table; the audit table refuses TRUNCATE.
+
+    Only the test harness's own flush is let through (pgtrigger.ignore scoped to that call), so tests
+    of the refusal itself still meet the trigger.
+    """
+    original = TransactionTestCase._fixture_teardown
+
+    def teardown(self):
+        with pgtrigger.ignore("audit.AuditEvent:audit_no_truncate"):
+            return original(self)
+
+    TransactionTestCase._fixture_teardown = teardown
+    yield
+    TransactionTestCase._fixture_teardown = original
+
+
+@pytest.fixture(scope="session")
+def artifacts_dir() -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return ARTIFACTS
+
+
+@pytest.fixture(scope="session")
+def celery_worker(django_db_setup, django_db_blocker, artifacts_dir, tmp_path_factory):
+    """One real Celery worker process for the session, on the test database and this session's queues."""
+    checkpoint_file = tmp_path_factory.mktemp("audit") / "checkpoints.jsonl"
+    with django_db_blocker.unblock():
+        env = child_env(AUDIT_CHECKPOINT_FILE=str(checkpoint_file))
+    worker = CeleryWorker(env, artifacts_dir / f"celery-worker-{os.getpid()}.log").start()
+    worker.checkpoint_file = checkpoint_file
+    yield worker
+    worker.stop()
+
+
+@pytest.fixture
+def make_staff(db):
+    from reviewapp.audit.services import SYSTEM
+    from reviewapp.people.services import staff_create
+
+    def make(role: Role = Role.REVIEWER, username: str | None = None, password: str = "correct horse battery"):
+        username = username or f"{role.value}-{make.counter}"
+        make.counter += 1
+        user, _ = staff_create(actor=SYSTEM, username=username, role=role, password=password)
+        return user
+
+    make.counter = 0
+    return make

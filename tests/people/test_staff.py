@@ -1,0 +1,113 @@
+"""Staff management: `create_staff`, the staff page, role changes and deactivation, each audited."""
+
+import io
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import CommandError, call_command
+from django.urls import reverse
+
+from reviewapp.audit.actions import AuditAction
+from reviewapp.audit.models import AuditEvent
+from reviewapp.people.roles import Role
+from reviewapp.people.selectors import role_of
+
+pytestmark = pytest.mark.django_db
+User = get_user_model()
+
+
+def test_create_staff_command_creates_one_role_and_prints_the_password():
+    out = io.StringIO()
+    call_command("create_staff", "nadia", "--role", "senior_reviewer", stdout=out)
+    user = User.objects.get(username="nadia")
+    assert role_of(user) == Role.SENIOR_REVIEWER
+    password = out.getvalue().strip().splitlines()[-1].removeprefix("Password: ")
+    assert user.check_password(password)
+    event = AuditEvent.objects.get(action=AuditAction.STAFF_CREATED, target_id=str(user.pk))
+    assert event.data == {"username": "nadia", "role": "senior_reviewer", "email": ""}
+    assert event.actor_id == "manage.py create_staff"
+
+
+def test_create_staff_refuses_a_duplicate_and_an_unknown_role():
+    call_command("create_staff", "nadia", "--role", "reviewer", stdout=io.StringIO())
+    with pytest.raises(CommandError, match="already exists"):
+        call_command("create_staff", "NADIA", "--role", "reviewer", stdout=io.StringIO())
+    with pytest.raises(CommandError, match="invalid choice: 'overlord'"):
+        call_command("create_staff", "omar", "--role", "overlord", stdout=io.StringIO())
+
+
+def test_create_staff_refuses_a_weak_password_and_names_why():
+    with pytest.raises(CommandError, match="password rejected: .*too short"):
+        call_command("create_staff", "omar", "--role", "reviewer", "--password", "abc", stdout=io.StringIO())
+    assert not User.objects.filter(username="omar").exists()
+    assert not AuditEvent.objects.filter(action=AuditAction.STAFF_CREATED).exists()
+
+
+def test_only_admins_manage_staff(client, make_staff):
+    client.force_login(make_staff(Role.REVIEWER))
+    assert client.get(reverse("people:staff")).status_code == 403
+    assert client.post(reverse("people:staff-create"), {"username": "x", "role": "admin"}).status_code == 403
+    assert not User.objects.filter(username="x").exists()
+
+
+def test_compliance_reads_the_staff_list_but_cannot_change_it(client, make_staff):
+    target = make_staff(Role.REVIEWER)
+    client.force_login(make_staff(Role.COMPLIANCE_OFFICER))
+    page = client.get(reverse("people:staff"))
+    assert page.status_code == 200 and target.username.encode() in page.content
+    assert b"Set role" not in page.content
+    response = client.post(reverse("people:staff-role", args=[target.pk]), {"role": "admin"})
+    assert response.status_code == 403
+    assert role_of(target) == Role.REVIEWER
+
+
+def test_admin_creates_changes_role_and_deactivates(client, make_staff):
+    admin = make_staff(Role.ADMIN)
+    client.force_login(admin)
+    response = client.post(reverse("people:staff-create"), {"username": "kofi", "role": "reviewer"}, follow=True)
+    assert b"one-time password" in response.content
+    kofi = User.objects.get(username="kofi")
+    client.post(reverse("people:staff-role", args=[kofi.pk]), {"role": "senior_reviewer"})
+    assert role_of(kofi) == Role.SENIOR_REVIEWER
+    client.post(reverse("people:staff-active", args=[kofi.pk]), {"active": "0"})
+    kofi.refresh_from_db()
+    assert not kofi.is_active
+    actions = list(AuditEvent.objects.filter(target_id=str(kofi.pk), actor_id=str(admin.pk))
+                   .order_by("seq").values_list("action", flat=True))
+    assert actions == [AuditAction.STAFF_CREATED, AuditAction.STAFF_ROLE_CHANGED, AuditAction.STAFF_DEACTIVATED]
+
+
+def test_admin_cannot_deactivate_themselves(client, make_staff):
+    admin = make_staff(Role.ADMIN)
+    client.force_login(admin)
+    response = client.post(reverse("people:staff-active", args=[admin.pk]), {"active": "0"}, follow=True)
+    assert b"cannot deactivate yourself" in response.content
+    admin.refresh_from_db()
+    assert admin.is_active
+
+
+def test_unknown_staff_member_is_404(client, make_staff):
+    client.force_login(make_staff(Role.ADMIN))
+    assert client.post(reverse("people:staff-role", args=[999999]), {"role": "admin"}).status_code == 404
+
+
+def test_seed_demo_gives_one_login_per_role_and_is_idempotent(settings, tmp_path):
+    settings.DATA_DIR = tmp_path
+    settings.DEMO_MODE = True
+    first, second = io.StringIO(), io.StringIO()
+    call_command("seed_demo", stdout=first)
+    call_command("seed_demo", stdout=second)
+    assert first.getvalue() == second.getvalue()
+    lines = first.getvalue().strip().splitlines()
+    assert len(lines) == len(Role)
+    for line in lines:
+        username, password = line.split()[-2:]
+        assert User.objects.get(username=username).check_password(password)
+    assert {role_of(u) for u in User.objects.all()} == set(Role)
+
+
+def test_seed_demo_refuses_outside_demo_mode(settings):
+    settings.DEMO_MODE = False
+    settings.DEBUG = False
+    with pytest.raises(CommandError, match="demo mode"):
+        call_command("seed_demo", stdout=io.StringIO())
