@@ -23,7 +23,8 @@ class AuditEvent(models.Model):
     actor_type = models.CharField(max_length=16, choices=ActorType.choices)
     actor_id = models.CharField(max_length=128, blank=True)
     actor_display = models.CharField(max_length=255, blank=True)
-    action = models.CharField(max_length=64, choices=AuditAction.choices, db_index=True)
+    # Validated against AuditAction by record(); no `choices` here, so a new code needs no migration.
+    action = models.CharField(max_length=64, db_index=True)
     target_type = models.CharField(max_length=64, blank=True)
     target_id = models.CharField(max_length=128, blank=True)
     data = models.JSONField(default=dict)
@@ -52,6 +53,10 @@ class AuditEvent(models.Model):
                 func="RAISE EXCEPTION 'pgtrigger: Cannot truncate % table', TG_TABLE_NAME;",
             ),
         ]
+
+    @property
+    def action_label(self) -> str:
+        return AuditAction(self.action).label if self.action in AuditAction.values else self.action
 
     def __str__(self) -> str:
         return f"#{self.seq} {self.action} by {self.actor_display or self.actor_type}"
