@@ -28,7 +28,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	@touch $@
 
 run: $(STAMP)
-	REVIEWAPP_DEMO=1 PORT=$(PORT) $(BIN)/python manage.py runstack
+	REVIEWAPP_DEMO=1 PORT=$(PORT) PYTHONUNBUFFERED=1 $(BIN)/python manage.py runstack
 
 browser:
 	@scripts/ensure-os-packages chromium

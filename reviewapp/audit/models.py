@@ -54,9 +54,9 @@ class AuditEvent(models.Model):
             ),
         ]
 
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.action} by {self.actor_display or self.actor_type}"
+
     @property
     def action_label(self) -> str:
         return AuditAction(self.action).label if self.action in AuditAction.values else self.action
-
-    def __str__(self) -> str:
-        return f"#{self.seq} {self.action} by {self.actor_display or self.actor_type}"

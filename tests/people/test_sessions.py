@@ -59,7 +59,7 @@ def test_logout_is_audited_and_needs_post(client, make_staff):
 
 def test_login_form_is_rate_limited_per_address(client, settings):
     # Test settings allow 5 attempts a minute.
-    statuses = [_login(client, "someone", "guess number %d" % i).status_code for i in range(7)]
+    statuses = [_login(client, "someone", f"guess number {i}").status_code for i in range(7)]
     assert statuses[:5] == [200] * 5
     assert statuses[5:] == [429, 429]
     assert b"Too many attempts" in _login(client, "someone", "again").content

@@ -32,12 +32,12 @@ def test_create_staff_refuses_a_duplicate_and_an_unknown_role():
     call_command("create_staff", "nadia", "--role", "reviewer", stdout=io.StringIO())
     with pytest.raises(CommandError, match="already exists"):
         call_command("create_staff", "NADIA", "--role", "reviewer", stdout=io.StringIO())
-    with pytest.raises(CommandError, match="invalid choice: 'overlord'"):
+    with pytest.raises(CommandError, match=r"invalid choice: 'overlord'"):
         call_command("create_staff", "omar", "--role", "overlord", stdout=io.StringIO())
 
 
 def test_create_staff_refuses_a_weak_password_and_names_why():
-    with pytest.raises(CommandError, match="password rejected: .*too short"):
+    with pytest.raises(CommandError, match=r"password rejected: .*too short"):
         call_command("create_staff", "omar", "--role", "reviewer", "--password", "abc", stdout=io.StringIO())
     assert not User.objects.filter(username="omar").exists()
     assert not AuditEvent.objects.filter(action=AuditAction.STAFF_CREATED).exists()
