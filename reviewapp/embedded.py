@@ -10,6 +10,8 @@ The data stays, so a second ``make run`` finds everything the first one left.
 from __future__ import annotations
 
 import logging
+import os
+import shutil
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,7 +53,16 @@ def ensure_running(data_dir: Path) -> EmbeddedServer:
     info = server.get_postmaster_info()
     embedded = EmbeddedServer(socket_dir=info.socket_dir, port=info.port)
     _ensure_database(embedded)
+    _offer_psql()
     return embedded
+
+
+def _offer_psql() -> None:
+    """`manage.py dbshell` needs psql; the wheel ships one, so use it when the machine has none."""
+    if shutil.which("psql") is None:
+        from pgserver._commands import POSTGRES_BIN_PATH
+
+        os.environ["PATH"] = f"{POSTGRES_BIN_PATH}{os.pathsep}{os.environ.get('PATH', '')}"
 
 
 def _ensure_database(embedded: EmbeddedServer) -> None:
