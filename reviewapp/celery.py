@@ -37,6 +37,10 @@ def _configure_queues(sender: Celery, **kwargs) -> None:
         "reviewapp.audit.*": {"queue": queue_name("maintenance")},
     }
     sender.conf.beat_schedule = {
+        "flags-reconcile": {
+            "task": "flags.tasks.reconcile_pending_flags",
+            "schedule": settings.FLAGS_RECONCILE_INTERVAL,
+        },
         "audit-checkpoint": {
             "task": "reviewapp.audit.tasks.audit_checkpoint",
             "schedule": settings.AUDIT_CHECKPOINT_INTERVAL,

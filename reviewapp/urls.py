@@ -8,6 +8,9 @@ urlpatterns = [
     path("", include("reviewapp.people.urls")),
     path("audit/", include("reviewapp.audit.urls")),
     path("healthz", healthz, name="healthz"),
+    path("api/v1/", include("flags.urls")),
+    path("api/v1/", include("reviewapp.cases.urls")),
+    path("detectors/", include("flags.pages_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]

@@ -14,6 +14,18 @@ class AuditAction(models.TextChoices):
     STAFF_DEACTIVATED = "staff.deactivated", "Staff member deactivated"
     STAFF_REACTIVATED = "staff.reactivated", "Staff member reactivated"
     STAFF_PASSWORD_RESET = "staff.password_reset", "Staff password reset"
+    # Detectors and flags
+    DETECTOR_CREATED = "detector.created", "Detector created"
+    DETECTOR_UPDATED = "detector.updated", "Detector updated"
+    DETECTOR_TOKEN_CREATED = "detector.token_created", "Detector token created"
+    DETECTOR_TOKEN_REVOKED = "detector.token_revoked", "Detector token revoked"
+    FLAGS_INGESTED = "flags.ingested", "Flags ingested"
+    FLAGS_GROUPED = "flags.grouped", "Flags grouped into cases"
+    # Cases and campaigns
+    CASE_OPENED = "case.opened", "Case opened"
+    CASE_TRANSITIONED = "case.transitioned", "Case changed state"
+    CASE_CAMPAIGN_LINKED = "case.campaign_linked", "Case linked to a campaign"
+    CAMPAIGN_CREATED = "campaign.created", "Campaign created"
     # The chain itself
     AUDIT_CHECKPOINT = "audit.checkpoint", "Audit chain verified and checkpointed"
     AUDIT_CHAIN_BROKEN = "audit.chain_broken", "Audit chain found broken"

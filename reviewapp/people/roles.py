@@ -28,14 +28,22 @@ ROLE_DESCRIPTIONS: dict[Role, str] = {
     Role.ADMIN: "Manages staff, detectors and their tokens, and publishes policy versions.",
 }
 
-_REVIEWER: set[str] = set()
+_CASE_SUMMARIES = {"cases.view_case", "cases.view_account", "cases.view_campaign"}
+_REVIEWER: set[str] = _CASE_SUMMARIES
 ROLE_PERMISSIONS: dict[Role, set[str]] = {
     Role.REVIEWER: _REVIEWER,
     Role.SENIOR_REVIEWER: _REVIEWER | set(),
-    Role.SHARING_OFFICER: set(),
+    Role.SHARING_OFFICER: _CASE_SUMMARIES,
     # Read-only by construction: only view_* and verify/export permissions, never add/change/delete.
-    Role.COMPLIANCE_OFFICER: {"audit.view_auditevent", "audit.verify_chain", "people.view_user"},
-    Role.ADMIN: {"people.view_user", "people.add_user", "people.change_user"},
+    Role.COMPLIANCE_OFFICER: {
+        "audit.view_auditevent", "audit.verify_chain", "people.view_user", *_CASE_SUMMARIES,
+        "flags.view_detector", "flags.view_detectortoken", "flags.view_flag", "flags.view_flagbatch",
+    },
+    Role.ADMIN: {
+        "people.view_user", "people.add_user", "people.change_user",
+        "flags.view_detector", "flags.add_detector", "flags.change_detector",
+        "flags.view_detectortoken", "flags.add_detectortoken", "flags.change_detectortoken",
+    },
 }
 
 

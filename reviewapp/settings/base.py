@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django.contrib.postgres",
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -57,7 +58,9 @@ INSTALLED_APPS = [
     "pgtrigger",
     "reviewapp.audit",
     "reviewapp.people",
+    "reviewapp.cases",
     "reviewapp.core",
+    "django_filters",
     "flags",
     "appeals",
 ]
@@ -165,6 +168,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "reviewapp API",
@@ -178,7 +182,15 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "flags.openapi.add_flag_components",
+    ],
 }
+
+# --- Flag ingestion --------------------------------------------------------------------------------
+# 5,000 flags of ~500 bytes are ~2.5 MB; evidence (≤ 64 KB each) can make a legal batch far larger.
+FLAGS_MAX_BODY_BYTES = env_int("FLAGS_MAX_BODY_BYTES", 32 * 1024 * 1024)
 
 # --- Celery ---------------------------------------------------------------------------------------
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or _default_broker
@@ -198,6 +210,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = (
     {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)} if CELERY_BROKER_URL.startswith("redis") else {}
 )
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
+FLAGS_RECONCILE_INTERVAL = timedelta(seconds=env_int("FLAGS_RECONCILE_INTERVAL_SECONDS", 30))
 AUDIT_CHECKPOINT_INTERVAL = timedelta(seconds=env_int("AUDIT_CHECKPOINT_INTERVAL_SECONDS", 3600))
 
 # --- Audit ----------------------------------------------------------------------------------------

@@ -1,0 +1,104 @@
+import pgtrigger
+from django.db import models
+from django.db.models import Q
+
+
+class Detector(models.Model):
+    """A detection system of the provider that posts flags with its own tokens."""
+
+    slug = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=200)
+    owner_team = models.CharField(max_length=200, blank=True)
+    description = models.TextField(blank=True)
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["slug"]
+
+    def __str__(self) -> str:
+        return self.slug
+
+
+class DetectorToken(models.Model):
+    """A bearer token for one detector. Only its SHA-256 is stored; the token is shown once."""
+
+    detector = models.ForeignKey(Detector, on_delete=models.PROTECT, related_name="tokens")
+    prefix = models.CharField(max_length=16, help_text="The first characters, to tell tokens apart.")
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.CharField(max_length=255, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.detector.slug} {self.prefix}…"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+
+class FlagBatch(models.Model):
+    """The receipt of one ingestion call (one API request or one chunk of a backfill file)."""
+
+    class Source(models.TextChoices):
+        API = "api", "API"
+        FILE = "file", "Backfill file"
+
+    detector = models.ForeignKey(Detector, on_delete=models.PROTECT, null=True, related_name="batches")
+    source = models.CharField(max_length=8, choices=Source.choices)
+    received_at = models.DateTimeField(auto_now_add=True)
+    created = models.PositiveIntegerField(default=0)
+    duplicates = models.PositiveIntegerField(default=0)
+    conflicts = models.PositiveIntegerField(default=0)
+    rejected = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"batch {self.pk} ({self.source})"
+
+
+class Flag(models.Model):
+    """One detector finding about one account (schema v1). Never changed after it is stored.
+
+    ``case`` is empty until the grouping task attaches the flag; a flag with no case is "pending", and
+    the periodic reconciler keeps grouping until none is left.
+    """
+
+    detector = models.ForeignKey(Detector, on_delete=models.PROTECT, related_name="flags")
+    external_id = models.CharField(max_length=200)
+    schema_version = models.PositiveSmallIntegerField(default=1)
+    detector_version = models.CharField(max_length=64)
+    account_external_id = models.CharField(max_length=128)
+    organization_id = models.CharField(max_length=128, blank=True)
+    signal = models.CharField(max_length=32)
+    score = models.FloatField()
+    observed_from = models.DateTimeField()
+    observed_to = models.DateTimeField()
+    request_count = models.BigIntegerField(null=True)
+    cluster_id = models.CharField(max_length=128, blank=True)
+    evidence = models.JSONField(null=True)
+    content_hash = models.CharField(
+        max_length=64, help_text="SHA-256 of the canonical flag, to tell replays from conflicts.")
+    batch = models.ForeignKey(FlagBatch, on_delete=models.PROTECT, related_name="flags")
+    received_at = models.DateTimeField()
+    case = models.ForeignKey("cases.Case", on_delete=models.PROTECT, null=True, related_name="flags")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["detector", "external_id"], name="flags_unique_per_detector"),
+        ]
+        indexes = [
+            models.Index(fields=["id"], condition=Q(case__isnull=True), name="flags_pending_idx"),
+            models.Index(fields=["account_external_id"], name="flags_account_idx"),
+        ]
+        triggers = [
+            # What a detector said is never rewritten: only grouping (case) and the retention purge
+            # (evidence) may touch a stored flag.
+            pgtrigger.ReadOnly(name="flags_read_only", exclude=["case", "evidence"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.detector_id}:{self.external_id}"

@@ -1,0 +1,146 @@
+"""The flag contract, schema v1 (DESIGN.md "Contracts"), validated by msgspec (compiled, not per-field Python).
+
+Each item of a batch is decoded on its own, so one bad item never blocks the good ones, and each
+rejection names the field and the reason.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+import msgspec
+from msgspec import Meta
+
+from reviewapp.cases.vocabulary import Signal
+
+MAX_FLAGS_PER_REQUEST = 5000
+MAX_EVIDENCE_BYTES = 64 * 1024
+MAX_EXCERPTS = 20
+MAX_EXCERPT_CHARS = 2000
+
+SignalSlug = Literal[tuple(Signal.values)]  # type: ignore[valid-type]
+Text = Annotated[str, Meta(min_length=1, max_length=200)]
+Slug = Annotated[str, Meta(pattern=r"^[a-z0-9][a-z0-9_-]*$", min_length=1, max_length=64)]
+AwareDateTime = Annotated[datetime, Meta(tz=True)]
+
+
+class FlagV1(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    external_id: Text
+    detector: Slug
+    detector_version: Annotated[str, Meta(min_length=1, max_length=64)]
+    account_id: Annotated[str, Meta(min_length=1, max_length=128)]
+    organization_id: Annotated[str, Meta(max_length=128)] | None = None
+    signal: SignalSlug
+    score: Annotated[float, Meta(ge=0, le=1)]
+    observed_from: AwareDateTime
+    observed_to: AwareDateTime
+    request_count: Annotated[int, Meta(ge=0, le=2**62)] | None = None
+    cluster_id: Annotated[str, Meta(min_length=1, max_length=128)] | None = None
+    evidence: dict[str, Any] | None = None
+
+
+_decoder = msgspec.json.Decoder(FlagV1)
+_encoder = msgspec.json.Encoder(order="deterministic")
+_PATH = re.compile(r" - at `\$\.?([^`]*)`$")
+_FIELD_IN_MESSAGE = re.compile(r"field `([^`]+)`")
+
+
+class ItemErrors(Exception):
+    """One item's problems as ``{"field": ["why", ...]}``."""
+
+    def __init__(self, errors: dict[str, list[str]]):
+        super().__init__(errors)
+        self.errors = errors
+
+
+def _errors_from(exc: msgspec.ValidationError | msgspec.DecodeError) -> dict[str, list[str]]:
+    message = str(exc)
+    match = _PATH.search(message)
+    path = match.group(1) if match else ""
+    reason = _PATH.sub("", message)
+    if not path:
+        named = _FIELD_IN_MESSAGE.search(reason)  # "Object missing required field `score`"
+        path = named.group(1) if named else "non_field_errors"
+    field = re.split(r"[.\[]", path, maxsplit=1)[0] or "non_field_errors"
+    if reason.startswith("Object contains unknown field"):
+        reason = "unknown field (schema v1 allows only the documented fields)"
+    elif reason.startswith("Object missing required field"):
+        reason = "this field is required"
+    return {field: [reason.replace("`", "'")]}
+
+
+def parse_flag(raw: bytes | msgspec.Raw, *, expected_detector: str | None) -> FlagV1:
+    """Decode and check one flag. Raises ItemErrors naming each bad field."""
+    try:
+        flag = _decoder.decode(raw)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise ItemErrors(_errors_from(exc)) from None
+    errors: dict[str, list[str]] = {}
+    if expected_detector is not None and flag.detector != expected_detector:
+        errors["detector"] = [f"'{flag.detector}' does not match this token's detector '{expected_detector}'"]
+    if flag.observed_from > flag.observed_to:
+        errors["observed_to"] = ["must not be earlier than observed_from"]
+    if flag.evidence is not None:
+        errors.update(_evidence_errors(flag.evidence))
+    if errors:
+        raise ItemErrors(errors)
+    return flag
+
+
+def _evidence_errors(evidence: dict[str, Any]) -> dict[str, list[str]]:
+    problems = []
+    size = len(_encoder.encode(evidence))
+    if size > MAX_EVIDENCE_BYTES:
+        problems.append(f"is {size} bytes of JSON; the limit is {MAX_EVIDENCE_BYTES}")
+    excerpts = evidence.get("excerpts")
+    if excerpts is not None:
+        if not isinstance(excerpts, list) or not all(isinstance(e, str) for e in excerpts):
+            problems.append("excerpts must be a list of strings")
+        else:
+            if len(excerpts) > MAX_EXCERPTS:
+                problems.append(f"has {len(excerpts)} excerpts; the limit is {MAX_EXCERPTS}")
+            long = [i for i, e in enumerate(excerpts) if len(e) > MAX_EXCERPT_CHARS]
+            if long:
+                problems.append(f"excerpts {long} are longer than {MAX_EXCERPT_CHARS} characters")
+    return {"evidence": problems} if problems else {}
+
+
+def canonical_bytes(flag: FlagV1) -> bytes:
+    """The flag as canonical JSON (sorted keys): equal content, equal bytes, whatever the sender's layout."""
+    return _encoder.encode(flag)
+
+
+class BodyError(ValueError):
+    """The request body as a whole is unusable (not JSON, wrong top-level shape, too many flags)."""
+
+    def __init__(self, message: str, status: int = 400):
+        super().__init__(message)
+        self.status = status
+
+
+def split_body(body: bytes) -> list[msgspec.Raw]:
+    """A body is one flag object or ``{"flags": [...]}``; returns each item still undecoded."""
+    try:
+        top = msgspec.json.decode(body, type=dict[str, msgspec.Raw])
+    except msgspec.ValidationError:
+        raise BodyError("the body must be a JSON object: one flag, or {\"flags\": [...]}") from None
+    except msgspec.DecodeError as exc:
+        raise BodyError(f"the body is not valid JSON: {exc}") from None
+    if "flags" not in top:
+        return [msgspec.Raw(body)]
+    if len(top) != 1:
+        extra = sorted(set(top) - {"flags"})
+        raise BodyError(f"a batch is {{\"flags\": [...]}} with nothing beside it; unexpected keys: {extra}")
+    try:
+        items = msgspec.json.decode(top["flags"], type=list[msgspec.Raw])
+    except msgspec.ValidationError:
+        raise BodyError("\"flags\" must be a list of flag objects") from None
+    if len(items) > MAX_FLAGS_PER_REQUEST:
+        raise BodyError(
+            f"{len(items)} flags in one request; the limit is {MAX_FLAGS_PER_REQUEST} — split the batch", status=413
+        )
+    if not items:
+        raise BodyError("\"flags\" is empty")
+    return items

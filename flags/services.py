@@ -1,0 +1,230 @@
+"""Writes for detectors, their tokens and flags. One ingestion path serves the API and backfills.
+
+Invariant 3 (DESIGN.md): ``(detector, external_id)`` is unique in the database; a replay creates
+nothing and says so; one bad item never blocks the good ones; nothing accepted is lost (grouping
+happens after commit, and the reconciler keeps at it until no flag is left without a case).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import msgspec
+from django.db import connection, transaction
+from django.utils import timezone
+
+from reviewapp.audit.actions import AuditAction
+from reviewapp.audit.services import Actor, record
+
+from .models import Detector, DetectorToken, FlagBatch
+from .schema import FlagV1, ItemErrors, canonical_bytes, parse_flag
+
+TOKEN_PREFIX = "rvd_"  # noqa: S105 — a public marker that makes leaked tokens easy to scan for
+
+
+def token_digest(token: str) -> str:
+    # Tokens are 256 random bits: a fast hash is enough (no dictionary to attack), and lookups stay O(1).
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@transaction.atomic
+def detector_ensure(*, actor, slug: str, name: str = "", owner_team: str = "", description: str = "") -> Detector:
+    detector, created = Detector.objects.get_or_create(
+        slug=slug, defaults={"name": name or slug, "owner_team": owner_team, "description": description})
+    if created:
+        record(actor=actor, action=AuditAction.DETECTOR_CREATED, target=detector,
+               data={"slug": slug, "name": detector.name, "owner_team": owner_team})
+    return detector
+
+
+@transaction.atomic
+def detector_set_active(*, actor, detector: Detector, active: bool) -> Detector:
+    detector = Detector.objects.select_for_update().get(pk=detector.pk)
+    if detector.active != active:
+        detector.active = active
+        detector.save(update_fields=["active"])
+        record(actor=actor, action=AuditAction.DETECTOR_UPDATED, target=detector, data={"active": active})
+    return detector
+
+
+@transaction.atomic
+def detector_token_create(*, actor, detector: Detector) -> tuple[DetectorToken, str]:
+    """A new token for one detector. Returns the token row and the token itself, which is never stored."""
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    row = DetectorToken.objects.create(
+        detector=detector, prefix=token[: len(TOKEN_PREFIX) + 6], token_hash=token_digest(token),
+        created_by=getattr(actor, "display", "") or str(actor),
+    )
+    record(actor=actor, action=AuditAction.DETECTOR_TOKEN_CREATED, target=row,
+           data={"detector": detector.slug, "prefix": row.prefix})
+    return row, token
+
+
+@transaction.atomic
+def detector_token_revoke(*, actor, token: DetectorToken) -> DetectorToken:
+    token = DetectorToken.objects.select_for_update().get(pk=token.pk)
+    if token.revoked_at is None:
+        token.revoked_at = timezone.now()
+        token.save(update_fields=["revoked_at"])
+        record(actor=actor, action=AuditAction.DETECTOR_TOKEN_REVOKED, target=token,
+               data={"detector": token.detector.slug, "prefix": token.prefix})
+    return token
+
+
+@transaction.atomic
+def detector_token_rotate(*, actor, token: DetectorToken) -> tuple[DetectorToken, str]:
+    """Revoke a token and issue its replacement in one step."""
+    detector_token_revoke(actor=actor, token=token)
+    return detector_token_create(actor=actor, detector=token.detector)
+
+
+# --- Ingestion -------------------------------------------------------------------------------------
+
+@dataclass
+class IngestResult:
+    batch_id: int | None = None
+    created: int = 0
+    duplicates: int = 0
+    conflicts: list[dict] = field(default_factory=list)
+    rejected: list[dict] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {
+            "batch_id": self.batch_id,
+            "created": self.created,
+            "duplicates": self.duplicates,
+            "conflicts": self.conflicts,
+            "rejected": self.rejected,
+        }
+
+    def add(self, other: IngestResult) -> None:
+        self.created += other.created
+        self.duplicates += other.duplicates
+        self.conflicts.extend(other.conflicts)
+        self.rejected.extend(other.rejected)
+
+
+_STAGING_COLUMNS = (
+    "ord", "detector_id", "external_id", "detector_version", "account_external_id", "organization_id",
+    "signal", "score", "observed_from", "observed_to", "request_count", "cluster_id", "evidence", "content_hash",
+)
+_STAGING_DDL = """
+CREATE TEMP TABLE IF NOT EXISTS flags_staging (
+    ord integer, detector_id bigint, external_id text, detector_version text, account_external_id text,
+    organization_id text, signal text, score double precision, observed_from timestamptz,
+    observed_to timestamptz, request_count bigint, cluster_id text, evidence jsonb, content_hash text
+) ON COMMIT DELETE ROWS
+"""
+_INSERT = """
+INSERT INTO flags_flag (detector_id, external_id, schema_version, detector_version, account_external_id,
+    organization_id, signal, score, observed_from, observed_to, request_count, cluster_id, evidence,
+    content_hash, batch_id, received_at)
+SELECT detector_id, external_id, 1, detector_version, account_external_id, organization_id, signal, score,
+    observed_from, observed_to, request_count, cluster_id, evidence, content_hash, %(batch)s, %(now)s
+FROM flags_staging
+ORDER BY detector_id, external_id  -- one lock order for every writer: overlapping batches cannot deadlock
+ON CONFLICT (detector_id, external_id) DO NOTHING
+RETURNING external_id, detector_id
+"""
+_EXISTING = """
+SELECT s.ord, f.content_hash = s.content_hash
+FROM flags_staging s JOIN flags_flag f ON f.detector_id = s.detector_id AND f.external_id = s.external_id
+WHERE f.batch_id <> %(batch)s
+"""
+_encoder = msgspec.json.Encoder()
+
+
+def _external_id_of(raw) -> str | None:
+    try:
+        value = msgspec.json.decode(raw)
+    except msgspec.DecodeError:
+        return None
+    external_id = value.get("external_id") if isinstance(value, dict) else None
+    return external_id if isinstance(external_id, str) else None
+
+
+def _row(ord_: int, detector_id: int, flag: FlagV1, digest: str) -> tuple:
+    return (
+        ord_, detector_id, flag.external_id, flag.detector_version, flag.account_id, flag.organization_id or "",
+        flag.signal, flag.score, flag.observed_from, flag.observed_to, flag.request_count, flag.cluster_id or "",
+        _encoder.encode(flag.evidence).decode() if flag.evidence is not None else None, digest,
+    )
+
+
+def flags_ingest(*, items: Iterable[tuple[int, bytes | msgspec.Raw]], detector: Detector | None, actor: Actor,
+                 source: str = FlagBatch.Source.API) -> IngestResult:
+    """Validate and store a batch of flags; answer what was created, duplicated, in conflict, rejected.
+
+    ``items`` are (index, raw JSON) pairs: the index is what a rejection names (position in the request,
+    or line number of a file). With ``detector`` set (a token's detector) every item must name it; without
+    (a backfill), each item's own ``detector`` must be an active detector.
+    """
+    result = IngestResult()
+    detectors = ({detector.slug: detector} if detector is not None
+                 else {d.slug: d for d in Detector.objects.filter(active=True)})
+    expected = detector.slug if detector is not None else None
+    rows: list[tuple] = []
+    first_seen: dict[tuple[int, str], tuple[str, int]] = {}
+    for index, raw in items:
+        try:
+            flag = parse_flag(raw, expected_detector=expected)
+            owner = detectors.get(flag.detector)
+            if owner is None:
+                raise ItemErrors({"detector": [f"no active detector '{flag.detector}'"]})
+        except ItemErrors as exc:
+            result.rejected.append({"index": index, "external_id": _external_id_of(raw), "errors": exc.errors})
+            continue
+        digest = hashlib.sha256(canonical_bytes(flag)).hexdigest()
+        key = (owner.pk, flag.external_id)
+        if key in first_seen:  # the same id twice in one batch: the first one counts
+            result.duplicates += 1
+            if first_seen[key][0] != digest:
+                result.conflicts.append(_conflict(index, flag.external_id, f"item {first_seen[key][1]}"))
+            continue
+        first_seen[key] = (digest, index)
+        rows.append(_row(index, owner.pk, flag, digest))
+    if rows:
+        _store(rows, result, detector=detector, source=source, actor=actor)
+    return result
+
+
+def _conflict(index: int, external_id: str, earlier: str) -> dict:
+    return {"index": index, "external_id": external_id,
+            "note": f"same external_id as {earlier} but different content; the earlier flag is kept unchanged"}
+
+
+@transaction.atomic
+def _store(rows: list[tuple], result: IngestResult, *, detector: Detector | None, source: str, actor: Actor) -> None:
+    batch = FlagBatch.objects.create(detector=detector, source=source)
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(_STAGING_DDL)
+        cursor.execute("TRUNCATE flags_staging")
+        with cursor.copy(f"COPY flags_staging ({', '.join(_STAGING_COLUMNS)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        cursor.execute(_INSERT, {"batch": batch.pk, "now": now})
+        created = cursor.rowcount
+        cursor.execute(_EXISTING, {"batch": batch.pk})
+        existing = cursor.fetchall()
+    by_ord = {row[0]: row for row in rows}
+    for ord_, same in sorted(existing):
+        result.duplicates += 1
+        if not same:
+            result.conflicts.append(_conflict(ord_, by_ord[ord_][2], "a flag stored earlier"))
+    result.created += created
+    result.batch_id = batch.pk
+    batch.created, batch.duplicates = created, result.duplicates
+    batch.conflicts, batch.rejected = len(result.conflicts), len(result.rejected)
+    batch.save(update_fields=["created", "duplicates", "conflicts", "rejected"])
+    record(actor=actor, action=AuditAction.FLAGS_INGESTED, target=batch, data={
+        "detector": detector.slug if detector else None, "source": source, "created": created,
+        "duplicates": batch.duplicates, "conflicts": batch.conflicts, "rejected": batch.rejected,
+    })
+    if created:
+        from .tasks import group_pending_flags
+
+        transaction.on_commit(group_pending_flags.delay)
