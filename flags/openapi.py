@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import msgspec
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse
 
 from reviewapp.cases.vocabulary import describe
@@ -154,3 +155,15 @@ def add_flag_components(result, generator, request, public):
     (_,), components = msgspec.json.schema_components([FlagV1], ref_template="#/components/schemas/{name}")
     result.setdefault("components", {}).setdefault("schemas", {}).update(components)
     return result
+
+
+class DetectorTokenScheme(OpenApiAuthenticationExtension):
+    target_class = "flags.auth.DetectorTokenAuthentication"
+    name = "detectorToken"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "A detector token from `manage.py detector_token SLUG` (shown once, stored hashed).",
+        }
