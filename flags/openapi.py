@@ -43,7 +43,7 @@ INGEST_ANSWER = {
                     "note": {"type": "string"},
                 },
             },
-            "description": "Duplicates whose content differs from the stored flag; the stored flag is never overwritten.",
+            "description": "Duplicates whose content differs from the stored flag (which is never overwritten).",
         },
         "rejected": {
             "type": "array",
