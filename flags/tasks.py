@@ -1,6 +1,7 @@
 import time
 
 from celery import shared_task
+from django.conf import settings
 
 from .grouping import flags_group, pending_count
 
@@ -9,8 +10,9 @@ TIME_BUDGET_SECONDS = 30
 
 
 @shared_task
-def group_pending_flags(batch_size: int = 1000) -> int:
+def group_pending_flags(batch_size: int | None = None) -> int:
     """Group pending flags in batches until none is left or the time budget is spent."""
+    batch_size = batch_size or settings.FLAGS_GROUP_BATCH_SIZE
     started, grouped = time.monotonic(), 0
     while time.monotonic() - started < TIME_BUDGET_SECONDS:
         run = flags_group(limit=batch_size)

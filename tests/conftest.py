@@ -43,7 +43,8 @@ def celery_worker(django_db_setup, django_db_blocker, artifacts_dir, tmp_path_fa
     """One real Celery worker process for the session, on the test database and this session's queues."""
     checkpoint_file = tmp_path_factory.mktemp("audit") / "checkpoints.jsonl"
     with django_db_blocker.unblock():
-        env = child_env(AUDIT_CHECKPOINT_FILE=str(checkpoint_file))
+        # Small grouping batches, so a test can kill the worker in the middle of grouping.
+        env = child_env(AUDIT_CHECKPOINT_FILE=str(checkpoint_file), FLAGS_GROUP_BATCH_SIZE="100")
     worker = CeleryWorker(env, artifacts_dir / f"celery-worker-{os.getpid()}.log").start()
     worker.checkpoint_file = checkpoint_file
     yield worker
@@ -63,3 +64,36 @@ def make_staff(db):
 
     make.counter = 0
     return make
+
+
+@pytest.fixture
+def detector(db):
+    from reviewapp.audit.services import SYSTEM
+    from flags.services import detector_ensure
+
+    return detector_ensure(actor=SYSTEM, slug="template-miner", name="Template miner", owner_team="T&S detection")
+
+
+@pytest.fixture
+def detector_token(detector) -> str:
+    from reviewapp.audit.services import SYSTEM
+    from flags.services import detector_token_create
+
+    return detector_token_create(actor=SYSTEM, detector=detector)[1]
+
+
+def flag_payload(n: int | str = 1, **overrides) -> dict:
+    """A valid schema-v1 flag; override any field."""
+    body = {
+        "external_id": f"f-{n}",
+        "detector": "template-miner",
+        "detector_version": "3.2.0",
+        "account_id": f"acct_{n}",
+        "signal": "templated_prompts",
+        "score": 0.8,
+        "observed_from": "2026-11-20T00:00:00Z",
+        "observed_to": "2026-11-21T00:00:00Z",
+        "request_count": 1200,
+    }
+    body.update(overrides)
+    return body

@@ -191,6 +191,8 @@ SPECTACULAR_SETTINGS = {
 # --- Flag ingestion --------------------------------------------------------------------------------
 # 5,000 flags of ~500 bytes are ~2.5 MB; evidence (≤ 64 KB each) can make a legal batch far larger.
 FLAGS_MAX_BODY_BYTES = env_int("FLAGS_MAX_BODY_BYTES", 32 * 1024 * 1024)
+# Flags attached to cases per grouping transaction.
+FLAGS_GROUP_BATCH_SIZE = env_int("FLAGS_GROUP_BATCH_SIZE", 1000)
 
 # --- Celery ---------------------------------------------------------------------------------------
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or _default_broker

@@ -1,0 +1,109 @@
+"""GET /api/v1/cases/ and /api/v1/cases/{id}/: per-role visibility, filters, cursor pages, flat query count."""
+
+import json
+
+import pytest
+
+from flags.grouping import flags_group
+from flags.services import flags_ingest
+from reviewapp.audit.services import SYSTEM
+from reviewapp.cases.models import Case
+from reviewapp.people.roles import Role
+from tests.conftest import flag_payload
+
+pytestmark = pytest.mark.django_db
+URL = "/api/v1/cases/"
+
+
+def seed(detector, flags):
+    flags_ingest(items=[(i, json.dumps(f).encode()) for i, f in enumerate(flags)], detector=detector, actor=SYSTEM)
+    while flags_group(limit=500).flags:
+        pass
+
+
+@pytest.fixture
+def reviewer_client(client, make_staff):
+    client.force_login(make_staff(Role.REVIEWER))
+    return client
+
+
+@pytest.mark.parametrize("role", [Role.REVIEWER, Role.SENIOR_REVIEWER, Role.SHARING_OFFICER, Role.COMPLIANCE_OFFICER])
+def test_staff_who_work_cases_can_read_them(client, make_staff, detector, role):
+    seed(detector, [flag_payload(1)])
+    client.force_login(make_staff(role))
+    assert client.get(URL).status_code == 200
+
+
+def test_admins_and_strangers_cannot(client, make_staff, detector):
+    seed(detector, [flag_payload(1)])
+    case = Case.objects.get()
+    assert client.get(URL).status_code == 403  # not signed in: DRF answers 403 to a session API
+    client.force_login(make_staff(Role.ADMIN))
+    assert client.get(URL).status_code == 403
+    assert client.get(f"{URL}{case.pk}/").status_code == 403
+
+
+def test_detail_lists_flags_without_raw_evidence(reviewer_client, detector):
+    seed(detector, [flag_payload(1, evidence={"excerpts": ["secret prompt text"]}), flag_payload(2, account_id="acct_1")])
+    case = Case.objects.get()
+    body = reviewer_client.get(f"{URL}{case.pk}/").json()
+    assert body["account"] == "acct_1" and body["flag_count"] == 2
+    assert {f["external_id"] for f in body["flags"]} == {"f-1", "f-2"}
+    assert {f["has_evidence"] for f in body["flags"]} == {True, False}
+    assert "secret prompt text" not in json.dumps(body)
+
+
+def test_filters(reviewer_client, detector):
+    seed(detector, [
+        flag_payload(1, account_id="acct_a", signal="volume_anomaly", score=0.2, request_count=5),
+        flag_payload(2, account_id="acct_b", signal="reasoning_extraction", score=0.99, cluster_id="c-1",
+                     request_count=3_000_000),
+        flag_payload(3, account_id="acct_c", signal="account_cluster", cluster_id="c-1"),
+    ])
+
+    def accounts(**params):
+        return sorted(c["account"] for c in reviewer_client.get(URL, params).json()["results"])
+
+    assert accounts() == ["acct_a", "acct_b", "acct_c"]
+    assert accounts(queue="volume") == ["acct_a"]
+    assert accounts(signal="account_cluster") == ["acct_c"]
+    assert accounts(campaign="template-miner:c-1") == ["acct_b", "acct_c"]
+    assert accounts(account="acct_b") == ["acct_b"]
+    assert accounts(priority_min=80) == ["acct_b"]
+    assert accounts(priority_max=40) == ["acct_a"]
+    assert accounts(state="new") == ["acct_a", "acct_b", "acct_c"]
+    assert accounts(state="closed") == []
+    assert accounts(detector="template-miner") == ["acct_a", "acct_b", "acct_c"]
+    assert accounts(detector="nobody") == []
+    assert accounts(opened_after="2099-01-01T00:00:00Z") == []
+    assert reviewer_client.get(URL, {"queue": "nonsense"}).status_code == 400
+
+
+def test_cursor_pages_walk_every_case_once(reviewer_client, detector):
+    seed(detector, [flag_payload(n) for n in range(23)])
+    seen, url = [], URL + "?page_size=10"
+    while url:
+        page = reviewer_client.get(url).json()
+        seen += [c["id"] for c in page["results"]]
+        url = page["next"]
+    assert sorted(seen) == sorted(Case.objects.values_list("pk", flat=True)) and len(seen) == 23
+
+
+def test_query_count_does_not_grow_with_the_page(reviewer_client, detector, django_assert_num_queries):
+    seed(detector, [flag_payload(n, cluster_id=f"c-{n % 2}") for n in range(40)])
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as small:
+        assert len(reviewer_client.get(URL, {"page_size": 5}).json()["results"]) == 5
+    with CaptureQueriesContext(connection) as large:
+        assert len(reviewer_client.get(URL, {"page_size": 40}).json()["results"]) == 40
+    assert len(large.captured_queries) == len(small.captured_queries)
+    case = Case.objects.first()
+    with CaptureQueriesContext(connection) as detail:
+        reviewer_client.get(f"{URL}{case.pk}/")
+    assert len(detail.captured_queries) <= len(small.captured_queries) + 1
+
+
+def test_unknown_case_is_404(reviewer_client):
+    assert reviewer_client.get(f"{URL}999999/").status_code == 404
