@@ -22,7 +22,9 @@ MAX_EXCERPT_CHARS = 2000
 
 SignalSlug = Literal[tuple(Signal.values)]  # type: ignore[valid-type]
 Text = Annotated[str, Meta(min_length=1, max_length=200)]
-Slug = Annotated[str, Meta(pattern=r"^[a-z0-9][a-z0-9_-]*$", min_length=1, max_length=64)]
+# A detector's slug: the contract's `detector` field and the Detector form share this one rule.
+SLUG_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"
+Slug = Annotated[str, Meta(pattern=SLUG_PATTERN, min_length=1, max_length=64)]
 AwareDateTime = Annotated[datetime, Meta(tz=True)]
 
 

@@ -22,6 +22,11 @@ from reviewapp.audit.services import Actor, record
 from .models import Detector, DetectorToken, FlagBatch
 from .schema import FlagV1, ItemErrors, canonical_bytes, parse_flag
 
+
+class DetectorError(ValueError):
+    """A detector or token change that cannot be made; the message says why."""
+
+
 TOKEN_PREFIX = "rvd_"  # noqa: S105 — a public marker that makes leaked tokens easy to scan for
 
 
@@ -53,6 +58,9 @@ def detector_set_active(*, actor, detector: Detector, active: bool) -> Detector:
 @transaction.atomic
 def detector_token_create(*, actor, detector: Detector) -> tuple[DetectorToken, str]:
     """A new token for one detector. Returns the token row and the token itself, which is never stored."""
+    detector = Detector.objects.select_for_update().get(pk=detector.pk)
+    if not detector.active:
+        raise DetectorError(f"detector {detector.slug} is inactive; reactivate it before issuing a token")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     row = DetectorToken.objects.create(
         detector=detector, prefix=token[: len(TOKEN_PREFIX) + 6], token_hash=token_digest(token),
@@ -76,7 +84,14 @@ def detector_token_revoke(*, actor, token: DetectorToken) -> DetectorToken:
 
 @transaction.atomic
 def detector_token_rotate(*, actor, token: DetectorToken) -> tuple[DetectorToken, str]:
-    """Revoke a token and issue its replacement in one step."""
+    """Revoke a token and issue its replacement in one step (refused for a token already revoked, so two
+    admins rotating the same token at once do not both get a replacement)."""
+    token = DetectorToken.objects.select_for_update().select_related("detector").get(pk=token.pk)
+    if token.revoked_at is not None:
+        raise DetectorError(f"token {token.prefix}… was already revoked; issue a new token instead")
+    if not token.detector.active:
+        raise DetectorError(f"detector {token.detector.slug} is inactive; revoke the token, or reactivate the "
+                            "detector before rotating it")
     detector_token_revoke(actor=actor, token=token)
     return detector_token_create(actor=actor, detector=token.detector)
 

@@ -68,16 +68,16 @@ def make_staff(db):
 
 @pytest.fixture
 def detector(db):
-    from reviewapp.audit.services import SYSTEM
     from flags.services import detector_ensure
+    from reviewapp.audit.services import SYSTEM
 
     return detector_ensure(actor=SYSTEM, slug="template-miner", name="Template miner", owner_team="T&S detection")
 
 
 @pytest.fixture
 def detector_token(detector) -> str:
-    from reviewapp.audit.services import SYSTEM
     from flags.services import detector_token_create
+    from reviewapp.audit.services import SYSTEM
 
     return detector_token_create(actor=SYSTEM, detector=detector)[1]
 

@@ -25,6 +25,7 @@ NAVIGATION: tuple[NavItem, ...] = (
     NavItem("Home", "core:home", None, "g h"),
     NavItem("Audit trail", "audit:events", "audit.view_auditevent", "g a"),
     NavItem("Staff", "people:staff", "people.view_user", "g s"),
+    NavItem("Detectors", "detectors:list", "flags.view_detector", "g d"),
     NavItem("API docs", "api-docs", None),
 )
 

@@ -44,7 +44,8 @@ def test_admins_and_strangers_cannot(client, make_staff, detector):
 
 
 def test_detail_lists_flags_without_raw_evidence(reviewer_client, detector):
-    seed(detector, [flag_payload(1, evidence={"excerpts": ["secret prompt text"]}), flag_payload(2, account_id="acct_1")])
+    seed(detector, [flag_payload(1, evidence={"excerpts": ["secret prompt text"]}),
+                    flag_payload(2, account_id="acct_1")])
     case = Case.objects.get()
     body = reviewer_client.get(f"{URL}{case.pk}/").json()
     assert body["account"] == "acct_1" and body["flag_count"] == 2

@@ -13,8 +13,8 @@ pytestmark = pytest.mark.django_db
     (Role.REVIEWER, ["Home", "API docs"]),
     (Role.SENIOR_REVIEWER, ["Home", "API docs"]),
     (Role.SHARING_OFFICER, ["Home", "API docs"]),
-    (Role.COMPLIANCE_OFFICER, ["Home", "Audit trail", "Staff", "API docs"]),
-    (Role.ADMIN, ["Home", "Staff", "API docs"]),
+    (Role.COMPLIANCE_OFFICER, ["Home", "Audit trail", "Staff", "Detectors", "API docs"]),
+    (Role.ADMIN, ["Home", "Staff", "Detectors", "API docs"]),
 ])
 def test_navigation_per_role(make_staff, client, role, expected):
     user = make_staff(role)
@@ -22,7 +22,7 @@ def test_navigation_per_role(make_staff, client, role, expected):
     client.force_login(user)
     page = client.get(reverse("core:home")).content.decode()
     assert f'<span class="role">{role.label}</span>' in page
-    for label in {"Audit trail", "Staff"} - set(expected):
+    for label in {"Audit trail", "Staff", "Detectors"} - set(expected):
         assert f">{label}</a>" not in page
 
 

@@ -116,7 +116,8 @@ def test_same_id_different_content_is_a_conflict_never_an_overwrite(client, dete
 
 
 def test_the_same_id_twice_in_one_batch_counts_once(client, detector_token):
-    body = post(client, detector_token, {"flags": [flag_payload(1), flag_payload(1), flag_payload(1, score=0.2)]}).json()
+    batch = {"flags": [flag_payload(1), flag_payload(1), flag_payload(1, score=0.2)]}
+    body = post(client, detector_token, batch).json()
     assert (body["created"], body["duplicates"]) == (1, 2)
     assert [c["index"] for c in body["conflicts"]] == [2]
     assert "item 0" in body["conflicts"][0]["note"]

@@ -1,0 +1,110 @@
+"""Staff pages for detectors and their tokens: list, create, (de)activate, issue, revoke, rotate.
+
+Thin: each change is one call to a service in ``flags.services`` (which writes the audit event).
+A new token is handed to the browser once, in a flash message on the page after the redirect; only its
+hash is stored, so it can never be shown again.
+"""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required, permission_required
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.html import format_html
+from django.views.decorators.http import require_POST
+
+from . import services
+from .forms import DetectorActiveForm, DetectorCreateForm
+from .models import Detector, DetectorToken
+from .selectors import detectors_for_listing
+
+
+def _list_page(request, create_form: DetectorCreateForm | None = None, status: int = 200):
+    return render(request, "flags/detectors.html", {
+        "detectors": detectors_for_listing(),
+        "create_form": create_form or DetectorCreateForm(),
+    }, status=status)
+
+
+def _show_once(request, lead: str, token: str) -> None:
+    messages.success(request, format_html(
+        '{} Copy it now; it is not shown again: <code class="mono">{}</code>', lead, token))
+
+
+def _back_to(detector: Detector):
+    return redirect(f"{reverse('detectors:list')}#detector-{detector.pk}")
+
+
+@login_required
+@permission_required("flags.view_detector", raise_exception=True)
+def detector_list(request):
+    return _list_page(request)
+
+
+@login_required
+@permission_required("flags.add_detector", raise_exception=True)
+@require_POST
+def detector_create(request):
+    form = DetectorCreateForm(request.POST)
+    if not form.is_valid():
+        return _list_page(request, create_form=form, status=400)
+    detector = services.detector_ensure(actor=request.user, **form.cleaned_data)
+    messages.success(request, f"Created detector {detector.slug}. Issue it a token to let it post flags.")
+    return _back_to(detector)
+
+
+@login_required
+@permission_required("flags.change_detector", raise_exception=True)
+@require_POST
+def detector_active(request, pk: int):
+    detector = get_object_or_404(Detector, pk=pk)
+    form = DetectorActiveForm(request.POST)
+    if form.is_valid():
+        detector = services.detector_set_active(actor=request.user, detector=detector,
+                                                active=form.cleaned_data["active"])
+        state = "active" if detector.active else "inactive: its tokens are refused until it is reactivated"
+        messages.success(request, f"Detector {detector.slug} is {state}.")
+    else:
+        messages.error(request, "Choose active or inactive.")
+    return _back_to(detector)
+
+
+@login_required
+@permission_required("flags.add_detectortoken", raise_exception=True)
+@require_POST
+def token_create(request, pk: int):
+    detector = get_object_or_404(Detector, pk=pk)
+    try:
+        row, token = services.detector_token_create(actor=request.user, detector=detector)
+    except services.DetectorError as exc:
+        messages.error(request, f"{str(exc).capitalize()}.")
+        return _back_to(detector)
+    _show_once(request, f"New token {row.prefix}… for {detector.slug}.", token)
+    return _back_to(detector)
+
+
+@login_required
+@permission_required("flags.change_detectortoken", raise_exception=True)
+@require_POST
+def token_revoke(request, pk: int):
+    row = get_object_or_404(DetectorToken.objects.select_related("detector"), pk=pk)
+    if row.revoked_at is not None:
+        messages.info(request, f"Token {row.prefix}… of {row.detector.slug} was already revoked.")
+    else:
+        row = services.detector_token_revoke(actor=request.user, token=row)
+        messages.success(request, f"Revoked token {row.prefix}… of {row.detector.slug}; it is refused from now on.")
+    return _back_to(row.detector)
+
+
+@login_required
+@permission_required(["flags.add_detectortoken", "flags.change_detectortoken"], raise_exception=True)
+@require_POST
+def token_rotate(request, pk: int):
+    row = get_object_or_404(DetectorToken.objects.select_related("detector"), pk=pk)
+    try:
+        new_row, token = services.detector_token_rotate(actor=request.user, token=row)
+    except services.DetectorError as exc:
+        messages.error(request, f"{str(exc).capitalize()}.")
+        return _back_to(row.detector)
+    _show_once(request, f"Revoked token {row.prefix}… of {row.detector.slug}; its replacement is {new_row.prefix}….",
+               token)
+    return _back_to(row.detector)
