@@ -26,6 +26,7 @@ class AuditAction(models.TextChoices):
     CASE_TRANSITIONED = "case.transitioned", "Case changed state"
     CASE_CAMPAIGN_LINKED = "case.campaign_linked", "Case linked to a campaign"
     CAMPAIGN_CREATED = "campaign.created", "Campaign created"
+    ACCOUNT_PROFILE_UPDATED = "account.profile_updated", "Account profile updated"
     # The chain itself
     AUDIT_CHECKPOINT = "audit.checkpoint", "Audit chain verified and checkpointed"
     AUDIT_CHAIN_BROKEN = "audit.chain_broken", "Audit chain found broken"

@@ -152,3 +152,29 @@ def cases_refresh(*, aggregates: list[CaseAggregate], now: datetime | None = Non
          "sla_due_at", "updated_at"],
         batch_size=500,
     )
+
+
+@transaction.atomic
+def account_profile_set(*, actor, account: Account, contact_email: str | None = None, region: str | None = None,
+                        researcher_programme: bool | None = None) -> Account:
+    """Set an account's contact email, region or researcher-programme enrolment; ``None`` leaves a field as it is.
+
+    Enrolment changes how a case is read (good-faith research gets flagged too), so every change is audited
+    with its before and after; a call that changes nothing writes nothing. The audit trail can never be
+    erased, so it records *that* the contact email changed, never the address itself.
+    """
+    # NO KEY: grouping keeps opening cases that reference this row while we hold it.
+    account = Account.objects.select_for_update(no_key=True).get(pk=account.pk)
+    wanted = {"contact_email": contact_email, "region": region, "researcher_programme": researcher_programme}
+    changed = sorted(name for name, value in wanted.items() if value is not None and getattr(account, name) != value)
+    if not changed:
+        return account
+    before = {name: getattr(account, name) for name in changed}
+    for name in changed:
+        setattr(account, name, wanted[name])
+    account.clean_fields(exclude=[f.name for f in Account._meta.fields if f.name not in changed])
+    account.save(update_fields=changed)
+    data = {"account": account.external_id, "changed": changed}
+    data.update({name: {"from": before[name], "to": wanted[name]} for name in changed if name != "contact_email"})
+    record(actor=actor, action=AuditAction.ACCOUNT_PROFILE_UPDATED, target=account, data=data)
+    return account

@@ -89,25 +89,3 @@ def test_admin_cannot_deactivate_themselves(client, make_staff):
 def test_unknown_staff_member_is_404(client, make_staff):
     client.force_login(make_staff(Role.ADMIN))
     assert client.post(reverse("people:staff-role", args=[999999]), {"role": "admin"}).status_code == 404
-
-
-def test_seed_demo_gives_one_login_per_role_and_is_idempotent(settings, tmp_path):
-    settings.DATA_DIR = tmp_path
-    settings.DEMO_MODE = True
-    first, second = io.StringIO(), io.StringIO()
-    call_command("seed_demo", stdout=first)
-    call_command("seed_demo", stdout=second)
-    assert first.getvalue() == second.getvalue()
-    lines = first.getvalue().strip().splitlines()
-    assert len(lines) == len(Role)
-    for line in lines:
-        username, password = line.split()[-2:]
-        assert User.objects.get(username=username).check_password(password)
-    assert {role_of(u) for u in User.objects.all()} == set(Role)
-
-
-def test_seed_demo_refuses_outside_demo_mode(settings):
-    settings.DEMO_MODE = False
-    settings.DEBUG = False
-    with pytest.raises(CommandError, match="demo mode"):
-        call_command("seed_demo", stdout=io.StringIO())

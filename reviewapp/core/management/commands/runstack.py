@@ -21,11 +21,11 @@ class Command(BaseCommand):
     def handle(self, *args, port: int, **options):
         call_command("migrate", interactive=False, verbosity=0)
         call_command("createcachetable", verbosity=0)
-        logins = []
+        demo = None
         if settings.DEMO_MODE:
-            from reviewapp.people.demo import demo_staff_ensure
+            from reviewapp.core.demo import demo_ensure
 
-            logins = demo_staff_ensure()
+            demo = demo_ensure()
 
         stack = Stack(port=port)
         stopping = {"signal": None}
@@ -41,10 +41,11 @@ class Command(BaseCommand):
                 dead = stack.first_dead()
                 raise CommandError(f"{dead or 'the web server'} did not come up; see the log above")
             self.stdout.write(self.style.SUCCESS(f"\nreviewapp is running on http://127.0.0.1:{port}/"))
-            if logins:
+            if demo:
                 self.stdout.write("Demo logins (demo mode only):")
-                for role, username, password in logins:
-                    self.stdout.write(f"  {role.label:<20} {username:<8} {password}")
+                for line in demo.login_lines():
+                    self.stdout.write(line)
+                self.stdout.write(demo.summary_line())
             self.stdout.write("Press Ctrl-C to stop.\n")
             while stopping["signal"] is None:
                 dead = stack.first_dead()
