@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "pgtrigger",
     "reviewapp.audit",
     "reviewapp.people",
+    "reviewapp.policy",
     "reviewapp.cases",
     "reviewapp.core",
     "django_filters",
