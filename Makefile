@@ -9,12 +9,13 @@ PORT   ?= 8000
 # pytest-xdist processes: both cores by default.
 TEST_WORKERS ?= 2
 
-.PHONY: run test lint browser clean-data help
+.PHONY: run test lint bench browser clean-data help
 
 help:
 	@echo "make run    - start reviewapp with a demo on http://127.0.0.1:$(PORT) (Ctrl-C stops it)"
 	@echo "make test   - run the whole test suite against real PostgreSQL, Celery and Chromium"
 	@echo "make lint   - ruff"
+	@echo "make bench  - flag ingestion benchmark: COPY vs HTTP API vs ingest_flags (python -m bench --help)"
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "reviewapp needs Python 3.11+ ($(PYTHON) is older)"; exit 1; }
@@ -39,6 +40,10 @@ test: $(STAMP) browser
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+
+# Prints rates and ratios; never fails on a missed goal. BENCH_ARGS="--flags 20000" or "--memory".
+bench: $(STAMP)
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean-data:
 	rm -rf .data

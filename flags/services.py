@@ -130,19 +130,24 @@ _STAGING_DDL = """
 CREATE TEMP TABLE IF NOT EXISTS flags_staging (
     ord integer, detector_id bigint, external_id text, detector_version text, account_external_id text,
     organization_id text, signal text, score double precision, observed_from timestamptz,
-    observed_to timestamptz, request_count bigint, cluster_id text, evidence jsonb, content_hash text
+    observed_to timestamptz, request_count bigint, cluster_id text, evidence text, content_hash text
 ) ON COMMIT DELETE ROWS
 """
+# Binary COPY: about half the client CPU of text COPY per row (no text formatting of dates and numbers).
+# evidence travels as text and becomes jsonb in the INSERT (the binary jsonb format would need a wrapper).
+_STAGING_TYPES = (
+    "int4", "int8", "text", "text", "text", "text", "text", "float8", "timestamptz", "timestamptz", "int8", "text",
+    "text", "text",
+)
 _INSERT = """
 INSERT INTO flags_flag (detector_id, external_id, schema_version, detector_version, account_external_id,
     organization_id, signal, score, observed_from, observed_to, request_count, cluster_id, evidence,
     content_hash, batch_id, received_at)
 SELECT detector_id, external_id, 1, detector_version, account_external_id, organization_id, signal, score,
-    observed_from, observed_to, request_count, cluster_id, evidence, content_hash, %(batch)s, %(now)s
+    observed_from, observed_to, request_count, cluster_id, evidence::jsonb, content_hash, %(batch)s, %(now)s
 FROM flags_staging
 ORDER BY detector_id, external_id  -- one lock order for every writer: overlapping batches cannot deadlock
 ON CONFLICT (detector_id, external_id) DO NOTHING
-RETURNING external_id, detector_id
 """
 _EXISTING = """
 SELECT s.ord, f.content_hash = s.content_hash
@@ -218,13 +223,16 @@ def _store(rows: list[tuple], result: IngestResult, *, detector: Detector | None
     with connection.cursor() as cursor:
         cursor.execute(_STAGING_DDL)
         cursor.execute("TRUNCATE flags_staging")
-        with cursor.copy(f"COPY flags_staging ({', '.join(_STAGING_COLUMNS)}) FROM STDIN") as copy:
+        with cursor.copy(f"COPY flags_staging ({', '.join(_STAGING_COLUMNS)}) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(_STAGING_TYPES)
             for row in rows:
                 copy.write_row(row)
         cursor.execute(_INSERT, {"batch": batch.pk, "now": now})
         created = cursor.rowcount
-        cursor.execute(_EXISTING, {"batch": batch.pk})
-        existing = cursor.fetchall()
+        existing = []
+        if created < len(rows):  # when every staged row was inserted, none can have been stored before
+            cursor.execute(_EXISTING, {"batch": batch.pk})
+            existing = cursor.fetchall()
     by_ord = {row[0]: row for row in rows}
     for ord_, same in sorted(existing):
         result.duplicates += 1

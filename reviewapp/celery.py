@@ -31,15 +31,22 @@ def _configure_queues(sender: Celery, **kwargs) -> None:
     sender.conf.task_default_queue = queue_name("maintenance")
     sender.conf.task_routes = {
         "flags.*": {"queue": queue_name("ingest")},
-        "reviewapp.cases.*": {"queue": queue_name("outbox")},
+        "reviewapp.cases.*": {"queue": queue_name("maintenance")},
         "appeals.*": {"queue": queue_name("outbox")},
         "reviewapp.forum.*": {"queue": queue_name("forum")},
         "reviewapp.audit.*": {"queue": queue_name("maintenance")},
+        "reviewapp.outbox.*": {"queue": queue_name("outbox")},
     }
     sender.conf.beat_schedule = {
+        "cases-lapse-claims": {"task": "reviewapp.cases.tasks.lapse_claims", "schedule": 60.0},
+        "cases-lift-expired": {"task": "reviewapp.cases.tasks.lift_expired_decisions", "schedule": 60.0},
         "flags-reconcile": {
             "task": "flags.tasks.reconcile_pending_flags",
             "schedule": settings.FLAGS_RECONCILE_INTERVAL,
+        },
+        "outbox-reconcile": {
+            "task": "reviewapp.outbox.tasks.reconcile_outbox",
+            "schedule": settings.OUTBOX_RECONCILE_INTERVAL,
         },
         "audit-checkpoint": {
             "task": "reviewapp.audit.tasks.audit_checkpoint",

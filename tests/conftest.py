@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 import pgtrigger
@@ -41,14 +42,33 @@ def artifacts_dir() -> Path:
 @pytest.fixture(scope="session")
 def celery_worker(django_db_setup, django_db_blocker, artifacts_dir, tmp_path_factory):
     """One real Celery worker process for the session, on the test database and this session's queues."""
+    from django.conf import settings
+
     checkpoint_file = tmp_path_factory.mktemp("audit") / "checkpoints.jsonl"
+    # The outbox delivers to a receiver and an SMTP server that tests start on these ports when they want
+    # a peer that is up (tests/outbox/conftest.py); short retries, so a test sees retries and a give-up.
+    enforcement_port, smtp_port = _free_port(), _free_port()
     with django_db_blocker.unblock():
         # Small grouping batches, so a test can kill the worker in the middle of grouping.
-        env = child_env(AUDIT_CHECKPOINT_FILE=str(checkpoint_file), FLAGS_GROUP_BATCH_SIZE="100")
+        env = child_env(
+            AUDIT_CHECKPOINT_FILE=str(checkpoint_file), FLAGS_GROUP_BATCH_SIZE="100",
+            ENFORCEMENT_WEBHOOK_URL=f"http://127.0.0.1:{enforcement_port}/enforcement",
+            ENFORCEMENT_WEBHOOK_SECRET=settings.ENFORCEMENT_WEBHOOK_SECRET,
+            EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend",
+            EMAIL_HOST="127.0.0.1", EMAIL_PORT=str(smtp_port),
+            OUTBOX_RETRY_BASE_SECONDS="1", OUTBOX_MAX_ATTEMPTS="3",
+        )
     worker = CeleryWorker(env, artifacts_dir / f"celery-worker-{os.getpid()}.log").start()
     worker.checkpoint_file = checkpoint_file
+    worker.enforcement_port, worker.smtp_port = enforcement_port, smtp_port
     yield worker
     worker.stop()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 @pytest.fixture
@@ -97,3 +117,32 @@ def flag_payload(n: int | str = 1, **overrides) -> dict:
     }
     body.update(overrides)
     return body
+
+
+@pytest.fixture
+def policy(db):
+    """A small published policy version: a clause per kind of rule the review flow must respect."""
+    import datetime
+
+    from reviewapp.policy.models import Clause, Policy, PolicyVersion
+
+    usage = Policy.objects.create(slug="test-policy", title="Test usage policy")
+    version = PolicyVersion.objects.create(policy=usage, number=1, source_path="test", source_sha256="0" * 64,
+                                           title="Test usage policy", effective_from=datetime.date(2026, 1, 1),
+                                           text="(test)")
+    common = {"version": version, "evidence_retention_days": 365, "dsa_category":
+              "STATEMENT_CATEGORY_OTHER_VIOLATION_TC", "evidence_required": "Detector flags."}
+    clauses = {
+        "extraction": Clause.objects.create(ref="T-1", position=1, title="Automated extraction",
+                                            text="Do not extract outputs at scale.", severity="high",
+                                            permitted_actions=["no_violation", "warn", "rate_limit", "suspend"],
+                                            **common),
+        "competing": Clause.objects.create(ref="T-2", position=2, title="Competing models",
+                                           text="Do not train competing models on outputs.", severity="critical",
+                                           permitted_actions=["no_violation", "suspend", "terminate"],
+                                           requires_second_approval=True, appeal_window_days=200, **common),
+        "research": Clause.objects.create(ref="T-3", position=3, title="Researcher access",
+                                          text="Good-faith research under the programme is allowed.",
+                                          severity="low", permitted_actions=["no_violation", "warn"], **common),
+    }
+    return clauses

@@ -27,6 +27,24 @@ class AuditAction(models.TextChoices):
     CASE_CAMPAIGN_LINKED = "case.campaign_linked", "Case linked to a campaign"
     CAMPAIGN_CREATED = "campaign.created", "Campaign created"
     ACCOUNT_PROFILE_UPDATED = "account.profile_updated", "Account profile updated"
+    # Policy
+    POLICY_VERSION_PUBLISHED = "policy.version_published", "Policy version published"
+    # Review: claims, evidence, notes, decisions
+    CASE_CLAIMED = "case.claimed", "Case claimed"
+    CASE_RELEASED = "case.released", "Case released"
+    CASE_CLAIM_LAPSED = "case.claim_lapsed", "Case claim lapsed"
+    EVIDENCE_OPENED = "evidence.opened", "Raw evidence opened"
+    CASE_NOTE_ADDED = "case.note_added", "Internal note added"
+    DECISION_RECORDED = "decision.recorded", "Decision recorded"
+    DECISION_APPROVED = "decision.approved", "Decision approved (second reviewer)"
+    DECISION_SENT_BACK = "decision.sent_back", "Decision sent back"
+    DECISION_ENFORCED = "decision.enforced", "Decision enforced"
+    DECISION_LIFTED = "decision.lifted", "Temporary action expired and lifted"
+    STATEMENT_ISSUED = "statement.issued", "Statement of reasons issued"
+    # Outbox (external deliveries: enforcement webhooks, emails)
+    OUTBOX_DELIVERED = "outbox.delivered", "External delivery made"
+    OUTBOX_FAILED = "outbox.failed", "External delivery given up"
+    OUTBOX_RETRIED = "outbox.retried", "External delivery retried"
     # The chain itself
     AUDIT_CHECKPOINT = "audit.checkpoint", "Audit chain verified and checkpointed"
     AUDIT_CHAIN_BROKEN = "audit.chain_broken", "Audit chain found broken"

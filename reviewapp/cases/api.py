@@ -1,11 +1,26 @@
 import django_filters
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import serializers, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import APIException, NotFound, PermissionDenied, ValidationError
 from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
 
-from .models import Case
-from .selectors import cases_visible_to, recent_flags_of, with_flag_from_detector
+from reviewapp.policy.enforcement import Action
+
+from .models import Case, Decision
+from .selectors import (
+    cases_visible_to,
+    clauses_in_force_by_ref,
+    pending_decision_of,
+    recent_flags_of,
+    with_flag_from_detector,
+)
+from .services.claims import ClaimError, case_claim, case_claim_next, case_release
+from .services.decisions import PolicyViolation, decision_approve, decision_record, decision_send_back
 from .vocabulary import Queue, Signal
 
 RECENT_FLAGS = 200
@@ -87,11 +102,128 @@ class CaseCursor(CursorPagination):
     ordering = "-id"  # unique and stable: a page never skips or repeats a case as new ones arrive
 
 
+# --- Review actions: the same services the pages call ------------------------------------------------
+
+class DecisionInputSerializer(serializers.Serializer):
+    clauses = serializers.ListField(child=serializers.CharField(), min_length=1,
+                                    help_text="Clause refs of the policy version in force, e.g. [\"UP-2.1\"].")
+    action = serializers.ChoiceField(choices=Action.choices)
+    duration_days = serializers.IntegerField(required=False, allow_null=True, min_value=1,
+                                             help_text="Required for rate_limit and suspend.")
+    rationale = serializers.CharField(help_text="Internal: why (reviewers, approvers, auditors).")
+    facts_for_holder = serializers.CharField(required=False, allow_blank=True, default="",
+                                             help_text="What the account holder is told was relied on.")
+
+    def validate_clauses(self, refs: list[str]) -> list:
+        clauses = clauses_in_force_by_ref(refs)
+        unknown = sorted(set(refs) - {clause.ref for clause in clauses})
+        if unknown:
+            raise serializers.ValidationError(f"not clauses of the policy in force: {', '.join(unknown)}")
+        return clauses
+
+
+class DecisionSerializer(serializers.ModelSerializer):
+    clauses = serializers.SlugRelatedField(many=True, read_only=True, slug_field="ref")
+    decided_by = serializers.CharField(source="decided_by.username")
+    approved_by = serializers.CharField(source="approved_by.username", allow_null=True, default=None)
+    policy_version = serializers.CharField()
+    statement = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True, default=None)
+
+    class Meta:
+        model = Decision
+        fields = ["id", "case", "state", "action", "duration_days", "clauses", "policy_version", "rationale",
+                  "facts_for_holder", "decided_by", "decided_at", "approved_by", "approved_at", "sent_back_reason",
+                  "effective_at", "ends_at", "statement"]
+
+
+class SendBackSerializer(serializers.Serializer):
+    reason = serializers.CharField()
+
+
+def _service_errors(call):
+    """Map service refusals onto HTTP: not allowed 403, a claim conflict 409, a policy problem 400."""
+    try:
+        return call()
+    except ClaimError as exc:
+        raise Conflict(str(exc)) from exc
+    except PolicyViolation as exc:
+        raise ValidationError({"detail": str(exc)}) from exc
+    except DjangoPermissionDenied as exc:
+        raise PermissionDenied(str(exc)) from exc
+
+
+class Conflict(APIException):
+    status_code = 409
+    default_detail = "Conflict."
+    default_code = "conflict"
+
+
+class CaseReviewMixin:
+    @extend_schema(tags=["review"], request=None, responses={200: CaseSerializer},
+                   summary="Claim this case (or renew your claim)")
+    @action(detail=True, methods=["post"])
+    def claim(self, request, pk=None):
+        case = _service_errors(lambda: case_claim(reviewer=request.user, case=self.get_object()))
+        return Response(CaseSerializer(case).data)
+
+    @extend_schema(tags=["review"], request=None, responses={200: CaseSerializer}, summary="Release your claim")
+    @action(detail=True, methods=["post"])
+    def release(self, request, pk=None):
+        case = _service_errors(lambda: case_release(reviewer=request.user, case=self.get_object()))
+        return Response(CaseSerializer(case).data)
+
+    @extend_schema(tags=["review"], request=DecisionInputSerializer, responses={201: DecisionSerializer},
+                   summary="Decide a case you have claimed",
+                   description="Cites clauses of the policy version in force; the action must be one a cited clause "
+                               "permits. Any terminate, or a clause marked for second approval, waits for a senior "
+                               "reviewer; anything else is enforced at once (outbox) with a statement of reasons.")
+    @action(detail=True, methods=["post"])
+    def decisions(self, request, pk=None):
+        case = self.get_object()
+        data = DecisionInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        decision = _service_errors(lambda: decision_record(reviewer=request.user, case=case, **data.validated_data))
+        return Response(DecisionSerializer(decision).data, status=201)
+
+    @extend_schema(tags=["review"], request=None, responses={200: DecisionSerializer},
+                   summary="Second approval of the decision awaiting it (senior reviewer, not the decider)")
+    @action(detail=True, methods=["post"])
+    def approve(self, request, pk=None):
+        decision = pending_decision_of(self.get_object())
+        decision = _service_errors(lambda: decision_approve(approver=request.user, decision=decision))
+        return Response(DecisionSerializer(decision).data)
+
+    @extend_schema(tags=["review"], request=SendBackSerializer, responses={200: DecisionSerializer},
+                   summary="Send the decision awaiting approval back to its reviewer, with a reason")
+    @action(detail=True, methods=["post"], url_path="send-back")
+    def send_back(self, request, pk=None):
+        decision = pending_decision_of(self.get_object())
+        data = SendBackSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        decision = _service_errors(lambda: decision_send_back(approver=request.user, decision=decision,
+                                                              reason=data.validated_data["reason"]))
+        return Response(DecisionSerializer(decision).data)
+
+
+class ClaimNextView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(tags=["review"], request=None, responses={200: CaseSerializer, 204: None},
+                   summary="Claim the best unclaimed case of a queue (204 when the queue is empty)")
+    def post(self, request, queue: str):
+        if queue not in Queue.values:
+            raise NotFound(f"no queue '{queue}'")
+        case = _service_errors(lambda: case_claim_next(reviewer=request.user, queue=queue))
+        if case is None:
+            return Response(status=204)
+        return Response(CaseSerializer(case).data)
+
+
 @extend_schema_view(
     list=extend_schema(tags=["cases"], summary="List cases (newest first, cursor-paginated)"),
     retrieve=extend_schema(tags=["cases"], summary="One case with its most recent flags"),
 )
-class CaseViewSet(viewsets.ReadOnlyModelViewSet):
+class CaseViewSet(CaseReviewMixin, viewsets.ReadOnlyModelViewSet):
     """Case summaries for staff whose role reads cases. Raw evidence is never part of these answers."""
 
     permission_classes = [IsAuthenticated]

@@ -1,6 +1,11 @@
+import pgtrigger
+from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import Q
+from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
+
+from reviewapp.policy.enforcement import Action
 
 from .vocabulary import Queue
 
@@ -70,6 +75,11 @@ class Case(models.Model):
     opened_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     closed_at = models.DateTimeField(null=True, blank=True)
+    # A claim: who reviews the case now, until when (renewed while they work; see services.case_claim).
+    assignee = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+                                 related_name="claimed_cases")
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -81,10 +91,16 @@ class Case(models.Model):
         indexes = [
             models.Index(fields=["queue", "-priority", "opened_at"], name="cases_open_queue_idx",
                          condition=Q(state__in=["new", "in_review", "awaiting_approval"])),
+            # What claim-next walks: unclaimed or lapsed cases of a queue, best first.
+            models.Index(fields=["queue", "-priority", "opened_at"], name="cases_claimable_idx",
+                         condition=Q(state__in=["new", "in_review"])),
             models.Index(fields=["state"], name="cases_state_idx"),
             models.Index(fields=["priority"], name="cases_priority_idx"),
         ]
-        permissions = [("view_case_evidence", "Can open the raw evidence of cases assigned to them")]
+        permissions = [
+            ("view_case_evidence", "Can open the raw evidence of a case"),
+            ("claim_case", "Can claim cases from queues and decide them"),
+        ]
 
     def __str__(self) -> str:
         return f"Case {self.pk} ({self.account})"
@@ -92,3 +108,97 @@ class Case(models.Model):
     @property
     def is_open(self) -> bool:
         return self.state in self.OPEN_STATES
+
+
+class CaseUserObjectPermission(UserObjectPermissionBase):
+    """django-guardian's per-case permissions, with a real foreign key (fast joins, cascades)."""
+
+    content_object = models.ForeignKey(Case, on_delete=models.CASCADE)
+
+
+class CaseGroupObjectPermission(GroupObjectPermissionBase):
+    content_object = models.ForeignKey(Case, on_delete=models.CASCADE)
+
+
+class Decision(models.Model):
+    """A reviewer's decision on one case, under clauses of the policy version in force (invariant 4).
+
+    Written once; what happens to it afterwards (approval, sending back, enforcement, lifting) is its
+    state, changed only by services, each change audited.
+    """
+
+    class State(models.TextChoices):
+        AWAITING_APPROVAL = "awaiting_approval", "Awaiting second approval"
+        SENT_BACK = "sent_back", "Sent back"
+        ENFORCED = "enforced", "Enforced"
+        NO_ACTION = "no_action", "No violation found"
+        LIFTED = "lifted", "Expired and lifted"
+        REVERSED = "reversed", "Reversed on appeal"
+
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="decisions")
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="decisions")
+    policy_version = models.ForeignKey("policy.PolicyVersion", on_delete=models.PROTECT, related_name="+")
+    clauses = models.ManyToManyField("policy.Clause", related_name="decisions")
+    action = models.CharField(max_length=16, choices=Action.choices)
+    duration_days = models.PositiveIntegerField(null=True, blank=True)
+    rationale = models.TextField(help_text="Internal: why, for reviewers, approvers and auditors.")
+    facts_for_holder = models.TextField(blank=True, help_text="What the account holder is told was relied on.")
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="decisions")
+    decided_at = models.DateTimeField(auto_now_add=True)
+    state = models.CharField(max_length=24, choices=State.choices)
+    approved_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+                                    related_name="approved_decisions")
+    approved_at = models.DateTimeField(null=True, blank=True)
+    sent_back_reason = models.TextField(blank=True)
+    campaign_run = models.UUIDField(null=True, blank=True, help_text="Set on decisions taken together for a campaign.")
+    effective_at = models.DateTimeField(null=True, blank=True)
+    ends_at = models.DateTimeField(null=True, blank=True)
+    lifted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-decided_at"]
+        permissions = [("approve_decision", "Can give the second approval of a severe action")]
+        indexes = [
+            models.Index(fields=["ends_at"], name="decisions_expiring_idx",
+                         condition=Q(state="enforced", ends_at__isnull=False)),
+        ]
+
+    def __str__(self) -> str:
+        return f"Decision {self.pk}: {self.get_action_display()} on {self.account}"
+
+    @property
+    def needs_second_approval(self) -> bool:
+        return self.state == self.State.AWAITING_APPROVAL
+
+
+class StatementOfReasons(models.Model):
+    """What the account holder is told (DSA Art. 17), frozen when the decision is enforced.
+
+    ``content`` is the statement as issued; it never changes, so it can be shown and exported exactly.
+    """
+
+    decision = models.OneToOneField(Decision, on_delete=models.PROTECT, related_name="statement")
+    issued_at = models.DateTimeField()
+    appeal_deadline = models.DateTimeField()
+    content = models.JSONField()
+
+    class Meta:
+        triggers = [pgtrigger.Protect(name="statement_immutable", operation=pgtrigger.Update | pgtrigger.Delete)]
+
+    def __str__(self) -> str:
+        return f"Statement of reasons {self.pk}"
+
+
+class CaseNote(models.Model):
+    """An internal note on a case (never shown to the holder)."""
+
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="notes")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    text = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at"]
+
+    def __str__(self) -> str:
+        return f"Note {self.pk} on case {self.case_id}"

@@ -26,3 +26,143 @@ def with_flag_from_detector(cases: QuerySet[Case], detector_slug: str) -> QueryS
 
 def recent_flags_of(case: Case, limit: int = 200):
     return case.flags.select_related("detector").order_by("-observed_to", "-id")[:limit]
+
+
+def can_open_evidence(user, case: Case) -> bool:
+    """Who may see raw prompt excerpts: the case's assignee while the claim is live (object permission),
+    senior reviewers approving a decision on it, and compliance officers (global permission)."""
+    if user.has_perm("cases.view_case_evidence"):  # global: compliance reads everything
+        return True
+    if case.state == Case.State.AWAITING_APPROVAL and user.has_perm("cases.approve_decision"):
+        return True
+    return user.has_perm("cases.view_case_evidence", case) and case.assignee_id == user.pk
+
+
+def clauses_in_force_by_ref(refs: list[str]):
+    """The clauses with these refs among those a decision may cite today."""
+    from reviewapp.policy.selectors import clauses_in_force
+
+    return list(clauses_in_force().filter(ref__in=refs))
+
+
+def pending_decision_of(case: Case):
+    """The decision of a case that awaits second approval; 404 when there is none."""
+    from django.shortcuts import get_object_or_404
+
+    from .models import Decision
+
+    return get_object_or_404(Decision, case=case, state=Decision.State.AWAITING_APPROVAL)
+
+
+# ── Reads for the reviewer pages (queues, the case workspace, approvals, campaigns) ──────────────────────
+
+
+def queue_overview(user, *, now=None) -> list[dict]:
+    """Each queue with its open, unclaimed (new, or the claim lapsed) and overdue (SLA passed) cases."""
+    from django.db.models import Count, Q
+    from django.utils import timezone
+
+    from .vocabulary import Queue
+
+    now = now or timezone.now()
+    rows = (cases_visible_to(user).filter(state__in=Case.OPEN_STATES).order_by().values("queue")
+            .annotate(open=Count("pk"),
+                      unclaimed=Count("pk", filter=Q(state=Case.State.NEW)
+                                      | Q(state=Case.State.IN_REVIEW, lease_expires_at__lt=now)),
+                      overdue=Count("pk", filter=Q(sla_due_at__lt=now))))
+    counts = {row["queue"]: row for row in rows}
+    return [{"queue": queue, "open": counts.get(queue.value, {}).get("open", 0),
+             "unclaimed": counts.get(queue.value, {}).get("unclaimed", 0),
+             "overdue": counts.get(queue.value, {}).get("overdue", 0)} for queue in Queue]
+
+
+def queue_cases(user, queue: str, *, signal: str = "", campaign_id: int | None = None,
+                priority_min: int | None = None, account: str = "") -> QuerySet[Case]:
+    """The open cases of a queue as reviewers work them: highest priority first, then oldest."""
+    cases = cases_visible_to(user).select_related("assignee").filter(queue=queue, state__in=Case.OPEN_STATES)
+    if signal:
+        cases = cases.filter(signals__contains=[signal])
+    if campaign_id:
+        cases = cases.filter(campaign_id=campaign_id)
+    if priority_min is not None:
+        cases = cases.filter(priority__gte=priority_min)
+    if account:
+        cases = cases.filter(account__external_id__icontains=account)
+    return cases.order_by("-priority", "opened_at", "id")
+
+
+def campaigns_in_queue(queue: str):
+    from .models import Campaign
+
+    return (Campaign.objects.filter(cases__queue=queue, cases__state__in=Case.OPEN_STATES)
+            .distinct().order_by("name"))
+
+
+def can_claim(user, case: Case, *, now=None) -> bool:
+    """Whether the claim button means anything: mirrors the refusals of services.claims.case_claim."""
+    from django.utils import timezone
+
+    if not user.has_perm("cases.claim_case") or case.state not in (Case.State.NEW, Case.State.IN_REVIEW):
+        return False
+    live = case.lease_expires_at is not None and case.lease_expires_at > (now or timezone.now())
+    return case.state == Case.State.NEW or case.assignee_id == user.pk or not live
+
+
+def can_decide(user, case: Case, *, now=None) -> bool:
+    """Whether the decision form is offered: mirrors the refusals of services.decisions.decision_record."""
+    from django.utils import timezone
+
+    return (user.has_perm("cases.claim_case") and case.assignee_id == user.pk
+            and case.state == Case.State.IN_REVIEW and case.lease_expires_at is not None
+            and case.lease_expires_at > (now or timezone.now()))
+
+
+def flag_timeline(case: Case) -> list[dict]:
+    """The case's flags per day (the day each observation window ended): flags, requests, highest score."""
+    from django.db.models import Count, Max, Sum
+    from django.db.models.functions import TruncDate
+
+    return list(case.flags.order_by().annotate(day=TruncDate("observed_to")).values("day")
+                .annotate(flags=Count("pk"), requests=Sum("request_count"), max_score=Max("score"))
+                .order_by("day"))
+
+
+def detector_provenance(case: Case) -> list[dict]:
+    """Which detectors (and versions) raised the case's flags, how many, over which period."""
+    from django.db.models import Count, Max, Min
+
+    return list(case.flags.order_by().values("detector__slug", "detector__name", "detector_version")
+                .annotate(flags=Count("pk"), first=Min("observed_from"), last=Max("observed_to"))
+                .order_by("detector__slug", "detector_version"))
+
+
+def decisions_of_account(account) -> QuerySet:
+    """An account's decisions, newest first, with their statements and clauses (its enforcement history)."""
+    from .models import Decision
+
+    return (Decision.objects.filter(account=account).select_related("decided_by", "approved_by", "statement",
+                                                                    "policy_version")
+            .prefetch_related("clauses").order_by("-decided_at"))
+
+
+def campaign_cases(campaign) -> QuerySet[Case]:
+    """The campaign's cases, one row per case, accounts in order."""
+    return (Case.objects.filter(campaign=campaign).select_related("account", "assignee")
+            .order_by("account__external_id", "-opened_at"))
+
+
+def decisions_awaiting_approval(user) -> QuerySet:
+    """Decisions waiting for a second approver, oldest first, without the ones ``user`` took (invariant 5)."""
+    from .models import Decision
+
+    return (Decision.objects.filter(state=Decision.State.AWAITING_APPROVAL).exclude(decided_by=user)
+            .select_related("case", "account", "decided_by").prefetch_related("clauses").order_by("decided_at"))
+
+
+def case_flags(case: Case, limit: int = 200):
+    """The case's most recent flags for the workspace table: whether each has evidence, never the evidence."""
+    from django.db.models import BooleanField, ExpressionWrapper, Q
+
+    has_evidence = ExpressionWrapper(Q(evidence__isnull=False), output_field=BooleanField())
+    return (case.flags.select_related("detector").defer("evidence").annotate(has_evidence=has_evidence)
+            .order_by("-observed_to", "-id")[:limit])

@@ -1,7 +1,12 @@
+from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from .api import CaseViewSet
+from .api import CaseViewSet, ClaimNextView
 
-router = SimpleRouter()
+router = SimpleRouter(use_regex_path=True)
+router.trailing_slash = "/?"  # /api/v1/cases/7/claim and …/claim/ both work
 router.register("cases", CaseViewSet, basename="case")
-urlpatterns = router.urls
+urlpatterns = [
+    *router.urls,
+    path("queues/<str:queue>/claim-next", ClaimNextView.as_view(), name="queue-claim-next"),
+]

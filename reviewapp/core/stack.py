@@ -14,10 +14,13 @@ import sys
 import time
 import urllib.request
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from django.conf import settings
 
 from reviewapp.celery import queue_name
+
+_LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 
 
 @dataclass
@@ -31,6 +34,7 @@ class Stack:
         python = sys.executable
         queues = ",".join(queue_name(kind) for kind in settings.CELERY_QUEUES)
         return {
+            **self._local_peers(python),
             "worker": [python, "-m", "celery", "-A", "reviewapp", "worker", "-Q", queues,
                        "--concurrency", str(self.worker_concurrency), "--loglevel", "INFO", "-n", "demo@%h"],
             "beat": [python, "-m", "celery", "-A", "reviewapp", "beat", "--loglevel", "INFO",
@@ -38,6 +42,19 @@ class Stack:
             "web": [python, "-m", "gunicorn", "reviewapp.wsgi:application", "--bind", f"127.0.0.1:{self.port}",
                     "--workers", str(self.web_workers), "--access-logfile", "-", "--graceful-timeout", "5"],
         }
+
+    def _local_peers(self, python: str) -> dict[str, list[str]]:
+        """The demo's stand-ins for the platform and a mail server, when the settings point at this machine."""
+        peers = {}
+        webhook = urlsplit(settings.ENFORCEMENT_WEBHOOK_URL)
+        if webhook.hostname in _LOCAL_HOSTS and webhook.port:
+            peers["receiver"] = [python, str(settings.BASE_DIR / "manage.py"), "run_enforcement_receiver",
+                                 "--port", str(webhook.port)]
+        if settings.EMAIL_BACKEND.endswith("smtp.EmailBackend") and settings.EMAIL_HOST in _LOCAL_HOSTS:
+            # aiosmtpd's default handler prints every email it receives.
+            peers["smtp"] = [python, "-m", "aiosmtpd", "--nosetuid", "--listen",
+                             f"{settings.EMAIL_HOST}:{settings.EMAIL_PORT}"]
+        return peers
 
     def start(self) -> None:
         env = dict(os.environ)

@@ -23,9 +23,13 @@ class NavItem:
 
 NAVIGATION: tuple[NavItem, ...] = (
     NavItem("Home", "core:home", None, "g h"),
+    NavItem("Queues", "review:queues", "cases.claim_case", "g q"),
+    NavItem("Approvals", "review:approvals", "cases.approve_decision", "g r"),
+    NavItem("Policy", "policy:current", "policy.view_policyversion", "g p"),
     NavItem("Audit trail", "audit:events", "audit.view_auditevent", "g a"),
     NavItem("Staff", "people:staff", "people.view_user", "g s"),
     NavItem("Detectors", "detectors:list", "flags.view_detector", "g d"),
+    NavItem("Deliveries", "outbox:messages", "outbox.view_outboxmessage", "g o"),
     NavItem("API docs", "api-docs", None),
 )
 

@@ -29,20 +29,29 @@ ROLE_DESCRIPTIONS: dict[Role, str] = {
 }
 
 _CASE_SUMMARIES = {"cases.view_case", "cases.view_account", "cases.view_campaign"}
-_REVIEWER: set[str] = _CASE_SUMMARIES
+# Every role reads the documented policy: decisions, approvals, appeals and shares all cite its clauses.
+_POLICY = {"policy.view_policy", "policy.view_policyversion", "policy.view_clause"}
+_DECISION_RECORDS = {"cases.view_decision", "cases.view_statementofreasons", "cases.view_casenote"}
+# Reviewers claim and decide; the evidence of a case comes with its claim (a guardian object permission).
+_REVIEWER: set[str] = _CASE_SUMMARIES | _DECISION_RECORDS | _POLICY | {"cases.claim_case", "cases.add_casenote"}
 ROLE_PERMISSIONS: dict[Role, set[str]] = {
     Role.REVIEWER: _REVIEWER,
-    Role.SENIOR_REVIEWER: _REVIEWER | set(),
-    Role.SHARING_OFFICER: _CASE_SUMMARIES,
+    Role.SENIOR_REVIEWER: _REVIEWER | {"cases.approve_decision"},
+    Role.SHARING_OFFICER: _CASE_SUMMARIES | _POLICY,
     # Read-only by construction: only view_* and verify/export permissions, never add/change/delete.
     Role.COMPLIANCE_OFFICER: {
-        "audit.view_auditevent", "audit.verify_chain", "people.view_user", *_CASE_SUMMARIES,
+        "audit.view_auditevent", "audit.verify_chain", "people.view_user", *_CASE_SUMMARIES, *_DECISION_RECORDS,
+        "cases.view_case_evidence",  # global: compliance reads every case's evidence (each opening audited)
+        *_POLICY,
         "flags.view_detector", "flags.view_detectortoken", "flags.view_flag", "flags.view_flagbatch",
+        "outbox.view_outboxmessage",
     },
     Role.ADMIN: {
         "people.view_user", "people.add_user", "people.change_user",
         "flags.view_detector", "flags.add_detector", "flags.change_detector",
         "flags.view_detectortoken", "flags.add_detectortoken", "flags.change_detectortoken",
+        "outbox.view_outboxmessage",
+        *_POLICY,
     },
 }
 

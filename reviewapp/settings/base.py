@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "reviewapp.audit",
     "reviewapp.people",
     "reviewapp.policy",
+    "reviewapp.outbox",
     "reviewapp.cases",
     "reviewapp.core",
     "django_filters",
@@ -183,6 +184,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "CaseStateEnum": "reviewapp.cases.models.Case.State",
+        "DecisionStateEnum": "reviewapp.cases.models.Decision.State",
+    },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "flags.openapi.add_flag_components",
@@ -194,6 +199,35 @@ SPECTACULAR_SETTINGS = {
 FLAGS_MAX_BODY_BYTES = env_int("FLAGS_MAX_BODY_BYTES", 32 * 1024 * 1024)
 # Flags attached to cases per grouping transaction.
 FLAGS_GROUP_BATCH_SIZE = env_int("FLAGS_GROUP_BATCH_SIZE", 1000)
+
+# --- Outbox: enforcement webhooks and emails (DESIGN.md invariant 7) --------------------------------
+# Where enforcement actions are POSTed, signed with the secret (README "Enforcement delivery").
+# Empty: messages wait (and are retried) until it is set. dev.py points it at the local receiver.
+ENFORCEMENT_WEBHOOK_URL = os.environ.get("ENFORCEMENT_WEBHOOK_URL", "")
+ENFORCEMENT_WEBHOOK_SECRET = os.environ.get("ENFORCEMENT_WEBHOOK_SECRET", "")
+# Retries wait base, 2×base, 4×base, … seconds; after the last attempt a message is "failed".
+OUTBOX_RETRY_BASE_SECONDS = env_int("OUTBOX_RETRY_BASE_SECONDS", 10)
+OUTBOX_MAX_ATTEMPTS = env_int("OUTBOX_MAX_ATTEMPTS", 12)
+# Email to account holders, through Django's backend: SMTP configured from the environment.
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+# A stalled SMTP server must not hold a worker forever; the message is retried instead.
+EMAIL_TIMEOUT = 30
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Trust & Safety <trust-safety@reviewapp.invalid>")
+
+# --- Policy ---------------------------------------------------------------------------------------
+# The documented ToS policy (Markdown with front matter); `manage.py load_policies` publishes changes.
+POLICIES_DIR = BASE_DIR / "policies"
+
+# --- Review -------------------------------------------------------------------------------------------
+# Where account holders reach this deployment (links in notices and statements).
+PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+# A claim lapses after this idle time and the case returns to its queue.
+CASE_CLAIM_LEASE_MINUTES = env_int("CASE_CLAIM_LEASE_MINUTES", 30)
 
 # --- Celery ---------------------------------------------------------------------------------------
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or _default_broker
@@ -214,6 +248,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = (
 )
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 FLAGS_RECONCILE_INTERVAL = timedelta(seconds=env_int("FLAGS_RECONCILE_INTERVAL_SECONDS", 30))
+OUTBOX_RECONCILE_INTERVAL = timedelta(seconds=env_int("OUTBOX_RECONCILE_INTERVAL_SECONDS", 15))
 AUDIT_CHECKPOINT_INTERVAL = timedelta(seconds=env_int("AUDIT_CHECKPOINT_INTERVAL_SECONDS", 3600))
 
 # --- Audit ----------------------------------------------------------------------------------------

@@ -1,10 +1,12 @@
 """Local development and the demo (`make run`): debug on unless DEBUG=0, a per-checkout secret key."""
 
+import hashlib
+import hmac
 import os
 import secrets
 
 from .base import *  # noqa: F403
-from .base import DATA_DIR, env_bool
+from .base import DATA_DIR, env_bool, env_int
 
 
 def _local_secret_key() -> str:
@@ -20,6 +22,14 @@ def _local_secret_key() -> str:
 DEBUG = env_bool("DEBUG", True)
 SECRET_KEY = os.environ.get("SECRET_KEY") or _local_secret_key()
 AUDIT_CHECKPOINT_KEY = os.environ.get("AUDIT_CHECKPOINT_KEY") or SECRET_KEY
+# The demo's stand-ins for the platform and for a mail server (started by `make run`, see core/stack.py):
+# the local enforcement receiver, and an SMTP sink that prints each email.
+ENFORCEMENT_WEBHOOK_URL = os.environ.get("ENFORCEMENT_WEBHOOK_URL", "http://127.0.0.1:8025/enforcement")
+ENFORCEMENT_WEBHOOK_SECRET = os.environ.get("ENFORCEMENT_WEBHOOK_SECRET") or hmac.new(
+    SECRET_KEY.encode(), b"reviewapp enforcement webhook", hashlib.sha256
+).hexdigest()
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "127.0.0.1")
+EMAIL_PORT = env_int("EMAIL_PORT", 1025)
 WHITENOISE_USE_FINDERS = True
 # Static files come straight from the source folders (no collectstatic in development).
 STATIC_ROOT = None

@@ -13,6 +13,12 @@ if len(SECRET_KEY) < 50:
         "SECRET_KEY must be set in the environment (at least 50 random characters) for production settings"
     )
 AUDIT_CHECKPOINT_KEY = os.environ.get("AUDIT_CHECKPOINT_KEY") or SECRET_KEY
+ENFORCEMENT_WEBHOOK_SECRET = os.environ.get("ENFORCEMENT_WEBHOOK_SECRET", "")
+if os.environ.get("ENFORCEMENT_WEBHOOK_URL") and len(ENFORCEMENT_WEBHOOK_SECRET) < 32:
+    raise ImproperlyConfigured(
+        "ENFORCEMENT_WEBHOOK_SECRET must be set in the environment (at least 32 random characters, shared with "
+        "the platform) when ENFORCEMENT_WEBHOOK_URL is set"
+    )
 DEBUG = False
 
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)

@@ -1,5 +1,6 @@
 // Keyboard shortcuts for staff pages. Any element with data-shortcut="g h" (a two-key sequence) or
-// data-shortcut="n" (one key) is clicked when its keys are typed outside a form field; "?" opens help.
+// data-shortcut="n" (one key) is clicked when its keys are typed outside a form field ("?" opens help);
+// a form field with a shortcut (a text box, a checkbox) is focused instead, so typing can start there.
 (function () {
   "use strict";
   const targets = new Map();
@@ -8,6 +9,14 @@
   });
   let pending = "";
   let timer = null;
+  function activate(el) {
+    if (el.matches("textarea, select, input:not([type=submit]):not([type=button]):not([type=reset])")) {
+      el.focus();
+      el.scrollIntoView({ block: "center" });
+    } else {
+      el.click();
+    }
+  }
   function typing(event) {
     const el = event.target;
     return el.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(el.tagName);
@@ -25,7 +34,7 @@
     if (targets.has(sequence)) {
       pending = "";
       event.preventDefault();
-      targets.get(sequence).click();
+      activate(targets.get(sequence));
       return;
     }
     const isPrefix = Array.from(targets.keys()).some(function (keys) { return keys.startsWith(sequence + " "); });

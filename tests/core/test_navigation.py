@@ -10,11 +10,11 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.mark.parametrize(("role", "expected"), [
-    (Role.REVIEWER, ["Home", "API docs"]),
-    (Role.SENIOR_REVIEWER, ["Home", "API docs"]),
-    (Role.SHARING_OFFICER, ["Home", "API docs"]),
-    (Role.COMPLIANCE_OFFICER, ["Home", "Audit trail", "Staff", "Detectors", "API docs"]),
-    (Role.ADMIN, ["Home", "Staff", "Detectors", "API docs"]),
+    (Role.REVIEWER, ["Home", "Queues", "Policy", "API docs"]),
+    (Role.SENIOR_REVIEWER, ["Home", "Queues", "Approvals", "Policy", "API docs"]),
+    (Role.SHARING_OFFICER, ["Home", "Policy", "API docs"]),
+    (Role.COMPLIANCE_OFFICER, ["Home", "Policy", "Audit trail", "Staff", "Detectors", "Deliveries", "API docs"]),
+    (Role.ADMIN, ["Home", "Policy", "Staff", "Detectors", "Deliveries", "API docs"]),
 ])
 def test_navigation_per_role(make_staff, client, role, expected):
     user = make_staff(role)
@@ -22,7 +22,7 @@ def test_navigation_per_role(make_staff, client, role, expected):
     client.force_login(user)
     page = client.get(reverse("core:home")).content.decode()
     assert f'<span class="role">{role.label}</span>' in page
-    for label in {"Audit trail", "Staff", "Detectors"} - set(expected):
+    for label in {"Queues", "Approvals", "Audit trail", "Staff", "Detectors", "Deliveries"} - set(expected):
         assert f">{label}</a>" not in page
 
 

@@ -20,6 +20,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, port: int, **options):
         call_command("migrate", interactive=False, verbosity=0)
+        # Publishes a new policy version if policies/*.md changed; stops here, naming the problem, if one is wrong.
+        call_command("load_policies", verbosity=0)
         call_command("createcachetable", verbosity=0)
         demo = None
         if settings.DEMO_MODE:

@@ -11,10 +11,10 @@ from django.utils import timezone
 from reviewapp.audit.actions import AuditAction
 from reviewapp.audit.services import Entry, Target, record, record_many
 
-from .models import Account, Campaign, Case
-from .priority import SLA_DEFAULT, case_priority, sla_for
-from .vocabulary import queue_for
-from .workflow import TRANSITIONS, InvalidCaseTransition
+from ..models import Account, Campaign, Case
+from ..priority import SLA_DEFAULT, case_priority, sla_for
+from ..vocabulary import queue_for
+from ..workflow import TRANSITIONS, InvalidCaseTransition
 
 
 @transaction.atomic
@@ -178,3 +178,19 @@ def account_profile_set(*, actor, account: Account, contact_email: str | None = 
     data.update({name: {"from": before[name], "to": wanted[name]} for name in changed if name != "contact_email"})
     record(actor=actor, action=AuditAction.ACCOUNT_PROFILE_UPDATED, target=account, data=data)
     return account
+
+
+@transaction.atomic
+def case_note_add(*, author, case: Case, text: str):
+    """An internal note (never shown to the holder)."""
+    from django.core.exceptions import PermissionDenied
+
+    from ..models import CaseNote
+
+    if not author.has_perm("cases.add_casenote"):
+        raise PermissionDenied("Your role does not write case notes.")
+    if not text.strip():
+        raise ValueError("a note needs text")
+    note = CaseNote.objects.create(case=case, author=author, text=text.strip())
+    record(actor=author, action=AuditAction.CASE_NOTE_ADDED, target=case, data={"note": note.pk})
+    return note

@@ -1,0 +1,574 @@
+"""Flag ingestion benchmark (issue 3, "The bulk path"): how close do the API and the backfill get to COPY?
+
+One run, one fresh database, the same N generated flags for every method:
+
+(a) raw PostgreSQL COPY of the rows (parsed beforehand) into a bare table with flags_flag's columns
+    and no index: the baseline, what the database itself can take;
+(b) the HTTP API, ``POST /api/v1/flags/`` in batches of 1,000, against a real gunicorn with several
+    workers on 127.0.0.1, posted by several client threads;
+(c) ``manage.py ingest_flags FILE --detector …`` as a subprocess, timed end to end (process start
+    included), then once more on the same file (a replay: everything is a duplicate).
+
+It prints each rate and its ratio to (a) beside the goals (HTTP ≥ 25 %, ingest_flags ≥ 50 %); it
+never asserts. ``--memory`` instead measures the peak RSS of ``ingest_flags`` on 1,000,000 flags
+against the 300 MB goal.
+
+The benchmark creates its own database (``reviewapp_bench_<pid>``) on the server the settings point
+at (``DATABASE_URL``, else the embedded PostgreSQL) and drops it at the end. Celery tasks enqueued
+after commit go to the default broker (kombu's SQLAlchemy transport) in that same database under a
+``bench<pid>-`` queue prefix: no worker consumes them and they vanish with the database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import hashlib
+import http.client
+import json
+import os
+import platform
+import random
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import quote
+
+import msgspec
+
+ROOT = Path(__file__).resolve().parent.parent
+DETECTOR = "bench-detector"
+GOALS = {"http": 0.25, "ingest_flags": 0.50}
+MEMORY_GOAL_MB = 300
+MEMORY_FLAGS = 1_000_000
+
+
+def log(message: str) -> None:
+    print(f"· {message}", file=sys.stderr, flush=True)
+
+
+# --- Realistic flags --------------------------------------------------------------------------------
+
+ACCOUNTS = 5000
+CLUSTERS = 120
+CLUSTERED_ACCOUNTS = 3000  # the rest are ordinary heavy users and a few researchers
+SIGNAL_WEIGHTS = {
+    "templated_prompts": 30, "account_cluster": 20, "volume_anomaly": 20,
+    "capability_sweep": 10, "reasoning_extraction": 12, "output_harvesting": 8,
+}
+TASKS = ["prove the lemma", "translate the contract clause", "refactor this function", "rank these answers",
+         "explain the diagnosis", "summarise the filing", "solve the integral", "write the unit tests"]
+TEMPLATES = [
+    "Think step by step and show every intermediate step before answering: {task} (item {n})",
+    "You are an expert. {task}. Output your full reasoning, then the final answer. Case #{n}",
+    "Q{n}: {task}. Answer in JSON with fields reasoning, answer, confidence.",
+]
+
+
+def generate(path: Path, count: int, *, seed: int = 20250301) -> int:
+    """Write ``count`` schema-v1 flags as JSON lines; return the file size in bytes."""
+    rng = random.Random(seed)
+    encode = msgspec.json.Encoder().encode
+    cluster_of = {a: f"clu-{rng.randrange(CLUSTERS):04d}" for a in range(CLUSTERED_ACCOUNTS)}
+    signals, weights = list(SIGNAL_WEIGHTS), list(SIGNAL_WEIGHTS.values())
+    start = datetime(2025, 3, 1, tzinfo=UTC)
+    with open(path, "wb") as out:
+        for i in range(count):
+            account = rng.randrange(ACCOUNTS)
+            signal = rng.choices(signals, weights)[0]
+            observed_from = start + timedelta(seconds=rng.randrange(30 * 86400))
+            observed_to = observed_from + timedelta(seconds=rng.randrange(600, 86400))
+            flag = {
+                "external_id": f"dw-{seed}-{i:09d}",
+                "detector": DETECTOR,
+                "detector_version": rng.choice(["2.3.1", "2.4.0"]),
+                "account_id": f"acct_{account:06d}",
+                "signal": signal,
+                "score": round(rng.betavariate(5, 2), 4),
+                "observed_from": observed_from.isoformat().replace("+00:00", "Z"),
+                "observed_to": observed_to.isoformat().replace("+00:00", "Z"),
+            }
+            if account % 7:
+                flag["organization_id"] = f"org_{account // 25:04d}"
+            if rng.random() < 0.8:
+                flag["request_count"] = rng.randrange(200, 400_000)
+            if account in cluster_of:
+                flag["cluster_id"] = cluster_of[account]
+            flag["evidence"] = _evidence(rng, signal, account)
+            out.write(encode(flag) + b"\n")
+    return path.stat().st_size
+
+
+def _evidence(rng: random.Random, signal: str, account: int) -> dict:
+    evidence: dict = {"window": "1h", "sample_size": rng.randrange(50, 5000)}
+    if signal in {"templated_prompts", "reasoning_extraction", "capability_sweep"} and rng.random() < 0.6:
+        template = rng.choice(TEMPLATES)
+        evidence["template_hash"] = hashlib.sha1(template.encode(), usedforsecurity=False).hexdigest()[:16]
+        evidence["excerpts"] = [template.format(task=rng.choice(TASKS), n=rng.randrange(100_000))
+                                for _ in range(rng.choice([1, 2, 2, 3]))]
+    elif signal == "volume_anomaly":
+        evidence["requests_per_hour"] = rng.randrange(2_000, 60_000)
+        evidence["peer_p99"] = rng.randrange(300, 1_500)
+    elif signal == "account_cluster":
+        evidence["shared"] = rng.sample(["payment_fingerprint", "ip_block", "signup_burst", "user_agent"], k=2)
+        evidence["cluster_size"] = rng.randrange(20, 400)
+    else:
+        evidence["task_coverage"] = round(rng.random(), 3)
+    return evidence
+
+
+# --- The database server and the benchmark's own database -------------------------------------------
+
+@dataclass(frozen=True)
+class Server:
+    user: str
+    password: str
+    host: str
+    port: str
+
+    def url(self, name: str) -> str:
+        password = f":{quote(self.password, safe='')}" if self.password else ""
+        port = f":{self.port}" if self.port else ""
+        return f"postgresql://{quote(self.user, safe='')}{password}@{quote(self.host, safe='')}{port}/{name}"
+
+    def connect(self, name: str, **kwargs):
+        import psycopg
+
+        return psycopg.connect(dbname=name, user=self.user, password=self.password or None,
+                               host=self.host or None, port=self.port or None, **kwargs)
+
+
+def server_from_settings() -> tuple[Server, str]:
+    """The server (and its usual database) that reviewapp's settings would use."""
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        import dj_database_url
+
+        db = dj_database_url.parse(url)
+        return Server(db["USER"] or "", db["PASSWORD"] or "", db["HOST"] or "", str(db["PORT"] or "")), db["NAME"]
+    from reviewapp.embedded import DATABASE_NAME, USER, ensure_running
+
+    data_dir = Path(os.environ.get("REVIEWAPP_DATA_DIR", ROOT / ".data"))
+    embedded = ensure_running(data_dir)
+    return Server(USER, "", str(embedded.socket_dir), str(embedded.port)), DATABASE_NAME
+
+
+class BenchDatabase:
+    """A fresh database on the same server, created, migrated, and dropped at the end whatever happens."""
+
+    def __init__(self, server: Server, maintenance_db: str):
+        self.server = server
+        self.maintenance_db = maintenance_db
+        self.name = f"reviewapp_bench_{os.getpid()}"
+        self.url = server.url(self.name)
+
+    def _admin(self):
+        for name in ("postgres", self.maintenance_db):
+            try:
+                return self.server.connect(name, autocommit=True)
+            except Exception:  # noqa: S112 — try the settings' own database next
+                continue
+        raise RuntimeError("cannot connect to the PostgreSQL server to create the benchmark database")
+
+    def create(self) -> None:
+        with self._admin() as conn:
+            conn.execute(f'CREATE DATABASE "{self.name}"')
+
+    def drop(self) -> None:
+        with self._admin() as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+
+    def env(self) -> dict[str, str]:
+        env = {key: value for key, value in os.environ.items() if key != "DJANGO_ALLOW_ASYNC_UNSAFE"}
+        env.update({
+            "DJANGO_SETTINGS_MODULE": "reviewapp.settings.dev",
+            "DEBUG": "0",
+            "DATABASE_URL": self.url,
+            # The default broker (SQLAlchemy transport) in this same database: tasks queue up, unconsumed.
+            "CELERY_BROKER_URL": "sqla+" + self.url.replace("postgresql://", "postgresql+psycopg://", 1),
+            "CELERY_QUEUE_PREFIX": f"bench{os.getpid()}-",
+            "PYTHONPATH": str(ROOT),
+            "PYTHONUNBUFFERED": "1",
+        })
+        return env
+
+    def execute(self, *statements: str) -> None:
+        with self.server.connect(self.name, autocommit=True) as conn:
+            for statement in statements:
+                conn.execute(statement)
+
+
+def manage(env: dict[str, str], *args: str, capture: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True,
+                          capture_output=capture, text=True)
+
+
+def prepare_app(db: BenchDatabase) -> tuple[int, str]:
+    """Migrate, create the detector and a token; return (detector id, token)."""
+    env = db.env()
+    manage(env, "migrate", "--verbosity", "0")
+    os.environ.update(env)
+    import django
+
+    django.setup()
+    from flags.services import detector_ensure, detector_token_create
+    from flags.tasks import group_pending_flags
+    from reviewapp.audit.services import SYSTEM
+
+    detector = detector_ensure(actor=SYSTEM, slug=DETECTOR, name="Distillation watch (benchmark)")
+    _, token = detector_token_create(actor=SYSTEM, detector=detector)
+    # The broker's tables are created at its first use; do it here, not racing in four web workers.
+    group_pending_flags.delay()
+    from django.db import connections
+
+    connections.close_all()
+    return detector.pk, token
+
+
+# --- (a) the baseline: COPY -------------------------------------------------------------------------
+
+_COPY_COLUMNS = (
+    "id", "detector_id", "external_id", "schema_version", "detector_version", "account_external_id",
+    "organization_id", "signal", "score", "observed_from", "observed_to", "request_count", "cluster_id",
+    "evidence", "content_hash", "batch_id", "received_at", "case_id",
+)
+
+
+def prepare_rows(path: Path, detector_id: int) -> list[tuple]:
+    """The flags as flags_flag rows, parsed and typed beforehand (not timed)."""
+    decode, encode = msgspec.json.decode, msgspec.json.encode
+    now = datetime.now(UTC)
+    rows = []
+    with open(path, "rb") as lines:
+        for number, line in enumerate(lines, start=1):
+            f = decode(line)
+            evidence = f.get("evidence")
+            rows.append((
+                number, detector_id, f["external_id"], 1, f["detector_version"], f["account_id"],
+                f.get("organization_id", ""), f["signal"], f["score"],
+                datetime.fromisoformat(f["observed_from"]), datetime.fromisoformat(f["observed_to"]),
+                f.get("request_count"), f.get("cluster_id", ""),
+                encode(evidence).decode() if evidence is not None else None,
+                hashlib.sha256(line).hexdigest(), 1, now, None,
+            ))
+    return rows
+
+
+def measure_copy(db: BenchDatabase, rows: list[tuple], *, table: str = "bench_raw_copy",
+                 columns: tuple[str, ...] = _COPY_COLUMNS) -> float:
+    """COPY the rows in one transaction; the bare table (no index, no key) is created here."""
+    if table == "bench_raw_copy":
+        db.execute("DROP TABLE IF EXISTS bench_raw_copy", "CREATE TABLE bench_raw_copy (LIKE flags_flag)")
+    db.execute("CHECKPOINT")
+    with db.server.connect(db.name) as conn:
+        started = time.perf_counter()
+        with conn.cursor() as cursor, cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        conn.commit()
+        elapsed = time.perf_counter() - started
+        (stored,) = conn.execute(f"SELECT count(*) FROM {table}").fetchone()
+    if stored != len(rows):
+        raise RuntimeError(f"COPY stored {stored} rows of {len(rows)}")
+    return elapsed
+
+
+def measure_copy_into_flags(db: BenchDatabase, rows: list[tuple]) -> float:
+    """For reference, not a goal: the same COPY straight into flags_flag with its indexes and foreign keys."""
+    with db.server.connect(db.name) as conn:
+        (batch,) = conn.execute("SELECT min(id) FROM flags_flagbatch").fetchone()
+    batch_at = _COPY_COLUMNS.index("batch_id")
+    typed = [(*row[1:batch_at], batch, *row[batch_at + 1:]) for row in rows]  # the table numbers its rows
+    db.execute("TRUNCATE flags_flag")
+    elapsed = measure_copy(db, typed, table="flags_flag", columns=_COPY_COLUMNS[1:])
+    db.execute("TRUNCATE flags_flag")
+    return elapsed
+
+
+# --- (b) the HTTP API over gunicorn -----------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class WebServer:
+    def __init__(self, env: dict[str, str], workers: int, log_path: Path):
+        self.env, self.workers, self.log_path = env, workers, log_path
+        self.port = free_port()
+        self.process: subprocess.Popen | None = None
+
+    def __enter__(self) -> WebServer:
+        self._log = open(self.log_path, "w")  # closed in __exit__
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "reviewapp.wsgi:application", "--bind", f"127.0.0.1:{self.port}",
+             "--workers", str(self.workers), "--graceful-timeout", "5", "--timeout", "120"],
+            cwd=ROOT, env=self.env, stdout=self._log, stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"gunicorn exited; see {self.log_path}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=5) as answer:
+                    if answer.status == 200:
+                        return self
+            except OSError:
+                time.sleep(0.3)
+        raise RuntimeError(f"gunicorn did not answer /healthz; see {self.log_path}")
+
+    def __exit__(self, *exc) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+        self._log.close()
+
+
+def post(port: int, token: str, body: bytes) -> tuple[int, dict]:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    try:
+        connection.request("POST", "/api/v1/flags/", body=body, headers={
+            "Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+        answer = connection.getresponse()
+        return answer.status, json.loads(answer.read() or b"{}")
+    finally:
+        connection.close()
+
+
+def batches(path: Path, size: int) -> list[bytes]:
+    bodies, lines = [], []
+    with open(path, "rb") as stream:
+        for line in stream:
+            lines.append(line.rstrip(b"\n"))
+            if len(lines) == size:
+                bodies.append(b'{"flags":[' + b",".join(lines) + b"]}")
+                lines = []
+    if lines:
+        bodies.append(b'{"flags":[' + b",".join(lines) + b"]}")
+    return bodies
+
+
+def warm_up(web: WebServer, token: str, path: Path) -> None:
+    """Load the views, open the database and broker connections in every worker: one-flag posts.
+
+    What they store is gone before the first measure (``measure_http`` starts with a TRUNCATE).
+    """
+    with open(path, "rb") as lines:
+        for _ in range(3 * web.workers):
+            status, answer = post(web.port, token, next(lines))
+            if status != 201:
+                raise RuntimeError(f"warm-up answered {status}: {answer}")
+
+
+def measure_http(db: BenchDatabase, web: WebServer, token: str, bodies: list[bytes], *, clients: int,
+                 expected: int) -> float:
+    """Post every body from ``clients`` threads; the clock runs from the first request to the last answer."""
+    db.execute("TRUNCATE flags_flag", "CHECKPOINT")
+    pending = list(reversed(bodies))
+    lock = threading.Lock()
+    totals = {"created": 0, "errors": []}
+
+    def client() -> None:
+        while True:
+            with lock:
+                if not pending:
+                    return
+                body = pending.pop()
+            status, answer = post(web.port, token, body)
+            with lock:
+                if status not in (200, 201):
+                    totals["errors"].append(f"{status}: {str(answer)[:200]}")
+                totals["created"] += answer.get("created", 0)
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    if totals["errors"] or totals["created"] != expected:
+        raise RuntimeError(f"HTTP created {totals['created']}; errors: {totals['errors'][:3]}")
+    return elapsed
+
+
+# --- (c) manage.py ingest_flags ---------------------------------------------------------------------
+
+_COUNT = re.compile(r"^(created|duplicates|conflicts|rejected): (\d+)", re.MULTILINE)
+_OWN_TIME = re.compile(r"^\d+ lines read from .* in ([\d.]+) s", re.MULTILINE)
+
+
+def run_ingest_flags(db: BenchDatabase, path: Path, *options: str, expect: dict[str, int],
+                     memory: bool = False) -> tuple[float, float, int]:
+    """Run the command, check the counts it prints.
+
+    Returns seconds end to end, seconds the command itself reports (without interpreter and Django start-up),
+    and the peak RSS in kB (0 when not measured).
+    """
+    command = [sys.executable, "manage.py", "ingest_flags", str(path), "--detector", DETECTOR,
+               "--rejected", str(path.with_suffix(".rejected.jsonl")), *options]
+    time_v = shutil.which("time", path="/usr/bin") if memory else None
+    if time_v:
+        command = [time_v, "-v", *command]
+    db.execute("CHECKPOINT")
+    started = time.perf_counter()
+    process = subprocess.Popen(command, cwd=ROOT, env=db.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # os.wait4 gives this child's own resource usage (peak RSS) when /usr/bin/time is not there.
+    out_err = {}
+    readers = [threading.Thread(target=lambda name, s: out_err.__setitem__(name, s.read()), args=(name, stream))
+               for name, stream in (("out", process.stdout), ("err", process.stderr))]
+    for reader in readers:
+        reader.start()
+    _, status, usage = os.wait4(process.pid, 0)
+    elapsed = time.perf_counter() - started
+    for reader in readers:
+        reader.join()
+    process.returncode = os.waitstatus_to_exitcode(status)
+    stdout, stderr = out_err["out"].decode(), out_err["err"].decode()
+    if process.returncode != 0:
+        raise RuntimeError(f"ingest_flags exited {process.returncode}:\n{stdout}\n{stderr}")
+    counts = {name: int(value) for name, value in _COUNT.findall(stdout)}
+    if any(counts.get(name) != value for name, value in expect.items()):
+        raise RuntimeError(f"ingest_flags printed {counts}, expected {expect}:\n{stdout}")
+    peak_kb = 0
+    if memory:
+        match = re.search(r"Maximum resident set size \(kbytes\): (\d+)", stderr)
+        peak_kb = int(match.group(1)) if match else usage.ru_maxrss  # Linux: kB
+    return elapsed, float(_OWN_TIME.search(stdout).group(1)), peak_kb
+
+
+# --- Report -------------------------------------------------------------------------------------------
+
+def machine() -> str:
+    cpus = os.cpu_count() or 0
+    memory = ""
+    try:
+        kb = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1))
+        memory = f", {kb / 1024 / 1024:.0f} GiB"
+    except (OSError, AttributeError):
+        pass
+    return f"{cpus} CPUs{memory}, {platform.system()} {platform.machine()}, Python {platform.python_version()}"
+
+
+def server_version(db: BenchDatabase) -> str:
+    with db.server.connect(db.name) as conn:
+        return conn.execute("SHOW server_version").fetchone()[0]
+
+
+def row(label: str, count: int, runs: list[float], baseline: float | None, goal: float | str | None) -> str:
+    """One result line: median rate over the rounds, ratio to the baseline's median, the goal or a note."""
+    rates = [count / seconds for seconds in runs]
+    rate = statistics.median(rates)
+    ratio = f"{rate / baseline:6.1%}" if baseline else "  100%"
+    if isinstance(goal, float) and baseline:
+        note = f"goal ≥ {goal:.0%}: {'met' if rate / baseline >= goal else 'MISSED'}"
+    else:
+        note = goal or "baseline"
+    spread = " ".join(f"{r / 1000:.0f}k" for r in rates)
+    return f"  {label:<50} {rate:>8,.0f}/s  {ratio}  {note:<22} runs: {spread}"
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--flags", type=int, help="how many flags (default 200,000; 1,000,000 with --memory)")
+    parser.add_argument("--memory", action="store_true", help="measure peak RSS of ingest_flags only")
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn workers (default 4)")
+    parser.add_argument("--clients", type=int, default=4, help="client threads posting batches (default 4)")
+    parser.add_argument("--batch", type=int, default=1000, help="flags per HTTP request (default 1,000)")
+    parser.add_argument("--chunk", type=int, default=5000, help="ingest_flags --chunk (default 5,000)")
+    parser.add_argument("--rounds", type=int, default=3, help="repeat every measure, report medians (default 3)")
+    parser.add_argument("--keep", action="store_true", help="keep the generated file and logs (printed path)")
+    args = parser.parse_args(argv)
+    count = args.flags or (MEMORY_FLAGS if args.memory else 200_000)
+
+    workdir = Path(tempfile.mkdtemp(prefix="reviewapp-bench-"))
+    server, maintenance_db = server_from_settings()
+    db = BenchDatabase(server, maintenance_db)
+    try:
+        path = workdir / "flags.jsonl"
+        log(f"generating {count:,} flags into {path}")
+        size = generate(path, count)
+        log(f"{size / 1e6:.1f} MB, {size / count:.0f} bytes a flag; creating database {db.name}")
+        db.create()
+        detector_id, token = prepare_app(db)
+        header = (f"reviewapp flag ingestion, {count:,} flags ({size / count:.0f} bytes each on average), "
+                  f"PostgreSQL {server_version(db)}, {machine()}")
+        if args.memory:
+            log("ingest_flags (peak memory)")
+            seconds, _, peak_kb = run_ingest_flags(db, path, "--chunk", str(args.chunk), memory=True,
+                                                expect={"created": count, "rejected": 0})
+            peak_mb = peak_kb / 1024
+            print(header)
+            print(f"  ingest_flags peak RSS: {peak_mb:,.0f} MB (goal < {MEMORY_GOAL_MB} MB: "
+                  f"{'met' if peak_mb < MEMORY_GOAL_MB else 'MISSED'}), measured with "
+                  f"{'/usr/bin/time -v' if shutil.which('time', path='/usr/bin') else 'wait4() rusage'}; "
+                  f"{count / seconds:,.0f} flags/s, {seconds:.1f} s")
+            return 0
+
+        log("(a) preparing rows for COPY")
+        rows = prepare_rows(path, detector_id)
+        bodies = batches(path, args.batch)
+        runs: dict[str, list[float]] = collections.defaultdict(list)
+        created, replayed = {"created": count, "rejected": 0}, {"created": 0, "duplicates": count}
+        with WebServer(db.env(), args.workers, workdir / "gunicorn.log") as web:
+            warm_up(web, token, path)
+            for round_ in range(1, args.rounds + 1):
+                log(f"round {round_}/{args.rounds}: (a) COPY into a bare table")
+                runs["copy"].append(measure_copy(db, rows))
+                log(f"round {round_}/{args.rounds}: (b) HTTP, {len(bodies)} requests of {args.batch:,} "
+                    f"({args.workers} gunicorn workers, {args.clients} client threads)")
+                runs["http"].append(measure_http(db, web, token, bodies, clients=args.clients, expected=count))
+                log(f"round {round_}/{args.rounds}: COPY straight into flags_flag")
+                runs["schema"].append(measure_copy_into_flags(db, rows))
+                log(f"round {round_}/{args.rounds}: (c) manage.py ingest_flags, then again (a replay)")
+                seconds, own_seconds, _ = run_ingest_flags(db, path, "--chunk", str(args.chunk), expect=created)
+                runs["file"].append(seconds)
+                runs["file_own"].append(own_seconds)
+                runs["replay"].append(run_ingest_flags(db, path, "--chunk", str(args.chunk), expect=replayed)[0])
+                db.execute("TRUNCATE flags_flag")
+                runs["file1"].append(run_ingest_flags(db, path, "--chunk", str(args.chunk), "--jobs", "1",
+                                                      expect=created)[0])
+                db.execute("TRUNCATE flags_flag")
+
+        baseline = statistics.median(count / seconds for seconds in runs["copy"])
+        print(header)
+        print(f"  median of {args.rounds} rounds; ratio = rate / median rate of (a)")
+        print(row("(a) COPY into a bare table, one transaction", count, runs["copy"], None, None))
+        print(row(f"(b) HTTP API, {args.batch:,}/request, {args.workers} gunicorn workers", count, runs["http"],
+                  baseline, GOALS["http"]))
+        print(row("(c) manage.py ingest_flags (end to end, --jobs 2)", count, runs["file"], baseline,
+                  GOALS["ingest_flags"]))
+        print("  for reference:")
+        print(row("    COPY straight into flags_flag (indexes, FKs)", count, runs["schema"], baseline,
+                  "the schema's ceiling"))
+        print(row("    ingest_flags, its own time (no process start-up)", count, runs["file_own"], baseline, "-"))
+        print(row("    ingest_flags --jobs 1 (one chunk at a time)", count, runs["file1"], baseline, "-"))
+        print(row("    ingest_flags replay (all duplicates)", count, runs["replay"], baseline, "-"))
+        return 0
+    finally:
+        from django.apps import apps
+
+        if apps.ready:
+            from django.db import connections
+
+            connections.close_all()
+        db.drop()
+        if args.keep:
+            log(f"kept {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)

@@ -1,0 +1,80 @@
+"""Forms of the reviewer pages: they parse what was typed; the services decide whether it is allowed."""
+
+from __future__ import annotations
+
+from django import forms
+
+from reviewapp.policy.enforcement import Action
+from reviewapp.policy.models import Clause
+
+from .services.decisions import MAX_DURATION_DAYS
+from .vocabulary import Signal
+
+
+class QueueFilterForm(forms.Form):
+    signal = forms.ChoiceField(choices=[("", "any"), *Signal.choices], required=False)
+    campaign = forms.TypedChoiceField(coerce=int, empty_value=None, required=False)
+    priority_min = forms.IntegerField(min_value=0, max_value=100, required=False, label="Priority at least")
+    account = forms.CharField(max_length=128, required=False, label="Account id contains")
+
+    def __init__(self, *args, campaigns=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["campaign"].choices = [("", "any"), *((c.pk, c.name) for c in campaigns)]
+
+    def filters(self) -> dict:
+        if not self.is_valid():
+            return {}
+        data = self.cleaned_data
+        return {"signal": data["signal"], "campaign_id": data["campaign"], "priority_min": data["priority_min"],
+                "account": data["account"].strip()}
+
+
+class DecisionForm(forms.Form):
+    """What a decision needs. Whether the action fits the clauses (and the rest of the policy) is the
+    service's call (decisions.decision_record): its refusal is shown beside this form."""
+
+    clauses = forms.ModelMultipleChoiceField(
+        queryset=Clause.objects.none(), widget=forms.CheckboxSelectMultiple,
+        error_messages={"required": "Cite at least one clause."})
+    action = forms.ChoiceField(choices=[("", "Choose an action…"), *Action.choices],
+                               error_messages={"required": "Choose an action."})
+    duration_days = forms.IntegerField(min_value=1, max_value=MAX_DURATION_DAYS, required=False,
+                                       label="Duration (days)", help_text="For a rate limit or a suspension.")
+    rationale = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}),
+                                help_text="Internal: why, for the approver and auditors.",
+                                error_messages={"required": "Write the rationale."})
+    facts_for_holder = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False,
+                                       label="Facts for the account holder",
+                                       help_text="Quoted in the statement of reasons; disclose only what you choose.")
+
+    def __init__(self, *args, clauses=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.clause_list = list(clauses)
+        self.fields["clauses"].queryset = Clause.objects.filter(pk__in=[c.pk for c in self.clause_list])
+
+    def decision_arguments(self) -> dict:
+        data = self.cleaned_data
+        return {"clauses": list(data["clauses"]), "action": data["action"], "duration_days": data["duration_days"],
+                "rationale": data["rationale"], "facts_for_holder": data["facts_for_holder"]}
+
+
+class CampaignDecisionForm(DecisionForm):
+    accounts = forms.MultipleChoiceField(widget=forms.CheckboxSelectMultiple, error_messages={
+        "required": "Choose at least one account."})
+    researchers_confirmed = forms.MultipleChoiceField(widget=forms.CheckboxSelectMultiple, required=False)
+
+    def __init__(self, *args, accounts=(), researchers=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["accounts"].choices = [(a, a) for a in accounts]
+        self.fields["researchers_confirmed"].choices = [(a, a) for a in researchers]
+
+
+class NoteForm(forms.Form):
+    text = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=10_000, label="Add a note",
+                           error_messages={"required": "Write the note."})
+
+
+class SendBackForm(forms.Form):
+    # Not required here: decision_send_back is the one place that insists on a reason (its message is shown).
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False,
+                             label="Why send it back", help_text="The reviewer reads this.")

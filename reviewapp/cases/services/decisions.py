@@ -1,0 +1,267 @@
+"""Decisions under policy, second approval, enforcement, and the lifting of temporary actions.
+
+Invariant 4: a decision cites clauses of the policy version in force and takes an action one of them
+permits. Invariant 5: nobody approves their own decision. Invariant 7: enforcement and the holder's
+notice leave only through the outbox, written in the same transaction as the decision's change.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.utils import timezone
+
+from reviewapp.audit.actions import AuditAction
+from reviewapp.audit.services import SYSTEM, record
+from reviewapp.outbox.services import outbox_enqueue
+from reviewapp.policy.enforcement import TIMED_ACTIONS, Action
+from reviewapp.policy.models import Clause, PolicyVersion
+from reviewapp.policy.selectors import version_in_force
+
+from ..models import Account, Campaign, Case, Decision, StatementOfReasons
+from ..statements import statement_content, statement_email
+from . import case_transition
+from .claims import EVIDENCE_PERMISSION, ClaimError, _hand_over, case_claim
+
+MAX_DURATION_DAYS = 365
+ACCOUNT_STATUS = {
+    Action.WARN: Account.EnforcementStatus.WARNED,
+    Action.RATE_LIMIT: Account.EnforcementStatus.RATE_LIMITED,
+    Action.SUSPEND: Account.EnforcementStatus.SUSPENDED,
+    Action.TERMINATE: Account.EnforcementStatus.TERMINATED,
+}
+
+
+class PolicyViolation(ValueError):
+    """A decision the policy does not allow; the message names the clause and the problem."""
+
+
+def _check_clauses(clauses: list[Clause], action: str, duration_days: int | None) -> PolicyVersion:
+    if not clauses:
+        raise PolicyViolation("cite at least one clause")
+    versions = {clause.version_id for clause in clauses}
+    if len(versions) != 1:
+        raise PolicyViolation("all cited clauses must come from one policy version")
+    version = clauses[0].version
+    in_force = version_in_force(version.policy.slug)
+    if in_force is None or in_force.pk != version.pk:
+        now_in_force = f"v{in_force.number} is" if in_force else "none is yet"
+        raise PolicyViolation(f"{version} is not the version in force ({now_in_force}); cite the clauses in force")
+    # Every cited clause must permit the action: a statement must never ground an action on a clause
+    # that does not allow it.
+    refusing = [clause.ref for clause in clauses if action not in clause.permitted_actions]
+    if refusing:
+        raise PolicyViolation(f"clause {', '.join(refusing)} does not permit the action '{action}'")
+    if Action(action) in TIMED_ACTIONS:
+        if not duration_days or not 1 <= duration_days <= MAX_DURATION_DAYS:
+            raise PolicyViolation(f"'{action}' needs a duration of 1 to {MAX_DURATION_DAYS} days")
+    elif duration_days:
+        raise PolicyViolation(f"'{action}' takes no duration")
+    return version
+
+
+def needs_second_approval(action: str, clauses: list[Clause]) -> bool:
+    """Any termination, and any action (but "no violation") under a clause marked for a second approver."""
+    if action == Action.NO_VIOLATION:
+        return False
+    return action == Action.TERMINATE or any(clause.requires_second_approval for clause in clauses)
+
+
+@transaction.atomic
+def decision_record(*, reviewer, case: Case, clauses: list[Clause], action: str, rationale: str,
+                    facts_for_holder: str = "", duration_days: int | None = None,
+                    campaign_run: uuid.UUID | None = None) -> Decision:
+    """Record a reviewer's decision on a case they have claimed.
+
+    Severe decisions (any ``terminate``, or a clause marked for second approval) wait for a senior
+    reviewer; nothing is enforced or told to the holder before that. Others are enforced at once.
+    """
+    case = Case.objects.select_for_update(no_key=True).select_related("account").get(pk=case.pk)
+    if not reviewer.has_perm("cases.claim_case"):
+        raise PermissionDenied("Your role does not decide cases.")
+    if case.assignee_id != reviewer.pk or case.state != Case.State.IN_REVIEW:
+        raise PermissionDenied(f"Claim case {case.pk} before deciding it.")
+    if case.lease_expires_at is None or case.lease_expires_at <= timezone.now():
+        raise PermissionDenied(f"Your claim on case {case.pk} lapsed; claim it again.")
+    action = Action(action)
+    version = _check_clauses(clauses, action, duration_days)
+    if not rationale.strip():
+        raise PolicyViolation("write the rationale")
+    if action != Action.NO_VIOLATION and not facts_for_holder.strip():
+        raise PolicyViolation("write the facts the account holder will be told")
+    severe = needs_second_approval(action, clauses)
+    decision = Decision.objects.create(
+        case=case, account=case.account, policy_version=version, action=action, duration_days=duration_days,
+        rationale=rationale.strip(), facts_for_holder=facts_for_holder.strip(), decided_by=reviewer,
+        state=Decision.State.AWAITING_APPROVAL if severe else Decision.State.NO_ACTION, campaign_run=campaign_run,
+    )
+    decision.clauses.set(clauses)
+    record(actor=reviewer, action=AuditAction.DECISION_RECORDED, target=decision, data={
+        "case": case.pk, "account": case.account.external_id, "policy_version": str(version),
+        "clauses": [clause.ref for clause in clauses], "action": action.value, "duration_days": duration_days,
+        "second_approval": severe, "campaign_run": campaign_run,
+    })
+    if severe:
+        case_transition(case=case, to=Case.State.AWAITING_APPROVAL, actor=reviewer, reason=f"decision {decision.pk}")
+    else:
+        _enforce(decision, actor=reviewer)
+    return decision
+
+
+def _decision_for_approver(approver, decision: Decision) -> Decision:
+    decision = Decision.objects.select_for_update().select_related("case", "account").get(pk=decision.pk)
+    if not approver.has_perm("cases.approve_decision"):
+        raise PermissionDenied("Only senior reviewers give second approval.")
+    if decision.decided_by_id == approver.pk:
+        raise PermissionDenied("Nobody approves their own decision.")
+    if decision.state != Decision.State.AWAITING_APPROVAL:
+        raise PolicyViolation(f"decision {decision.pk} is not awaiting approval")
+    return decision
+
+
+@transaction.atomic
+def decision_approve(*, approver, decision: Decision) -> Decision:
+    """Second approval by a senior reviewer who is not the decider; the decision is then enforced."""
+    decision = _decision_for_approver(approver, decision)
+    decision.approved_by, decision.approved_at = approver, timezone.now()
+    decision.save(update_fields=["approved_by", "approved_at"])
+    record(actor=approver, action=AuditAction.DECISION_APPROVED, target=decision, data={"case": decision.case_id})
+    _enforce(decision, actor=approver)
+    return decision
+
+
+@transaction.atomic
+def decision_send_back(*, approver, decision: Decision, reason: str) -> Decision:
+    """Return a decision to its reviewer with a reason; nothing is enforced."""
+    decision = _decision_for_approver(approver, decision)
+    if not reason.strip():
+        raise PolicyViolation("say why the decision is sent back")
+    decision.state, decision.sent_back_reason = Decision.State.SENT_BACK, reason.strip()
+    decision.save(update_fields=["state", "sent_back_reason"])
+    record(actor=approver, action=AuditAction.DECISION_SENT_BACK, target=decision,
+           data={"case": decision.case_id, "reason": decision.sent_back_reason})
+    case = case_transition(case=decision.case, to=Case.State.IN_REVIEW, actor=approver, reason="sent back")
+    # The decider keeps the case, with a fresh lease, to reconsider it.
+    Case.objects.filter(pk=case.pk).update(lease_expires_at=timezone.now() + timedelta(hours=24))
+    return decision
+
+
+def _enforce(decision: Decision, *, actor) -> None:
+    """Apply a decision: the account's status, the enforcement webhook, the statement, the notice."""
+    now = timezone.now()
+    case, account = decision.case, decision.account
+    if decision.action == Action.NO_VIOLATION:
+        decision.state = Decision.State.NO_ACTION
+        decision.save(update_fields=["state"])
+    else:
+        decision.state, decision.effective_at = Decision.State.ENFORCED, now
+        decision.ends_at = now + timedelta(days=decision.duration_days) if decision.duration_days else None
+        decision.save(update_fields=["state", "effective_at", "ends_at"])
+        Account.objects.filter(pk=account.pk).update(enforcement_status=ACCOUNT_STATUS[Action(decision.action)])
+        outbox_enqueue(kind="enforcement", target=decision, idempotency_key=f"enforcement-apply-{decision.pk}",
+                       payload=_enforcement_payload(decision, event="enforcement.apply"))
+        statement = _statement_issue(decision, now=now)
+        if account.contact_email:
+            outbox_enqueue(kind="email", target=statement, idempotency_key=f"statement-notice-{statement.pk}",
+                           payload=statement_email(statement, to=account.contact_email))
+        record(actor=actor, action=AuditAction.DECISION_ENFORCED, target=decision, data={
+            "account": account.external_id, "action": decision.action, "ends_at": decision.ends_at,
+            "statement": statement.pk, "notified": bool(account.contact_email)})
+    case_transition(case=case, to=Case.State.DECIDED, actor=actor, reason=f"decision {decision.pk}")
+    _hand_over(case.pk, to=None, previous_id=case.assignee_id)  # the claim ends with the decision
+
+
+def _enforcement_payload(decision: Decision, *, event: str) -> dict:
+    return {
+        "event": event,
+        "decision_id": decision.pk,
+        "account_id": decision.account.external_id,
+        "action": decision.action,
+        "effective_at": decision.effective_at.isoformat() if decision.effective_at else None,
+        "ends_at": decision.ends_at.isoformat() if decision.ends_at else None,
+        "clauses": sorted(clause.ref for clause in decision.clauses.all()),
+        "policy_version": str(decision.policy_version),
+    }
+
+
+def _statement_issue(decision: Decision, *, now: datetime) -> StatementOfReasons:
+    window = max(clause.appeal_window_days for clause in decision.clauses.all())
+    statement = StatementOfReasons.objects.create(
+        decision=decision, issued_at=now, appeal_deadline=now + timedelta(days=window),
+        content=statement_content(decision, issued_at=now, appeal_deadline=now + timedelta(days=window)),
+    )
+    record(actor=SYSTEM, action=AuditAction.STATEMENT_ISSUED, target=statement,
+           data={"decision": decision.pk, "appeal_deadline": statement.appeal_deadline})
+    return statement
+
+
+@transaction.atomic
+def decisions_lift_expired(*, now: datetime | None = None) -> int:
+    """Periodic (beat): lift temporary actions whose time is up, through the outbox, and audit each."""
+    now = now or timezone.now()
+    due = list(Decision.objects.select_for_update(skip_locked=True).select_related("account", "policy_version")
+               .filter(state=Decision.State.ENFORCED, ends_at__lte=now))
+    for decision in due:
+        decision.state, decision.lifted_at = Decision.State.LIFTED, now
+        decision.save(update_fields=["state", "lifted_at"])
+        _account_status_refresh(decision.account)
+        outbox_enqueue(kind="enforcement", target=decision, idempotency_key=f"enforcement-lift-{decision.pk}",
+                       payload=_enforcement_payload(decision, event="enforcement.lift"))
+        record(actor=SYSTEM, action=AuditAction.DECISION_LIFTED, target=decision,
+               data={"account": decision.account.external_id, "action": decision.action, "ended_at": decision.ends_at})
+    return len(due)
+
+
+def _account_status_refresh(account: Account) -> None:
+    """The account's status is that of its strongest action still in force (none when nothing is)."""
+    from reviewapp.policy.enforcement import SEVERITY_ORDER
+
+    live = Decision.objects.filter(account=account, state=Decision.State.ENFORCED).values_list("action", flat=True)
+    strongest = max(live, key=lambda a: SEVERITY_ORDER.index(Action(a)), default=None)
+    status = ACCOUNT_STATUS[Action(strongest)] if strongest else Account.EnforcementStatus.NONE
+    Account.objects.filter(pk=account.pk).update(enforcement_status=status)
+
+
+@dataclass
+class CampaignDecisionResult:
+    run: uuid.UUID
+    decided: list[Decision] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)  # account external id → why
+
+
+def campaign_decide(*, reviewer, campaign: Campaign, account_ids: list[str], researchers_confirmed: set[str],
+                    clauses: list[Clause], action: str, rationale: str, facts_for_holder: str = "",
+                    duration_days: int | None = None) -> CampaignDecisionResult:
+    """One decision applied to selected accounts of a campaign: each account gets its own decision,
+    audit event and statement; four-eyes applies to each. Researcher-programme accounts are skipped
+    unless confirmed one by one in ``researchers_confirmed``. Each account is decided in its own
+    transaction, so one that cannot be decided (claimed by someone else, already decided) is reported
+    and does not stop the others."""
+    result = CampaignDecisionResult(run=uuid.uuid4())
+    cases = {c.account.external_id: c for c in Case.objects.select_related("account")
+             .filter(campaign=campaign, state__in=Case.OPEN_STATES, account__external_id__in=account_ids)}
+    for account_id in account_ids:
+        case = cases.get(account_id)
+        if case is None:
+            result.skipped[account_id] = "no open case in this campaign"
+            continue
+        if case.account.researcher_programme and account_id not in researchers_confirmed:
+            result.skipped[account_id] = "researcher-programme account: confirm it individually"
+            continue
+        try:
+            with transaction.atomic():
+                case_claim(reviewer=reviewer, case=case)
+                result.decided.append(decision_record(
+                    reviewer=reviewer, case=case, clauses=clauses, action=action, rationale=rationale,
+                    facts_for_holder=facts_for_holder, duration_days=duration_days, campaign_run=result.run))
+        except (ClaimError, PermissionDenied, PolicyViolation) as exc:
+            result.skipped[account_id] = str(exc)
+    return result
+
+
+__all__ = ["EVIDENCE_PERMISSION", "PolicyViolation", "campaign_decide", "decision_approve", "decision_record",
+           "decision_send_back", "decisions_lift_expired", "needs_second_approval"]

@@ -1,0 +1,387 @@
+"""The reviewer's pages: queues, the case workspace, second approvals, campaign decisions, statements.
+
+Thin, as STYLE.md asks: each view parses, calls one service or selector, and renders. Whether a reviewer
+may claim, see evidence, decide or approve is the services' call; the pages only hide buttons that would
+be refused, and show a service's refusal next to what was typed.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required, permission_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import Http404, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from reviewapp.policy.selectors import clauses_in_force
+
+from . import charts
+from .forms import CampaignDecisionForm, DecisionForm, NoteForm, QueueFilterForm, SendBackForm
+from .models import Campaign, Case, Decision, StatementOfReasons
+from .selectors import (
+    campaign_cases,
+    campaigns_in_queue,
+    can_claim,
+    can_decide,
+    can_open_evidence,
+    case_flags,
+    cases_visible_to,
+    decisions_awaiting_approval,
+    decisions_of_account,
+    detector_provenance,
+    flag_timeline,
+    queue_cases,
+    queue_overview,
+)
+from .services import case_note_add
+from .services.claims import ClaimError, case_claim, case_claim_next, case_release, evidence_open
+from .services.decisions import PolicyViolation, campaign_decide, decision_approve, decision_record, decision_send_back
+from .statements import NotReportable, dsa_export
+from .vocabulary import Queue, Signal
+
+QUEUE_PAGE_SIZE = 50
+CAMPAIGN_PREVIEW = 30  # other accounts listed on a case page; the campaign page lists them all
+UNPROCESSABLE = 422  # a form the service refused: shown again with what was typed and why
+
+
+def reads_cases(view):
+    return login_required(permission_required("cases.view_case", raise_exception=True)(view))
+
+
+def _queue_or_404(slug: str) -> Queue:
+    if slug not in Queue.values:
+        raise Http404(f"No queue {slug!r}.")
+    return Queue(slug)
+
+
+def _case_or_404(user, pk: int) -> Case:
+    return get_object_or_404(cases_visible_to(user).select_related("assignee"), pk=pk)
+
+
+def _until(moment: datetime) -> str:
+    return f"{moment.astimezone(UTC):%H:%M} UTC"
+
+
+# ── Queues ─────────────────────────────────────────────────────────────────────────────────────────────
+
+
+@reads_cases
+def queue_list(request):
+    rows = queue_overview(request.user)
+    return render(request, "cases/queues.html", {"rows": rows, "chart": charts.queue_bars(rows)})
+
+
+@reads_cases
+def queue_detail(request, queue: str):
+    queue = _queue_or_404(queue)
+    form = QueueFilterForm(request.GET or None, campaigns=campaigns_in_queue(queue))
+    filters = form.filters() if form.is_bound else {}
+    page = Paginator(queue_cases(request.user, queue, **filters), QUEUE_PAGE_SIZE).get_page(request.GET.get("page"))
+    for case in page:
+        case.signal_labels = [Signal(s).label if s in Signal.values else s for s in case.signals]
+    query = urlencode({key: value for key, value in request.GET.items() if key != "page" and value})
+    return render(request, "cases/queue.html", {
+        "queue": queue, "form": form, "page": page, "query": query, "now": timezone.now(),
+        "filtered": any(value not in (None, "") for value in filters.values()),
+    })
+
+
+@login_required
+@permission_required("cases.claim_case", raise_exception=True)
+@require_POST
+def queue_claim_next(request, queue: str):
+    queue = _queue_or_404(queue)
+    case = case_claim_next(reviewer=request.user, queue=queue)
+    if case is None:
+        messages.info(request, f"Nothing to claim in {queue.label}: every open case is claimed or awaiting approval.")
+        return redirect("review:queue", queue=queue.value)
+    messages.success(request, f"You claimed case {case.pk} ({case.account}) until {_until(case.lease_expires_at)}.")
+    return redirect("review:case", pk=case.pk)
+
+
+# ── The case workspace ────────────────────────────────────────────────────────────────────────────────
+
+
+def _workspace(request, case: Case, *, status: int = 200, **extra):
+    """The case page; ``extra`` carries a POST's outcome (evidence opened, a form with its errors)."""
+    user, now = request.user, timezone.now()
+    decisions = list(decisions_of_account(case.account))
+    of_case = [d for d in decisions if d.case_id == case.pk]
+    pending = next((d for d in of_case if d.state == Decision.State.AWAITING_APPROVAL), None)
+    deciding = can_decide(user, case, now=now)
+    timeline = flag_timeline(case)
+    others = campaign_cases(case.campaign).exclude(pk=case.pk) if case.campaign_id else Case.objects.none()
+    context = {
+        "case": case, "now": now,
+        "flags": case_flags(case), "timeline": timeline, "chart": charts.timeline(timeline),
+        "provenance": detector_provenance(case),
+        "campaign_cases": others[:CAMPAIGN_PREVIEW], "campaign_count": others.count() if case.campaign_id else 0,
+        "history": [d for d in decisions if d.case_id != case.pk], "case_decisions": of_case,
+        "pending": pending,
+        "sent_back": of_case[0] if of_case and of_case[0].state == Decision.State.SENT_BACK else None,
+        "claim_live": case.lease_expires_at is not None and case.lease_expires_at > now,
+        "can_claim": can_claim(user, case, now=now),
+        "can_release": case.assignee_id == user.pk and case.state == Case.State.IN_REVIEW,
+        "can_open_evidence": can_open_evidence(user, case),
+        "can_approve": bool(pending and user.has_perm("cases.approve_decision") and pending.decided_by_id != user.pk),
+        "notes": case.notes.select_related("author") if user.has_perm("cases.view_casenote") else None,
+        "note_form": NoteForm() if user.has_perm("cases.add_casenote") else None,
+        "decision_form": DecisionForm(clauses=clauses_in_force()) if deciding else None,
+        "send_back_form": SendBackForm(), "evidence": None, "page_error": "", "approval_error": "",
+    }
+    context.update(extra)
+    return render(request, "cases/case.html", context, status=status)
+
+
+@reads_cases
+def case_detail(request, pk: int):
+    return _workspace(request, _case_or_404(request.user, pk))
+
+
+@reads_cases
+@require_POST
+def case_evidence(request, pk: int):
+    """Raw excerpts, shown on this response only, after the audited ``evidence_open`` (invariant 2)."""
+    case = _case_or_404(request.user, pk)
+    try:
+        evidence = evidence_open(user=request.user, case=case, context="case workspace")
+    except PermissionDenied:
+        raise Http404("No evidence you may open here.") from None
+    for flag in evidence:
+        body = flag["evidence"] or {}
+        flag["excerpts"] = body.get("excerpts") or []
+        flag["details"] = {key: value for key, value in body.items() if key != "excerpts"}
+        flag["detector"] = flag.pop("detector__slug")
+    return _workspace(request, case, evidence=evidence)
+
+
+@login_required
+@permission_required("cases.claim_case", raise_exception=True)
+@require_POST
+def case_claim_view(request, pk: int):
+    case = _case_or_404(request.user, pk)
+    try:
+        case = case_claim(reviewer=request.user, case=case)
+    except ClaimError as exc:
+        messages.error(request, f"Not claimed: {exc}.")
+    else:
+        messages.success(request, f"You claimed case {case.pk} until {_until(case.lease_expires_at)}.")
+    return redirect("review:case", pk=pk)
+
+
+@login_required
+@permission_required("cases.claim_case", raise_exception=True)
+@require_POST
+def case_release_view(request, pk: int):
+    case = _case_or_404(request.user, pk)
+    try:
+        case_release(reviewer=request.user, case=case, reason=request.POST.get("reason", ""))
+    except ClaimError as exc:
+        messages.error(request, f"Not released: {exc}.")
+        return redirect("review:case", pk=pk)
+    messages.success(request, f"Released case {case.pk}: it is back in {case.get_queue_display()}.")
+    return redirect("review:queue", queue=case.queue)
+
+
+@login_required
+@permission_required("cases.add_casenote", raise_exception=True)
+@require_POST
+def case_note(request, pk: int):
+    case = _case_or_404(request.user, pk)
+    form = NoteForm(request.POST)
+    if not form.is_valid():
+        return _workspace(request, case, note_form=form, status=UNPROCESSABLE)
+    case_note_add(author=request.user, case=case, text=form.cleaned_data["text"])
+    messages.success(request, "Note added.")
+    return redirect(reverse("review:case", args=[case.pk]) + "#notes")
+
+
+def _recorded_message(decision: Decision) -> str:
+    refs = ", ".join(sorted(clause.ref for clause in decision.clauses.all()))
+    what = f"{decision.get_action_display().lower()} under {refs}"
+    if decision.state == Decision.State.AWAITING_APPROVAL:
+        return (f"Decision {decision.pk} recorded ({what}). It waits for a senior reviewer's approval; "
+                "nothing is enforced or told to the holder before then.")
+    if decision.state == Decision.State.ENFORCED:
+        return f"Decision {decision.pk} recorded and enforced ({what}); the statement of reasons is issued."
+    return f"Decision {decision.pk} recorded ({what}). The case is decided."
+
+
+@login_required
+@permission_required("cases.claim_case", raise_exception=True)
+@require_POST
+def case_decide(request, pk: int):
+    case = _case_or_404(request.user, pk)
+    form = DecisionForm(request.POST, clauses=clauses_in_force())
+    if not form.is_valid():
+        return _workspace(request, case, decision_form=form, status=UNPROCESSABLE)
+    try:
+        decision = decision_record(reviewer=request.user, case=case, **form.decision_arguments())
+    except PermissionDenied as exc:
+        return _workspace(request, case, page_error=str(exc), status=403)
+    except PolicyViolation as exc:
+        form.add_error(None, f"Not recorded: {exc}.")
+        return _workspace(request, case, decision_form=form, status=UNPROCESSABLE)
+    messages.success(request, _recorded_message(decision))
+    if request.POST.get("next"):
+        return _claim_next_after(request, case.queue)
+    return redirect("review:case", pk=case.pk)
+
+
+def _claim_next_after(request, queue: str):
+    following = case_claim_next(reviewer=request.user, queue=queue)
+    if following is None:
+        messages.info(request, f"No more cases to claim in {Queue(queue).label}.")
+        return redirect("review:queue", queue=queue)
+    messages.info(request, f"Next: you claimed case {following.pk} ({following.account}).")
+    return redirect("review:case", pk=following.pk)
+
+
+# ── Second approval ───────────────────────────────────────────────────────────────────────────────────
+
+
+def _decision_or_404(user, pk: int) -> Decision:
+    decision = get_object_or_404(Decision.objects.select_related("case"), pk=pk)
+    _case_or_404(user, decision.case_id)  # the same reading rights as its case
+    return decision
+
+
+@login_required
+@permission_required("cases.approve_decision", raise_exception=True)
+def approvals(request):
+    return render(request, "cases/approvals.html", {
+        "decisions": decisions_awaiting_approval(request.user), "now": timezone.now()})
+
+
+@login_required
+@permission_required("cases.approve_decision", raise_exception=True)
+@require_POST
+def decision_approve_view(request, pk: int):
+    decision = _decision_or_404(request.user, pk)
+    try:
+        decision = decision_approve(approver=request.user, decision=decision)
+    except PermissionDenied as exc:
+        return _workspace(request, _case_or_404(request.user, decision.case_id),
+                          approval_error=f"Not approved: {exc}", status=403)
+    except PolicyViolation as exc:
+        return _workspace(request, _case_or_404(request.user, decision.case_id),
+                          approval_error=f"Not approved: {exc}.", status=409)
+    messages.success(request, f"Approved decision {decision.pk}: the {decision.get_action_display().lower()} of "
+                              f"{decision.account} is enforced and the statement of reasons is issued.")
+    return redirect("review:case", pk=decision.case_id)
+
+
+@login_required
+@permission_required("cases.approve_decision", raise_exception=True)
+@require_POST
+def decision_send_back_view(request, pk: int):
+    decision = _decision_or_404(request.user, pk)
+    form = SendBackForm(request.POST)
+    form.is_valid()
+    try:
+        decision = decision_send_back(approver=request.user, decision=decision,
+                                      reason=form.cleaned_data.get("reason", ""))
+    except PermissionDenied as exc:
+        return _workspace(request, _case_or_404(request.user, decision.case_id), send_back_form=form,
+                          approval_error=f"Not sent back: {exc}", status=403)
+    except PolicyViolation as exc:
+        form.add_error("reason", f"Not sent back: {exc}.")
+        return _workspace(request, _case_or_404(request.user, decision.case_id), send_back_form=form,
+                          status=UNPROCESSABLE)
+    messages.success(request, f"Sent decision {decision.pk} back to {decision.decided_by}.")
+    return redirect("review:approvals")
+
+
+# ── Campaign decisions ────────────────────────────────────────────────────────────────────────────────
+
+
+def _campaign_page(request, campaign: Campaign, *, form=None, result=None, status: int = 200):
+    cases = list(campaign_cases(campaign))
+    open_cases = [c for c in cases if c.is_open]
+    chosen = set(form.data.getlist("accounts")) if form is not None and form.is_bound else {
+        c.account.external_id for c in open_cases if not c.account.researcher_programme}
+    confirmed = set(form.data.getlist("researchers_confirmed")) if form is not None and form.is_bound else set()
+    deciding = request.user.has_perm("cases.claim_case")
+    if form is None and deciding:
+        form = _campaign_form(None, cases)
+    return render(request, "cases/campaign.html", {
+        "campaign": campaign, "cases": cases, "open_count": len(open_cases), "chosen": chosen,
+        "confirmed": confirmed, "form": form if deciding else None, "result": result,
+    }, status=status)
+
+
+def _campaign_form(data, cases) -> CampaignDecisionForm:
+    # Every account of the campaign is a valid choice: one decided meanwhile is reported as skipped, with why.
+    accounts = sorted({c.account.external_id for c in cases})
+    researchers = sorted({c.account.external_id for c in cases if c.account.researcher_programme})
+    return CampaignDecisionForm(data, clauses=clauses_in_force(), accounts=accounts, researchers=researchers)
+
+
+@reads_cases
+def campaign_detail(request, pk: int):
+    return _campaign_page(request, get_object_or_404(Campaign, pk=pk))
+
+
+@login_required
+@permission_required("cases.claim_case", raise_exception=True)
+@require_POST
+def campaign_decide_view(request, pk: int):
+    campaign = get_object_or_404(Campaign, pk=pk)
+    form = _campaign_form(request.POST, campaign_cases(campaign))
+    if not form.is_valid():
+        return _campaign_page(request, campaign, form=form, status=UNPROCESSABLE)
+    arguments = form.decision_arguments()
+    try:
+        result = campaign_decide(
+            reviewer=request.user, campaign=campaign, account_ids=form.cleaned_data["accounts"],
+            researchers_confirmed=set(form.cleaned_data["researchers_confirmed"]), **arguments)
+    except PolicyViolation as exc:
+        form.add_error(None, f"Not recorded: {exc}.")
+        return _campaign_page(request, campaign, form=form, status=UNPROCESSABLE)
+    return _campaign_page(request, campaign, form=form, result=result)
+
+
+# ── Statements of reasons ─────────────────────────────────────────────────────────────────────────────
+
+
+def _statement_or_404(pk: int) -> StatementOfReasons:
+    return get_object_or_404(StatementOfReasons.objects.select_related("decision__case", "decision__account"), pk=pk)
+
+
+def _parsed(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+@login_required
+@permission_required("cases.view_statementofreasons", raise_exception=True)
+def statement_detail(request, pk: int):
+    statement = _statement_or_404(pk)
+    content = statement.content
+    try:
+        dsa_export(statement)
+        not_reportable = ""
+    except NotReportable as exc:
+        not_reportable = str(exc)
+    return render(request, "cases/statement.html", {
+        "statement": statement, "s": content, "not_reportable": not_reportable,
+        "issued_at": _parsed(content["issued_at"]), "starts_at": _parsed(content["restriction"]["starts_at"]),
+        "ends_at": _parsed(content["restriction"]["ends_at"]),
+        "appeal_deadline": _parsed(content["redress"]["appeal_deadline"]),
+    })
+
+
+@login_required
+@permission_required("cases.view_statementofreasons", raise_exception=True)
+def statement_dsa(request, pk: int):
+    statement = _statement_or_404(pk)
+    try:
+        return JsonResponse(dsa_export(statement), json_dumps_params={"indent": 2})
+    except NotReportable as exc:
+        return JsonResponse({"error": str(exc)}, status=409)

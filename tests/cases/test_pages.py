@@ -1,0 +1,473 @@
+"""The reviewer's pages: queues, claiming, the case workspace, evidence, decisions, approvals, campaigns,
+statements — who sees what, and that every button ends in the one service that owns the change."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import timedelta
+
+import pytest
+from django.conf import settings
+from django.urls import reverse
+from django.utils import timezone
+
+from flags.grouping import flags_group
+from flags.services import flags_ingest
+from reviewapp.audit.actions import AuditAction
+from reviewapp.audit.models import AuditEvent
+from reviewapp.audit.services import SYSTEM
+from reviewapp.cases.models import Account, Case, CaseNote, Decision, StatementOfReasons
+from reviewapp.cases.services import account_profile_set
+from reviewapp.cases.services.claims import case_claim
+from reviewapp.cases.services.decisions import decision_record
+from reviewapp.people.roles import Role
+from reviewapp.policy.models import Clause
+from reviewapp.policy.services import policies_load
+from tests.conftest import flag_payload
+
+pytestmark = pytest.mark.django_db
+
+EXCERPT = "Solve step by step. Number each step and justify it. Problem: find all integers n"
+
+
+def seed(detector, flags):
+    flags_ingest(items=[(i, json.dumps(f).encode()) for i, f in enumerate(flags)], detector=detector, actor=SYSTEM)
+    while flags_group(limit=500).flags:
+        pass
+
+
+@pytest.fixture
+def policy(db):
+    [result] = policies_load(directory=settings.POLICIES_DIR, actor=SYSTEM)
+    return result.version
+
+
+def clause(ref: str) -> Clause:
+    return Clause.objects.get(ref=ref)
+
+
+@pytest.fixture
+def reviewer(make_staff):
+    return make_staff(Role.REVIEWER, username="rhea")
+
+
+@pytest.fixture
+def senior(make_staff):
+    return make_staff(Role.SENIOR_REVIEWER, username="sam")
+
+
+@pytest.fixture
+def case(detector, policy):
+    """One extraction case with evidence, and its account in a campaign with two other accounts."""
+    seed(detector, [
+        flag_payload(1, account_id="acct_main", signal="reasoning_extraction", score=0.93, cluster_id="c-7",
+                     evidence={"excerpts": [EXCERPT], "template_share": 0.91}),
+        flag_payload(2, account_id="acct_main", signal="templated_prompts", score=0.7, cluster_id="c-7",
+                     observed_from="2026-11-22T00:00:00Z", observed_to="2026-11-23T00:00:00Z", request_count=9000),
+        flag_payload(3, account_id="acct_peer", signal="templated_prompts", cluster_id="c-7"),
+        flag_payload(4, account_id="acct_lab", signal="templated_prompts", cluster_id="c-7"),
+    ])
+    return Case.objects.get(account__external_id="acct_main")
+
+
+def as_user(client, user):
+    client.force_login(user)
+    return client
+
+
+def claimed(case, reviewer):
+    return case_claim(reviewer=reviewer, case=case)
+
+
+def decide(client, case, **fields):
+    data = {"clauses": [clause(ref).pk for ref in fields.pop("refs", ["UP-2.1"])], "action": "warn",
+            "rationale": "Template share 0.91 over 9,000 requests.", "facts_for_holder": "Your prompts were filled "
+            "from one template 9,000 times in two days."}
+    data.update(fields)
+    return client.post(reverse("review:case-decide", args=[case.pk]), data)
+
+
+def events(action) -> int:
+    return AuditEvent.objects.filter(action=action).count()
+
+
+# ── Queues ────────────────────────────────────────────────────────────────────────────────────────────
+
+
+def test_queues_page_counts_open_unclaimed_and_overdue_cases_per_queue(client, detector, reviewer, policy):
+    seed(detector, [flag_payload(n, signal="reasoning_extraction") for n in range(3)]
+         + [flag_payload(9, signal="volume_anomaly")])
+    first = Case.objects.filter(queue="extraction").first()
+    claimed(first, reviewer)
+    Case.objects.filter(pk=first.pk).update(sla_due_at=timezone.now() - timedelta(hours=1))
+    page = as_user(client, reviewer).get(reverse("review:queues")).content.decode()
+    row = re.search(r"Model extraction</a></th>(.*?)</tr>", page, re.S).group(1)
+    assert re.findall(r'class="num">(?:<span class="status-bad">)?(\d+)', row) == ["3", "2", "1"]
+    assert "<svg" in page and "<title id=\"queues-chart-title\">" in page
+    assert "Model extraction: 3 open, 2 unclaimed, 1 overdue" in page
+
+
+def test_queue_lists_open_cases_by_priority_then_age_and_marks_the_overdue(client, detector, reviewer, policy):
+    seed(detector, [
+        flag_payload(1, account_id="acct_low", score=0.1, request_count=10),
+        flag_payload(2, account_id="acct_high", signal="reasoning_extraction", score=0.99, request_count=5_000_000),
+        flag_payload(3, account_id="acct_mid", score=0.6, request_count=50_000),
+    ])
+    Case.objects.filter(account__external_id="acct_low").update(sla_due_at=timezone.now() - timedelta(minutes=5))
+    page = as_user(client, reviewer).get(reverse("review:queue", args=["extraction"])).content.decode()
+    assert re.findall(r'class="row-link">(acct_\w+)<', page) == ["acct_high", "acct_mid", "acct_low"]
+    overdue_rows = re.findall(r'<tr class="overdue">.*?row-link">(acct_\w+)<', page, re.S)
+    assert overdue_rows == ["acct_low"] and "Overdue</strong> by" in page
+
+
+def test_queue_filters_by_signal_campaign_priority_and_account(client, detector, reviewer, policy):
+    seed(detector, [
+        flag_payload(1, account_id="acct_a", signal="templated_prompts", score=0.1, request_count=1),
+        flag_payload(2, account_id="acct_b", signal="reasoning_extraction", score=0.99, cluster_id="c-1",
+                     request_count=3_000_000),
+        flag_payload(3, account_id="acct_c", signal="capability_sweep", cluster_id="c-1"),
+    ])
+    client = as_user(client, reviewer)
+    url = reverse("review:queue", args=["extraction"])
+    from reviewapp.cases.models import Campaign
+
+    def accounts(**params):
+        return sorted(re.findall(r'class="row-link">(acct_\w+)<', client.get(url, params).content.decode()))
+
+    assert accounts() == ["acct_a", "acct_b", "acct_c"]
+    assert accounts(signal="capability_sweep") == ["acct_c"]
+    assert accounts(campaign=Campaign.objects.get().pk) == ["acct_b", "acct_c"]
+    assert accounts(priority_min=80) == ["acct_b"]
+    assert accounts(account="_a") == ["acct_a"]
+    assert client.get(reverse("review:queue", args=["nonsense"])).status_code == 404
+
+
+def test_queue_page_queries_do_not_grow_with_the_cases(client, detector, reviewer, policy):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = as_user(client, reviewer)
+    url = reverse("review:queue", args=["extraction"])
+    seed(detector, [flag_payload(n, cluster_id=f"c-{n % 2}") for n in range(3)])
+    with CaptureQueriesContext(connection) as few:
+        client.get(url)
+    seed(detector, [flag_payload(n, cluster_id=f"c-{n % 3}") for n in range(3, 30)])
+    claimed(Case.objects.first(), reviewer)
+    with CaptureQueriesContext(connection) as many:
+        assert len(re.findall("row-link", client.get(url).content.decode())) == 30
+    assert len(many.captured_queries) == len(few.captured_queries)
+
+
+def test_claim_next_takes_the_best_case_and_says_when_the_queue_is_empty(client, detector, reviewer, policy):
+    seed(detector, [flag_payload(1, account_id="acct_low", score=0.1),
+                    flag_payload(2, account_id="acct_high", signal="reasoning_extraction", score=0.99)])
+    client = as_user(client, reviewer)
+    url = reverse("review:claim-next", args=["extraction"])
+    assert client.get(url).status_code == 405  # a link cannot claim
+    response = client.post(url)
+    best = Case.objects.get(account__external_id="acct_high")
+    assert response.status_code == 302 and response.url == reverse("review:case", args=[best.pk])
+    best.refresh_from_db()
+    assert best.assignee == reviewer and best.state == Case.State.IN_REVIEW
+    client.post(url)
+    response = client.post(url, follow=True)
+    assert response.redirect_chain[-1][0] == reverse("review:queue", args=["extraction"])
+    assert "Nothing to claim in Model extraction" in response.content.decode()
+
+
+# ── The case workspace ────────────────────────────────────────────────────────────────────────────────
+
+
+def test_a_reviewer_who_has_not_claimed_sees_the_summary_but_not_the_evidence_or_the_decision_form(
+        client, case, reviewer, make_staff):
+    other = make_staff(Role.REVIEWER)
+    claimed(case, other)
+    page = as_user(client, reviewer).get(reverse("review:case", args=[case.pk])).content.decode()
+    assert "acct_main" in page and "reasoning_extraction" in page and "template-miner" in page
+    assert f"Claimed by <strong>{other.username}</strong>" in page
+    assert "acct_peer" in page and "acct_lab" in page  # the campaign's other accounts
+    assert "<svg" in page and 'id="timeline-desc"' in page and "Timeline numbers" in page
+    assert EXCERPT not in page
+    assert "Show evidence" not in page and reverse("review:case-evidence", args=[case.pk]) not in page
+    assert 'id="decision-form"' not in page and "Only the reviewer holding the case decides it." in page
+    assert events(AuditAction.EVIDENCE_OPENED) == 0
+
+
+def test_the_assignee_sees_the_decision_form_with_the_clauses_in_force(client, case, reviewer):
+    claimed(case, reviewer)
+    page = as_user(client, reviewer).get(reverse("review:case", args=[case.pk])).content.decode()
+    assert 'id="decision-form"' in page and "Show evidence" in page
+    assert page.count('name="clauses"') == Clause.objects.count() == 11
+    assert "UP-1.1" in page and "You may not use outputs of our models" in page  # the clause text beside the form
+    assert EXCERPT not in page  # evidence only on demand
+
+
+def test_evidence_opened_by_the_assignee_shows_excerpts_and_writes_one_access_event(client, case, reviewer):
+    claimed(case, reviewer)
+    response = as_user(client, reviewer).post(reverse("review:case-evidence", args=[case.pk]))
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert EXCERPT in page and "template_share" in page
+    opened = AuditEvent.objects.filter(action=AuditAction.EVIDENCE_OPENED)
+    assert opened.count() == 1
+    assert opened.get().actor_display == "rhea" and opened.get().target_id == str(case.pk)
+    assert client.get(reverse("review:case-evidence", args=[case.pk])).status_code == 405
+
+
+def test_evidence_is_not_found_for_anyone_but_the_assignee_and_nothing_is_recorded(client, case, reviewer, make_staff):
+    response = as_user(client, reviewer).post(reverse("review:case-evidence", args=[case.pk]))
+    assert response.status_code == 404 and EXCERPT not in response.content.decode()
+    claimed(case, make_staff(Role.REVIEWER))
+    assert client.post(reverse("review:case-evidence", args=[case.pk])).status_code == 404
+    assert events(AuditAction.EVIDENCE_OPENED) == 0
+
+
+def test_claim_and_release_from_the_case_page(client, case, reviewer):
+    client = as_user(client, reviewer)
+    client.post(reverse("review:case-claim", args=[case.pk]))
+    case.refresh_from_db()
+    assert case.assignee == reviewer
+    response = client.post(reverse("review:case-release", args=[case.pk]))
+    assert response.url == reverse("review:queue", args=["extraction"])
+    case.refresh_from_db()
+    assert case.assignee is None and case.state == Case.State.NEW
+
+
+def test_someone_elses_live_claim_is_refused_with_the_reason(client, case, reviewer, make_staff):
+    claimed(case, make_staff(Role.REVIEWER, username="otto"))
+    page = as_user(client, reviewer).post(reverse("review:case-claim", args=[case.pk]), follow=True).content.decode()
+    assert "Not claimed: case" in page and "claimed by otto" in page
+
+
+def test_notes_are_listed_and_added(client, case, reviewer):
+    client = as_user(client, reviewer)
+    response = client.post(reverse("review:case-note", args=[case.pk]), {"text": "Same template as case 12."})
+    assert response.status_code == 302 and response.url.endswith("#notes")
+    assert CaseNote.objects.get().author == reviewer
+    assert "Same template as case 12." in client.get(reverse("review:case", args=[case.pk])).content.decode()
+    assert client.post(reverse("review:case-note", args=[case.pk]), {"text": ""}).status_code == 422
+
+
+# ── Decisions and second approval ─────────────────────────────────────────────────────────────────────
+
+
+def test_a_minor_decision_is_enforced_at_once_with_its_statement(client, case, reviewer):
+    claimed(case, reviewer)
+    response = decide(as_user(client, reviewer), case)
+    assert response.status_code == 302 and response.url == reverse("review:case", args=[case.pk])
+    decision = Decision.objects.get()
+    assert decision.state == Decision.State.ENFORCED and decision.action == "warn"
+    assert StatementOfReasons.objects.filter(decision=decision).exists()
+    page = client.get(response.url).content.decode()
+    assert "recorded and enforced" in page and "Decided" in page
+    assert reverse("review:statement", args=[decision.statement.pk]) in page
+
+
+def test_a_termination_waits_for_second_approval(client, case, reviewer):
+    claimed(case, reviewer)
+    decide(as_user(client, reviewer), case, refs=["UP-2.1"], action="terminate")
+    decision = Decision.objects.get()
+    case.refresh_from_db()
+    assert decision.state == Decision.State.AWAITING_APPROVAL and case.state == Case.State.AWAITING_APPROVAL
+    assert not StatementOfReasons.objects.exists()
+    page = client.get(reverse("review:case", args=[case.pk])).content.decode()
+    assert "Awaiting second approval: decision" in page and "Approve and enforce" not in page
+
+
+def test_a_refused_decision_is_explained_beside_the_form_and_keeps_what_was_typed(client, case, reviewer):
+    claimed(case, reviewer)
+    response = decide(as_user(client, reviewer), case, refs=["UP-4.1"], action="terminate",
+                      rationale="My careful rationale")
+    assert response.status_code == 422
+    page = response.content.decode()
+    assert "Not recorded: no cited clause (UP-4.1) permits the action &#x27;terminate&#x27;" in page
+    assert "My careful rationale</textarea>" in page
+    assert re.search(rf'value="{clause("UP-4.1").pk}" id="clause-\d+"[^>]* checked', page)
+    assert not Decision.objects.exists()
+    response = decide(client, case, action="suspend")  # a suspension needs its duration
+    assert response.status_code == 422 and "needs a duration" in response.content.decode()
+    response = decide(client, case, rationale="")
+    assert response.status_code == 422 and "Write the rationale." in response.content.decode()
+
+
+def test_a_reviewer_cannot_decide_a_case_they_do_not_hold(client, case, reviewer):
+    response = decide(as_user(client, reviewer), case)
+    assert response.status_code == 403 and "Claim case" in response.content.decode()
+    assert not Decision.objects.exists()
+
+
+def test_submit_and_next_claims_the_next_case_of_the_queue(client, case, reviewer):
+    claimed(case, reviewer)
+    response = decide(as_user(client, reviewer), case, next="1")
+    following = Case.objects.get(assignee=reviewer, state=Case.State.IN_REVIEW)
+    assert following.pk != case.pk and response.url == reverse("review:case", args=[following.pk])
+
+
+def test_another_senior_reviewer_approves_and_the_decider_cannot(client, case, senior, make_staff):
+    claimed(case, senior)
+    decide(as_user(client, senior), case, refs=["UP-1.1"], action="suspend", duration_days="30")
+    decision = Decision.objects.get()
+    assert decision.state == Decision.State.AWAITING_APPROVAL
+    assert "Case " + str(case.pk) not in client.get(reverse("review:approvals")).content.decode()  # not their own
+    response = client.post(reverse("review:decision-approve", args=[decision.pk]))
+    assert response.status_code == 403 and "Not approved: Nobody approves their own decision." in (
+        response.content.decode())
+    decision.refresh_from_db()
+    assert decision.state == Decision.State.AWAITING_APPROVAL
+
+    second = as_user(client, make_staff(Role.SENIOR_REVIEWER, username="sena"))
+    page = second.get(reverse("review:approvals")).content.decode()
+    assert f"Case {case.pk} · acct_main" in page
+    case_page = second.get(reverse("review:case", args=[case.pk])).content.decode()
+    assert "Approve and enforce" in case_page and "Show evidence" in case_page  # the approver may read it
+    response = second.post(reverse("review:decision-approve", args=[decision.pk]))
+    assert response.url == reverse("review:case", args=[case.pk])
+    decision.refresh_from_db()
+    case.refresh_from_db()
+    assert decision.state == Decision.State.ENFORCED and decision.approved_by.username == "sena"
+    assert case.state == Case.State.DECIDED and StatementOfReasons.objects.filter(decision=decision).exists()
+
+
+def test_a_plain_reviewer_cannot_approve(client, case, reviewer, senior):
+    claimed(case, senior)
+    decision_record(reviewer=senior, case=case, clauses=[clause("UP-1.1")], action="terminate", rationale="r",
+                    facts_for_holder="f")
+    decision = Decision.objects.get()
+    assert as_user(client, reviewer).post(reverse("review:decision-approve", args=[decision.pk])).status_code == 403
+    assert client.get(reverse("review:approvals")).status_code == 403
+
+
+def test_sending_back_needs_a_reason_and_returns_the_case_to_its_reviewer(client, case, reviewer, senior):
+    claimed(case, reviewer)
+    decide(as_user(client, reviewer), case, refs=["UP-1.1"], action="warn")
+    decision = Decision.objects.get()
+    approver = as_user(client, senior)
+    response = approver.post(reverse("review:decision-send-back", args=[decision.pk]), {"reason": "  "})
+    assert response.status_code == 422 and "Not sent back: say why the decision is sent back." in (
+        response.content.decode())
+    decision.refresh_from_db()
+    assert decision.state == Decision.State.AWAITING_APPROVAL
+    response = approver.post(reverse("review:decision-send-back", args=[decision.pk]),
+                             {"reason": "Cite UP-2.1 too: the volume is the point."})
+    assert response.url == reverse("review:approvals")
+    decision.refresh_from_db()
+    case.refresh_from_db()
+    assert decision.state == Decision.State.SENT_BACK and case.state == Case.State.IN_REVIEW
+    page = as_user(client, reviewer).get(reverse("review:case", args=[case.pk])).content.decode()
+    assert "was sent back:</strong> Cite UP-2.1 too" in page and 'id="decision-form"' in page
+
+
+# ── Campaigns ────────────────────────────────────────────────────────────────────────────────────────
+
+
+def test_a_campaign_decision_leaves_researchers_out_unless_confirmed(client, case, reviewer):
+    account_profile_set(actor=SYSTEM, account=Account.objects.get(external_id="acct_lab"), researcher_programme=True)
+    client = as_user(client, reviewer)
+    url = reverse("review:campaign", args=[case.campaign_id])
+    page = client.get(url).content.decode()
+    assert re.search(r'value="acct_main" id="account-\d+" checked', page)
+    assert re.search(r'value="acct_lab" id="account-\d+">', page)  # a researcher: unchecked
+    assert "Confirm researcher acct_lab" in page
+    data = {"accounts": ["acct_main", "acct_peer", "acct_lab"], "clauses": [clause("UP-2.1").pk],
+            "action": "warn", "rationale": "One template across the cluster.", "facts_for_holder": "Template fills."}
+    response = client.post(reverse("review:campaign-decide", args=[case.campaign_id]), data)
+    page = response.content.decode()
+    assert response.status_code == 200 and "2 decided, 1 skipped." in page
+    assert "acct_lab</span>: researcher-programme account: confirm it individually" in page
+    assert set(Decision.objects.values_list("account__external_id", flat=True)) == {"acct_main", "acct_peer"}
+
+    data["researchers_confirmed"] = ["acct_lab"]
+    page = client.post(reverse("review:campaign-decide", args=[case.campaign_id]), data).content.decode()
+    assert "1 decided, 2 skipped." in page
+    assert Decision.objects.filter(account__external_id="acct_lab").exists()
+
+
+def test_a_campaign_decision_needs_chosen_accounts(client, case, reviewer):
+    response = as_user(client, reviewer).post(reverse("review:campaign-decide", args=[case.campaign_id]), {
+        "clauses": [clause("UP-2.1").pk], "action": "warn", "rationale": "r", "facts_for_holder": "f"})
+    assert response.status_code == 422 and "Choose at least one account." in response.content.decode()
+
+
+# ── Statements ───────────────────────────────────────────────────────────────────────────────────────
+
+
+def test_the_statement_page_and_its_dsa_export(client, case, reviewer):
+    claimed(case, reviewer)
+    decide(as_user(client, reviewer), case, action="suspend", duration_days="14")
+    statement = StatementOfReasons.objects.get()
+    page = client.get(reverse("review:statement", args=[statement.pk])).content.decode()
+    assert "Statement of reasons No." in page and "UP-2.1 Automated extraction at scale" in page
+    assert "Your prompts were filled from one template" in page and "14 days" in page
+    export = client.get(reverse("review:statement-dsa", args=[statement.pk]))
+    assert export.status_code == 200 and export.json()["decision_account"] == "DECISION_ACCOUNT_SUSPENDED"
+    assert export.json()["puid"] == f"reviewapp-statement-{statement.pk}"
+
+
+def test_a_warning_is_not_reported_to_the_transparency_database(client, case, reviewer):
+    claimed(case, reviewer)
+    decide(as_user(client, reviewer), case, action="warn")
+    statement = StatementOfReasons.objects.get()
+    export = client.get(reverse("review:statement-dsa", args=[statement.pk]))
+    assert export.status_code == 409 and "restricts nothing" in export.json()["error"]
+    assert "Not reported to the DSA Transparency Database" in client.get(
+        reverse("review:statement", args=[statement.pk])).content.decode()
+
+
+# ── Compliance, strangers, unknown ids ───────────────────────────────────────────────────────────────
+
+
+def test_compliance_reads_every_page_but_every_change_is_refused(client, case, reviewer, senior, make_staff):
+    claimed(case, reviewer)
+    decide(as_user(client, reviewer), case, refs=["UP-1.1"], action="terminate")
+    decision = Decision.objects.get()
+    client = as_user(client, make_staff(Role.COMPLIANCE_OFFICER))
+    for url in [reverse("review:queues"), reverse("review:queue", args=["extraction"]),
+                reverse("review:case", args=[case.pk]), reverse("review:campaign", args=[case.campaign_id])]:
+        response = client.get(url)
+        assert response.status_code == 200, url
+        assert 'id="decision-form"' not in response.content.decode() and "Claim next" not in (
+            response.content.decode())
+    before = AuditEvent.objects.count()
+    peer = Case.objects.get(account__external_id="acct_peer")
+    for url, data in [
+        (reverse("review:claim-next", args=["extraction"]), {}),
+        (reverse("review:case-claim", args=[peer.pk]), {}),
+        (reverse("review:case-release", args=[case.pk]), {}),
+        (reverse("review:case-note", args=[case.pk]), {"text": "x"}),
+        (reverse("review:case-decide", args=[peer.pk]), {"clauses": [clause("UP-2.1").pk], "action": "warn",
+                                                         "rationale": "r", "facts_for_holder": "f"}),
+        (reverse("review:decision-approve", args=[decision.pk]), {}),
+        (reverse("review:decision-send-back", args=[decision.pk]), {"reason": "no"}),
+        (reverse("review:campaign-decide", args=[case.campaign_id]), {"accounts": ["acct_peer"]}),
+    ]:
+        assert client.post(url, data).status_code == 403, url
+    assert AuditEvent.objects.count() == before
+    decision.refresh_from_db()
+    assert decision.state == Decision.State.AWAITING_APPROVAL
+    # Reading evidence is a read compliance is granted (roles.py), and it is audited like anyone's.
+    assert EXCERPT in client.post(reverse("review:case-evidence", args=[case.pk])).content.decode()
+    assert events(AuditAction.EVIDENCE_OPENED) == 1
+
+
+def test_admins_cannot_open_the_reviewer_pages(client, case, make_staff):
+    client = as_user(client, make_staff(Role.ADMIN))
+    assert client.get(reverse("review:queues")).status_code == 403
+    assert client.get(reverse("review:case", args=[case.pk])).status_code == 403
+
+
+def test_signed_out_visitors_are_sent_to_sign_in(client, case):
+    response = client.get(reverse("review:case", args=[case.pk]))
+    assert response.status_code == 302 and response.url.startswith(reverse("people:login"))
+
+
+@pytest.mark.parametrize("name", ["review:case", "review:campaign", "review:statement", "review:statement-dsa"])
+def test_unknown_ids_are_not_found(client, reviewer, policy, name):
+    assert as_user(client, reviewer).get(reverse(name, args=[999999])).status_code == 404
+
+
+@pytest.mark.parametrize("name", ["review:case-claim", "review:case-evidence", "review:case-decide",
+                                  "review:case-note", "review:decision-approve", "review:decision-send-back",
+                                  "review:campaign-decide"])
+def test_posts_to_unknown_ids_are_not_found(client, senior, policy, name):
+    assert as_user(client, senior).post(reverse(name, args=[999999])).status_code == 404
