@@ -99,7 +99,10 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "reviewapp-enforcement-receiver/1"
 
     def do_POST(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            return self._answer(HTTPStatus.BAD_REQUEST, "malformed Content-Length")
         if length > MAX_BODY_BYTES:
             return self._answer(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "body too large")
         body = self.rfile.read(length)
