@@ -6,6 +6,7 @@ Presentation only: the numbers come from selectors, and every chart's page also 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 
 def compact(number: float) -> str:
@@ -37,26 +38,29 @@ def queue_bars(rows: list[dict], *, width: int = 560, row_height: int = 54, labe
 
 
 def timeline(points: list[dict], *, width: int = 720, height: int = 220) -> dict | None:
-    """Bars of request volume per day (left scale) and a line of the day's highest score (right scale, 0–1)."""
+    """Bars of requests per day (left scale) and a line of the day's highest score (right scale, 0–1),
+    on a continuous axis of days: a quiet day is a gap, not squeezed out."""
     if not points:
         return None
     left, right, top, bottom = 56, 44, 12, 34
     plot_w, plot_h = width - left - right, height - top - bottom
-    most = max((p["requests"] or 0) for p in points) or 1
-    slot = plot_w / len(points)
-    bar_w = max(2.0, min(36.0, slot * 0.7))
+    first, last = points[0]["day"], points[-1]["day"]
+    days = (last - first).days + 1
+    most = max(p["requests"] for p in points) or 1
+    slot = plot_w / days
+    bar_w = max(1.5, min(36.0, slot * 0.75))
     bars, line = [], []
-    for i, p in enumerate(points):
-        centre = left + slot * (i + 0.5)
-        h = plot_h * (p["requests"] or 0) / most
+    for p in points:
+        centre = left + slot * ((p["day"] - first).days + 0.5)
+        h = plot_h * p["requests"] / most
         bars.append({"x": round(centre - bar_w / 2, 1), "y": round(top + plot_h - h, 1), "w": round(bar_w, 1),
-                     "h": round(h, 1), "day": p["day"], "requests": p["requests"] or 0})
+                     "h": round(h, 1), "day": p["day"], "requests": p["requests"]})
         line.append({"x": round(centre, 1), "y": round(top + plot_h * (1 - p["max_score"]), 1),
                      "score": p["max_score"], "day": p["day"]})
     ticks = [{"y": round(top + plot_h * (1 - f), 1), "volume": compact(most * f), "score": f"{f:.1f}"}
              for f in (0, 0.5, 1)]
-    step = max(1, len(points) // 6)
-    labels = [{"x": line[i]["x"], "day": points[i]["day"]} for i in range(0, len(points), step)]
+    step = max(1, -(-days // 6))
+    labels = [{"x": round(left + slot * (i + 0.5), 1), "day": first + timedelta(days=i)} for i in range(0, days, step)]
     return {"width": width, "height": height, "left": left, "right_x": width - right, "top": top,
-            "base": top + plot_h, "bars": bars, "line": line, "ticks": ticks, "labels": labels,
+            "bars": bars, "line": line, "ticks": ticks, "labels": labels, "days": days,
             "polyline": " ".join(f"{p['x']},{p['y']}" for p in line), "label_y": height - 12}

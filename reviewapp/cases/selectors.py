@@ -4,9 +4,22 @@ from __future__ import annotations
 
 from django.apps import apps
 from django.core.exceptions import PermissionDenied
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db import connection
+from django.db.models import (
+    BooleanField,
+    Count,
+    Exists,
+    ExpressionWrapper,
+    Max,
+    Min,
+    OuterRef,
+    Q,
+    QuerySet,
+)
+from django.utils import timezone
 
-from .models import Case
+from .models import Campaign, Case, Decision
+from .vocabulary import Queue
 
 
 def cases_visible_to(user) -> QuerySet[Case]:
@@ -59,11 +72,6 @@ def pending_decision_of(case: Case):
 
 def queue_overview(user, *, now=None) -> list[dict]:
     """Each queue with its open, unclaimed (new, or the claim lapsed) and overdue (SLA passed) cases."""
-    from django.db.models import Count, Q
-    from django.utils import timezone
-
-    from .vocabulary import Queue
-
     now = now or timezone.now()
     rows = (cases_visible_to(user).filter(state__in=Case.OPEN_STATES).order_by().values("queue")
             .annotate(open=Count("pk"),
@@ -92,16 +100,12 @@ def queue_cases(user, queue: str, *, signal: str = "", campaign_id: int | None =
 
 
 def campaigns_in_queue(queue: str):
-    from .models import Campaign
-
     return (Campaign.objects.filter(cases__queue=queue, cases__state__in=Case.OPEN_STATES)
             .distinct().order_by("name"))
 
 
 def can_claim(user, case: Case, *, now=None) -> bool:
     """Whether the claim button means anything: mirrors the refusals of services.claims.case_claim."""
-    from django.utils import timezone
-
     if not user.has_perm("cases.claim_case") or case.state not in (Case.State.NEW, Case.State.IN_REVIEW):
         return False
     live = case.lease_expires_at is not None and case.lease_expires_at > (now or timezone.now())
@@ -110,27 +114,34 @@ def can_claim(user, case: Case, *, now=None) -> bool:
 
 def can_decide(user, case: Case, *, now=None) -> bool:
     """Whether the decision form is offered: mirrors the refusals of services.decisions.decision_record."""
-    from django.utils import timezone
-
     return (user.has_perm("cases.claim_case") and case.assignee_id == user.pk
             and case.state == Case.State.IN_REVIEW and case.lease_expires_at is not None
             and case.lease_expires_at > (now or timezone.now()))
 
 
-def flag_timeline(case: Case) -> list[dict]:
-    """The case's flags per day (the day each observation window ended): flags, requests, highest score."""
-    from django.db.models import Count, Max, Sum
-    from django.db.models.functions import TruncDate
+_TIMELINE = """
+SELECT day::date, count(*), round(sum(coalesce(f.request_count, 0)::numeric / f.days)), max(f.score)
+FROM (SELECT request_count, score, (observed_from AT TIME ZONE 'UTC')::date AS first_day,
+             (observed_to AT TIME ZONE 'UTC')::date AS last_day,
+             (observed_to AT TIME ZONE 'UTC')::date - (observed_from AT TIME ZONE 'UTC')::date + 1 AS days
+      FROM {flags} WHERE case_id = %s) f
+CROSS JOIN generate_series(f.first_day, f.last_day, interval '1 day') AS day
+GROUP BY 1 ORDER BY 1
+"""
 
-    return list(case.flags.order_by().annotate(day=TruncDate("observed_to")).values("day")
-                .annotate(flags=Count("pk"), requests=Sum("request_count"), max_score=Max("score"))
-                .order_by("day"))
+
+def flag_timeline(case: Case) -> list[dict]:
+    """The case's activity per UTC day: flags whose observation window covers the day, their requests
+    (a flag's count spread evenly over the days of its window) and the highest score among them."""
+    flag = apps.get_model("flags", "Flag")
+    with connection.cursor() as cursor:
+        cursor.execute(_TIMELINE.format(flags=connection.ops.quote_name(flag._meta.db_table)), [case.pk])
+        return [{"day": day, "flags": flags, "requests": int(requests), "max_score": max_score}
+                for day, flags, requests, max_score in cursor.fetchall()]
 
 
 def detector_provenance(case: Case) -> list[dict]:
     """Which detectors (and versions) raised the case's flags, how many, over which period."""
-    from django.db.models import Count, Max, Min
-
     return list(case.flags.order_by().values("detector__slug", "detector__name", "detector_version")
                 .annotate(flags=Count("pk"), first=Min("observed_from"), last=Max("observed_to"))
                 .order_by("detector__slug", "detector_version"))
@@ -138,8 +149,6 @@ def detector_provenance(case: Case) -> list[dict]:
 
 def decisions_of_account(account) -> QuerySet:
     """An account's decisions, newest first, with their statements and clauses (its enforcement history)."""
-    from .models import Decision
-
     return (Decision.objects.filter(account=account).select_related("decided_by", "approved_by", "statement",
                                                                     "policy_version")
             .prefetch_related("clauses").order_by("-decided_at"))
@@ -153,16 +162,12 @@ def campaign_cases(campaign) -> QuerySet[Case]:
 
 def decisions_awaiting_approval(user) -> QuerySet:
     """Decisions waiting for a second approver, oldest first, without the ones ``user`` took (invariant 5)."""
-    from .models import Decision
-
     return (Decision.objects.filter(state=Decision.State.AWAITING_APPROVAL).exclude(decided_by=user)
             .select_related("case", "account", "decided_by").prefetch_related("clauses").order_by("decided_at"))
 
 
 def case_flags(case: Case, limit: int = 200):
     """The case's most recent flags for the workspace table: whether each has evidence, never the evidence."""
-    from django.db.models import BooleanField, ExpressionWrapper, Q
-
     has_evidence = ExpressionWrapper(Q(evidence__isnull=False), output_field=BooleanField())
     return (case.flags.select_related("detector").defer("evidence").annotate(has_evidence=has_evidence)
             .order_by("-observed_to", "-id")[:limit])

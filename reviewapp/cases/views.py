@@ -7,7 +7,7 @@ be refused, and show a service's refusal next to what was typed.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -65,6 +65,13 @@ def _case_or_404(user, pk: int) -> Case:
     return get_object_or_404(cases_visible_to(user).select_related("assignee"), pk=pk)
 
 
+def _span(delta: timedelta) -> str:
+    """A short duration for a busy table: "2d 4h", "3h 59m", "12m"."""
+    minutes = int(delta.total_seconds() // 60)
+    days, hours, minutes = minutes // 1440, minutes % 1440 // 60, minutes % 60
+    return f"{days}d {hours}h" if days else f"{hours}h {minutes}m" if hours else f"{minutes}m"
+
+
 def _until(moment: datetime) -> str:
     return f"{moment.astimezone(UTC):%H:%M} UTC"
 
@@ -84,11 +91,13 @@ def queue_detail(request, queue: str):
     form = QueueFilterForm(request.GET or None, campaigns=campaigns_in_queue(queue))
     filters = form.filters() if form.is_bound else {}
     page = Paginator(queue_cases(request.user, queue, **filters), QUEUE_PAGE_SIZE).get_page(request.GET.get("page"))
+    now = timezone.now()
     for case in page:
         case.signal_labels = [Signal(s).label if s in Signal.values else s for s in case.signals]
+        case.sla_overdue, case.sla_span = case.sla_due_at < now, _span(abs(case.sla_due_at - now))
     query = urlencode({key: value for key, value in request.GET.items() if key != "page" and value})
     return render(request, "cases/queue.html", {
-        "queue": queue, "form": form, "page": page, "query": query, "now": timezone.now(),
+        "queue": queue, "form": form, "page": page, "query": query, "now": now,
         "filtered": any(value not in (None, "") for value in filters.values()),
     })
 

@@ -188,6 +188,10 @@ def test_a_reviewer_who_has_not_claimed_sees_the_summary_but_not_the_evidence_or
     assert f"Claimed by <strong>{other.username}</strong>" in page
     assert "acct_peer" in page and "acct_lab" in page  # the campaign's other accounts
     assert "<svg" in page and 'id="timeline-desc"' in page and "Timeline numbers" in page
+    # The chart's numbers, per day: a flag's requests spread over the days its window covers.
+    days = re.findall(r'<tr><td>(2026-11-\d\d)</td><td class="num">(\d+)</td><td class="num">(\d+)</td>', page)
+    assert days == [("2026-11-20", "1", "600"), ("2026-11-21", "1", "600"), ("2026-11-22", "1", "4500"),
+                    ("2026-11-23", "1", "4500")]
     assert EXCERPT not in page
     assert "Show evidence" not in page and reverse("review:case-evidence", args=[case.pk]) not in page
     assert 'id="decision-form"' not in page and "Only the reviewer holding the case decides it." in page
@@ -281,7 +285,8 @@ def test_a_refused_decision_is_explained_beside_the_form_and_keeps_what_was_type
                       rationale="My careful rationale")
     assert response.status_code == 422
     page = response.content.decode()
-    assert "Not recorded: no cited clause (UP-4.1) permits the action &#x27;terminate&#x27;" in page
+    error = re.search(r'<div class="error-box" role="alert"><p>(Not recorded: .*?)</p>', page).group(1)
+    assert "UP-4.1" in error and "terminate" in error  # the service's own words, beside the form
     assert "My careful rationale</textarea>" in page
     assert re.search(rf'value="{clause("UP-4.1").pk}" id="clause-\d+"[^>]* checked', page)
     assert not Decision.objects.exists()

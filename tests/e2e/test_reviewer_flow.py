@@ -117,6 +117,21 @@ def test_claim_evidence_decide_and_second_approval_with_the_keyboard(page, brows
     page.keyboard.press("n")
     expect(page.get_by_label(re.compile("^Add a note"))).to_be_focused()
 
+    # The second case: a warning (enforced at once), submitted with s once focus has left the text boxes.
+    page.get_by_label("UP-2.1 Automated extraction at scale").check()
+    page.get_by_label("Action", exact=True).select_option("warn")
+    expect(page.locator("[data-four-eyes]")).to_contain_text("enforced as soon as you submit it")
+    page.get_by_label("Rationale").fill("Templated prompts at scale, same cluster as acct_hl_0001.")
+    page.get_by_label("Facts for the account holder").fill("Your account sent 40,000 prompts from one template.")
+    page.keyboard.press("s")  # typed into the text box: no shortcut
+    expect(page.get_by_label("Facts for the account holder")).to_have_value(re.compile(r"template\.s$"))
+    page.get_by_label("Facts for the account holder").fill("Your account sent 40,000 prompts from one template.")
+    page.keyboard.press("Tab")
+    page.keyboard.press("s")
+    expect(page).to_have_url(re.compile(r"/queues/extraction/$"))  # nothing left to claim
+    expect(page.get_by_role("status")).to_contain_text("No more cases to claim in Model extraction")
+    assert Decision.objects.get(case=second).state == Decision.State.ENFORCED
+
     # A senior reviewer, in another browser session, approves from the Approvals page (g r).
     context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
     try:
