@@ -10,6 +10,7 @@ urlpatterns = [
     path("", include("reviewapp.cases.page_urls")),
     path("policy/", include("reviewapp.policy.urls")),
     path("outbox/", include("reviewapp.outbox.urls")),
+    path("appeals/", include("appeals.urls")),
     path("healthz", healthz, name="healthz"),
     path("api/v1/", include("flags.urls")),
     path("api/v1/", include("reviewapp.cases.urls")),

@@ -45,6 +45,16 @@ class AuditAction(models.TextChoices):
     OUTBOX_DELIVERED = "outbox.delivered", "External delivery made"
     OUTBOX_FAILED = "outbox.failed", "External delivery given up"
     OUTBOX_RETRIED = "outbox.retried", "External delivery retried"
+    # Account holders and appeals
+    HOLDER_SIGNED_IN = "holder.signed_in", "Account holder signed in"
+    HOLDER_LINK_REQUESTED = "holder.link_requested", "Account holder asked for a sign-in link"
+    APPEAL_FILED = "appeal.filed", "Appeal filed"
+    APPEAL_CLAIMED = "appeal.claimed", "Appeal assigned"
+    APPEAL_MESSAGE = "appeal.message", "Appeal message"
+    APPEAL_INFO_REQUESTED = "appeal.info_requested", "More information requested"
+    APPEAL_DECIDED = "appeal.decided", "Appeal decided"
+    ATTACHMENT_OPENED = "appeal.attachment_opened", "Appeal attachment opened"
+    DECISION_REVERSED = "decision.reversed", "Decision reversed on appeal"
     # The chain itself
     AUDIT_CHECKPOINT = "audit.checkpoint", "Audit chain verified and checkpointed"
     AUDIT_CHAIN_BROKEN = "audit.chain_broken", "Audit chain found broken"

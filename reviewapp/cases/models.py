@@ -202,3 +202,26 @@ class CaseNote(models.Model):
 
     def __str__(self) -> str:
         return f"Note {self.pk} on case {self.case_id}"
+
+
+class HolderLink(models.Model):
+    """A signed, expiring, single-use sign-in link for an account holder (sent with notices, or on request).
+
+    Only the SHA-256 of the link's secret is stored; the link itself is signed, so a tampered link is
+    refused before any lookup.
+    """
+
+    class Purpose(models.TextChoices):
+        NOTICE = "notice", "Sent with a decision notice"
+        REQUESTED = "requested", "Requested by the holder"
+        OUTCOME = "outcome", "Sent with an appeal outcome or message"
+
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="holder_links")
+    token_hash = models.CharField(max_length=64, unique=True)
+    purpose = models.CharField(max_length=16, choices=Purpose.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"Sign-in link {self.pk} for {self.account}"

@@ -62,10 +62,11 @@ def statement_content(decision, *, issued_at: datetime, appeal_deadline: datetim
     }
 
 
-def statement_email(statement, *, to: str) -> dict:
+def statement_email(statement, *, to: str, sign_in_url: str) -> dict:
     """The notice to the holder, as an outbox "email" payload (the text is fixed when it is queued)."""
     content = statement.content
-    body = render_to_string("cases/statement_email.txt", {"s": content, "statement": statement})
+    body = render_to_string("cases/statement_email.txt",
+                            {"s": content, "statement": statement, "sign_in_url": sign_in_url})
     return {"to": [to], "subject": f"Decision about your account {content['account_id']}: "
                                    f"{content['restriction']['label']}", "body": body}
 

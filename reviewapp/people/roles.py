@@ -36,12 +36,15 @@ _DECISION_RECORDS = {"cases.view_decision", "cases.view_statementofreasons", "ca
 _REVIEWER: set[str] = _CASE_SUMMARIES | _DECISION_RECORDS | _POLICY | {"cases.claim_case", "cases.add_casenote"}
 ROLE_PERMISSIONS: dict[Role, set[str]] = {
     Role.REVIEWER: _REVIEWER,
-    Role.SENIOR_REVIEWER: _REVIEWER | {"cases.approve_decision"},
+    # Appeal attachments: the appeal's reviewer opens them through the service, not by a global permission.
+    Role.SENIOR_REVIEWER: _REVIEWER | {"cases.approve_decision", "appeals.decide_appeal", "appeals.view_appeal",
+                                       "appeals.view_appealmessage"},
     Role.SHARING_OFFICER: _CASE_SUMMARIES | _POLICY,
     # Read-only by construction: only view_* and verify/export permissions, never add/change/delete.
     Role.COMPLIANCE_OFFICER: {
         "audit.view_auditevent", "audit.verify_chain", "people.view_user", *_CASE_SUMMARIES, *_DECISION_RECORDS,
         "cases.view_case_evidence",  # global: compliance reads every case's evidence (each opening audited)
+        "appeals.view_appeal", "appeals.view_appealmessage", "appeals.view_appealattachment",
         *_POLICY,
         "flags.view_detector", "flags.view_detectortoken", "flags.view_flag", "flags.view_flagbatch",
         "outbox.view_outboxmessage",

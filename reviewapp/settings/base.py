@@ -226,6 +226,14 @@ POLICIES_DIR = BASE_DIR / "policies"
 # --- Review -------------------------------------------------------------------------------------------
 # Where account holders reach this deployment (links in notices and statements).
 PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+# Appeal attachments live outside the web root and are served only through a view that checks.
+APPEAL_ATTACHMENTS_DIR = Path(os.environ.get("APPEAL_ATTACHMENTS_DIR", DATA_DIR / "appeal-attachments"))
+APPEAL_ATTACHMENT_MAX_BYTES = env_int("APPEAL_ATTACHMENT_MAX_BYTES", 5 * 1024 * 1024)
+APPEAL_ATTACHMENT_MAX_FILES = 5
+# "Email me a new link" requests per address and per IP.
+HOLDER_LINK_RATE_LIMIT = os.environ.get("HOLDER_LINK_RATE_LIMIT", "5/h")
+# A sign-in link for an account holder works once, for this many hours.
+HOLDER_LINK_HOURS = env_int("HOLDER_LINK_HOURS", 72)
 # A claim lapses after this idle time and the case returns to its queue.
 CASE_CLAIM_LEASE_MINUTES = env_int("CASE_CLAIM_LEASE_MINUTES", 30)
 

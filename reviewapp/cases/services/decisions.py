@@ -22,7 +22,8 @@ from reviewapp.policy.enforcement import TIMED_ACTIONS, Action
 from reviewapp.policy.models import Clause, PolicyVersion
 from reviewapp.policy.selectors import version_in_force
 
-from ..models import Account, Campaign, Case, Decision, StatementOfReasons
+from ..holders import holder_link_issue
+from ..models import Account, Campaign, Case, Decision, HolderLink, StatementOfReasons
 from ..statements import statement_content, statement_email
 from . import case_transition
 from .claims import EVIDENCE_PERMISSION, ClaimError, _hand_over, case_claim
@@ -150,7 +151,7 @@ def decision_send_back(*, approver, decision: Decision, reason: str) -> Decision
     return decision
 
 
-def _enforce(decision: Decision, *, actor) -> None:
+def _enforce(decision: Decision, *, actor, move_case: bool = True) -> None:
     """Apply a decision: the account's status, the enforcement webhook, the statement, the notice."""
     now = timezone.now()
     case, account = decision.case, decision.account
@@ -161,18 +162,20 @@ def _enforce(decision: Decision, *, actor) -> None:
         decision.state, decision.effective_at = Decision.State.ENFORCED, now
         decision.ends_at = now + timedelta(days=decision.duration_days) if decision.duration_days else None
         decision.save(update_fields=["state", "effective_at", "ends_at"])
-        Account.objects.filter(pk=account.pk).update(enforcement_status=ACCOUNT_STATUS[Action(decision.action)])
+        _account_status_refresh(account)
         outbox_enqueue(kind="enforcement", target=decision, idempotency_key=f"enforcement-apply-{decision.pk}",
                        payload=_enforcement_payload(decision, event="enforcement.apply"))
         statement = _statement_issue(decision, now=now)
         if account.contact_email:
             outbox_enqueue(kind="email", target=statement, idempotency_key=f"statement-notice-{statement.pk}",
-                           payload=statement_email(statement, to=account.contact_email))
+                           payload=statement_email(statement, to=account.contact_email, sign_in_url=holder_link_issue(
+                               account=account, purpose=HolderLink.Purpose.NOTICE)))
         record(actor=actor, action=AuditAction.DECISION_ENFORCED, target=decision, data={
             "account": account.external_id, "action": decision.action, "ends_at": decision.ends_at,
             "statement": statement.pk, "notified": bool(account.contact_email)})
-    case_transition(case=case, to=Case.State.DECIDED, actor=actor, reason=f"decision {decision.pk}")
-    _hand_over(case.pk, to=None, previous_id=case.assignee_id)  # the claim ends with the decision
+    if move_case:  # (an appeal's replacement decision belongs to a case decided long ago)
+        case_transition(case=case, to=Case.State.DECIDED, actor=actor, reason=f"decision {decision.pk}")
+        _hand_over(case.pk, to=None, previous_id=case.assignee_id)  # the claim ends with the decision
 
 
 def _enforcement_payload(decision: Decision, *, event: str) -> dict:
@@ -265,3 +268,55 @@ def campaign_decide(*, reviewer, campaign: Campaign, account_ids: list[str], res
 
 __all__ = ["EVIDENCE_PERMISSION", "PolicyViolation", "campaign_decide", "decision_approve", "decision_record",
            "decision_send_back", "decisions_lift_expired", "needs_second_approval"]
+
+
+# --- Appeal outcomes (called by the appeals app) -----------------------------------------------------
+
+@transaction.atomic
+def decision_reverse_on_appeal(*, decision: Decision, actor, appeal_id: int, reason: str) -> Decision:
+    """Undo a decision an appeal overturned (or replaced): enforcement reversed through the outbox, the
+    account's status follows, and ``events.decision_overturned`` is sent (documented in events.py)."""
+    from ..events import decision_overturned
+
+    decision = Decision.objects.select_for_update().select_related("account", "policy_version").get(pk=decision.pk)
+    if decision.state not in (Decision.State.ENFORCED, Decision.State.LIFTED):
+        raise PolicyViolation(f"decision {decision.pk} is {decision.get_state_display().lower()}; "
+                              "only an enforced or lifted decision can be reversed")
+    was_live = decision.state == Decision.State.ENFORCED
+    decision.state = Decision.State.REVERSED
+    decision.save(update_fields=["state"])
+    _account_status_refresh(decision.account)
+    if was_live:
+        outbox_enqueue(kind="enforcement", target=decision, idempotency_key=f"enforcement-reverse-{decision.pk}",
+                       payload=_enforcement_payload(decision, event="enforcement.reverse"))
+    record(actor=actor, action=AuditAction.DECISION_REVERSED, target=decision,
+           data={"appeal": appeal_id, "reason": reason, "was_in_force": was_live})
+    decision_overturned.send(sender=Decision, decision=decision, appeal_id=appeal_id, actor=actor)
+    return decision
+
+
+@transaction.atomic
+def decision_replace_on_appeal(*, original: Decision, reviewer, clauses: list[Clause], action: str,
+                               facts_for_holder: str, rationale: str, appeal_id: int,
+                               duration_days: int | None = None) -> Decision:
+    """An appeal "modified" outcome: a lesser action, under the same or another clause in force, replaces
+    the original (which is reversed). The replacement is enforced with its own statement and notice."""
+    from reviewapp.policy.enforcement import is_lesser
+
+    if not is_lesser(action, original.action):
+        raise PolicyViolation(f"'{action}' is not a lesser action than '{original.action}'")
+    version = _check_clauses(clauses, Action(action), duration_days)
+    if not facts_for_holder.strip() or not rationale.strip():
+        raise PolicyViolation("write the rationale and the facts the account holder will be told")
+    decision_reverse_on_appeal(decision=original, actor=reviewer, appeal_id=appeal_id, reason="replaced on appeal")
+    replacement = Decision.objects.create(
+        case=original.case, account=original.account, policy_version=version, action=action,
+        duration_days=duration_days, rationale=rationale.strip(), facts_for_holder=facts_for_holder.strip(),
+        decided_by=reviewer, state=Decision.State.NO_ACTION,
+    )
+    replacement.clauses.set(clauses)
+    record(actor=reviewer, action=AuditAction.DECISION_RECORDED, target=replacement, data={
+        "case": original.case_id, "replaces": original.pk, "appeal": appeal_id, "action": action,
+        "clauses": [clause.ref for clause in clauses], "duration_days": duration_days})
+    _enforce(replacement, actor=reviewer, move_case=False)
+    return replacement

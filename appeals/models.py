@@ -1,0 +1,91 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+
+class Appeal(models.Model):
+    """An account holder contests a decision (DSA Art. 20): free, online, decided by a person who took
+    no part in the original decision, with a reasoned outcome."""
+
+    class State(models.TextChoices):
+        FILED = "filed", "Filed, waiting for a reviewer"
+        IN_REVIEW = "in_review", "Being reviewed"
+        INFO_REQUESTED = "info_requested", "Waiting for your reply"
+        DECIDED = "decided", "Decided"
+
+    class Outcome(models.TextChoices):
+        UPHELD = "upheld", "Upheld: the decision stands"
+        OVERTURNED = "overturned", "Overturned: the decision is reversed"
+        MODIFIED = "modified", "Modified: a lesser action replaces it"
+
+    OPEN_STATES = (State.FILED, State.IN_REVIEW, State.INFO_REQUESTED)
+
+    decision = models.ForeignKey("cases.Decision", on_delete=models.PROTECT, related_name="appeals")
+    account = models.ForeignKey("cases.Account", on_delete=models.PROTECT, related_name="appeals")
+    state = models.CharField(max_length=16, choices=State.choices, default=State.FILED)
+    grounds = models.TextField()
+    researcher_claim = models.BooleanField(default=False, help_text="Claims researcher-programme membership.")
+    affiliation = models.CharField(max_length=200, blank=True)
+    filed_at = models.DateTimeField(auto_now_add=True)
+    deadline = models.DateTimeField(help_text="When the appeal window of the decision closes(d).")
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+                                 related_name="appeals_reviewed")
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices, blank=True)
+    outcome_reason = models.TextField(blank=True, help_text="The reasoned outcome, written for the holder.")
+    replacement = models.OneToOneField("cases.Decision", on_delete=models.PROTECT, null=True, blank=True,
+                                       related_name="replaces_on_appeal")
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-filed_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["decision"],
+                                    condition=Q(state__in=["filed", "in_review", "info_requested"]),
+                                    name="appeals_one_open_per_decision"),
+        ]
+        permissions = [("decide_appeal", "Can review and decide appeals")]
+
+    def __str__(self) -> str:
+        return f"Appeal {self.pk} against decision {self.decision_id}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.state in self.OPEN_STATES
+
+
+class AppealAttachment(models.Model):
+    """A file the holder attached, stored outside the web root; served only to the holder and the
+    appeal's reviewer (and compliance), through a view that checks."""
+
+    appeal = models.ForeignKey(Appeal, on_delete=models.PROTECT, related_name="attachments")
+    name = models.CharField(max_length=200)
+    content_type = models.CharField(max_length=100)
+    size = models.PositiveIntegerField()
+    sha256 = models.CharField(max_length=64)
+    stored_as = models.CharField(max_length=200, unique=True)
+    uploaded_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class AppealMessage(models.Model):
+    """A message between the holder and the appeal's reviewer (both are emailed)."""
+
+    class Author(models.TextChoices):
+        HOLDER = "holder", "You"
+        STAFF = "staff", "Reviewer"
+
+    appeal = models.ForeignKey(Appeal, on_delete=models.PROTECT, related_name="messages")
+    author_type = models.CharField(max_length=8, choices=Author.choices)
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+                               related_name="+")
+    text = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at"]
+
+    def __str__(self) -> str:
+        return f"Message {self.pk} on appeal {self.appeal_id}"

@@ -1,0 +1,253 @@
+"""Writes of the appeals portal and appeal review. Each writes its audit event in its transaction.
+
+DSA Art. 20: appeals are free, electronic, open for at least six months (the clause's window, default
+180 days from the notice), decided by a qualified person who took no part in the decision, with reasons.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied
+from django.db import IntegrityError, transaction
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from reviewapp.audit.actions import AuditAction
+from reviewapp.audit.services import Actor, record
+from reviewapp.cases.holders import holder_actor, holder_link_issue
+from reviewapp.cases.models import Account, Decision, HolderLink
+from reviewapp.cases.services.decisions import (
+    PolicyViolation,
+    decision_replace_on_appeal,
+    decision_reverse_on_appeal,
+)
+from reviewapp.outbox.services import outbox_enqueue
+
+from .models import Appeal, AppealAttachment, AppealMessage
+from .selectors import NOTIFIED_STATES, took_part
+
+# What a holder may attach: type → (extensions, the file's first bytes).
+ALLOWED_ATTACHMENTS = {
+    "application/pdf": ((".pdf",), (b"%PDF-",)),
+    "image/png": ((".png",), (b"\x89PNG\r\n\x1a\n",)),
+    "image/jpeg": ((".jpg", ".jpeg"), (b"\xff\xd8\xff",)),
+    "text/plain": ((".txt",), ()),
+}
+
+
+class AppealError(ValueError):
+    """An appeal action that cannot be taken; the message is written for the person who tried."""
+
+
+@dataclass(frozen=True)
+class Upload:
+    name: str
+    content_type: str
+    data: bytes
+
+
+def _check_upload(upload: Upload) -> str:
+    """The allowed content type of an upload, or AppealError naming what is wrong with it."""
+    name = Path(upload.name).name
+    if len(upload.data) > settings.APPEAL_ATTACHMENT_MAX_BYTES:
+        raise AppealError(f"{name} is {len(upload.data) // 1024} KB; each file may be at most "
+                          f"{settings.APPEAL_ATTACHMENT_MAX_BYTES // (1024 * 1024)} MB")
+    if not upload.data:
+        raise AppealError(f"{name} is empty")
+    for content_type, (extensions, magic) in ALLOWED_ATTACHMENTS.items():
+        if name.lower().endswith(extensions):
+            if magic and not upload.data.startswith(magic):
+                raise AppealError(f"{name} does not look like a {extensions[0]} file")
+            if content_type == "text/plain":
+                try:
+                    upload.data.decode("utf-8")
+                except UnicodeDecodeError:
+                    raise AppealError(f"{name} is not plain UTF-8 text") from None
+            return content_type
+    raise AppealError(f"{name}: only PDF, PNG, JPEG and plain-text files can be attached")
+
+
+def _store(upload: Upload, content_type: str, appeal: Appeal) -> AppealAttachment:
+    directory = Path(settings.APPEAL_ATTACHMENTS_DIR)
+    directory.mkdir(parents=True, exist_ok=True)
+    stored_as = f"{appeal.pk}-{secrets.token_hex(16)}"
+    (directory / stored_as).write_bytes(upload.data)
+    return AppealAttachment.objects.create(
+        appeal=appeal, name=Path(upload.name).name[:200], content_type=content_type, size=len(upload.data),
+        sha256=hashlib.sha256(upload.data).hexdigest(), stored_as=stored_as)
+
+
+def _email(*, to: str, subject: str, template: str, context: dict, key: str, target) -> None:
+    if to:
+        outbox_enqueue(kind="email", target=target, idempotency_key=key, payload={
+            "to": [to], "subject": subject, "body": render_to_string(template, context)})
+
+
+@transaction.atomic
+def appeal_file(*, account: Account, decision: Decision, grounds: str, researcher_claim: bool = False,
+                affiliation: str = "", uploads: list[Upload] = ()) -> Appeal:
+    """File an appeal against one of the holder's own decisions, within its window, one open at a time."""
+    decision = Decision.objects.select_for_update().select_related("statement").get(pk=decision.pk)
+    if decision.account_id != account.pk or decision.state not in NOTIFIED_STATES:
+        raise AppealError("There is no such decision to appeal.")
+    deadline = decision.statement.appeal_deadline
+    if timezone.now() > deadline:
+        raise AppealError(f"The appeal window for this decision closed on {deadline:%d %B %Y}.")
+    if not grounds.strip():
+        raise AppealError("Tell us why you think the decision is wrong.")
+    if len(uploads) > settings.APPEAL_ATTACHMENT_MAX_FILES:
+        raise AppealError(f"Attach at most {settings.APPEAL_ATTACHMENT_MAX_FILES} files.")
+    checked = [(upload, _check_upload(upload)) for upload in uploads]  # all good, or nothing is stored
+    try:
+        with transaction.atomic():
+            appeal = Appeal.objects.create(decision=decision, account=account, grounds=grounds.strip(),
+                                           researcher_claim=researcher_claim, affiliation=affiliation.strip()[:200],
+                                           deadline=deadline)
+    except IntegrityError:
+        raise AppealError("You already have an open appeal against this decision.") from None
+    attachments = [_store(upload, content_type, appeal) for upload, content_type in checked]
+    record(actor=holder_actor(account), action=AuditAction.APPEAL_FILED, target=appeal, data={
+        "decision": decision.pk, "researcher_claim": researcher_claim,
+        "attachments": [{"name": a.name, "sha256": a.sha256, "size": a.size} for a in attachments]})
+    _email(to=account.contact_email, subject=f"We received your appeal no. {appeal.pk}",
+           template="appeals/email_receipt.txt", context={"appeal": appeal}, key=f"appeal-receipt-{appeal.pk}",
+           target=appeal)
+    return appeal
+
+
+def _staff_can_handle(user, appeal: Appeal) -> None:
+    if not user.has_perm("appeals.decide_appeal"):
+        raise PermissionDenied("Only senior reviewers handle appeals.")
+    if appeal.reviewer_id != user.pk:
+        raise PermissionDenied(f"Claim appeal {appeal.pk} first.")
+
+
+@transaction.atomic
+def appeal_claim(*, reviewer, appeal: Appeal) -> Appeal:
+    """Assign an appeal to a senior reviewer who took no part in the decision (invariant 5)."""
+    appeal = Appeal.objects.select_for_update().select_related("decision").get(pk=appeal.pk)
+    if not reviewer.has_perm("appeals.decide_appeal"):
+        raise PermissionDenied("Only senior reviewers handle appeals.")
+    if took_part(reviewer, appeal.decision):
+        raise PermissionDenied("You took part in this decision; someone else must review the appeal.")
+    if not appeal.is_open:
+        raise AppealError(f"Appeal {appeal.pk} is already decided.")
+    if appeal.reviewer_id not in (None, reviewer.pk):
+        raise AppealError(f"Appeal {appeal.pk} is assigned to {appeal.reviewer}.")
+    appeal.reviewer, appeal.claimed_at = reviewer, timezone.now()
+    if appeal.state == Appeal.State.FILED:
+        appeal.state = Appeal.State.IN_REVIEW
+    appeal.save(update_fields=["reviewer", "claimed_at", "state"])
+    record(actor=reviewer, action=AuditAction.APPEAL_CLAIMED, target=appeal, data={"decision": appeal.decision_id})
+    return appeal
+
+
+@transaction.atomic
+def appeal_message_add(*, appeal: Appeal, text: str, holder: Account | None = None, staff=None) -> AppealMessage:
+    """A message on an appeal, from its holder or its reviewer; the other side is emailed."""
+    appeal = Appeal.objects.select_for_update().select_related("account", "reviewer").get(pk=appeal.pk)
+    if not text.strip():
+        raise AppealError("Write a message first.")
+    if not appeal.is_open:
+        raise AppealError("This appeal is decided; it takes no more messages.")
+    if holder is not None:
+        if holder.pk != appeal.account_id:
+            raise AppealError("There is no such appeal.")
+        message = AppealMessage.objects.create(appeal=appeal, author_type=AppealMessage.Author.HOLDER,
+                                               text=text.strip())
+        if appeal.state == Appeal.State.INFO_REQUESTED:
+            appeal.state = Appeal.State.IN_REVIEW
+            appeal.save(update_fields=["state"])
+        record(actor=holder_actor(holder), action=AuditAction.APPEAL_MESSAGE, target=appeal,
+               data={"message": message.pk, "from": "holder"})
+        if appeal.reviewer is not None:
+            _email(to=appeal.reviewer.email, subject=f"Appeal {appeal.pk}: the holder replied",
+                   template="appeals/email_staff_reply.txt", context={"appeal": appeal, "message": message},
+                   key=f"appeal-message-{message.pk}", target=appeal)
+        return message
+    _staff_can_handle(staff, appeal)
+    message = AppealMessage.objects.create(appeal=appeal, author_type=AppealMessage.Author.STAFF, author=staff,
+                                           text=text.strip())
+    appeal.state = Appeal.State.INFO_REQUESTED
+    appeal.save(update_fields=["state"])
+    record(actor=staff, action=AuditAction.APPEAL_INFO_REQUESTED, target=appeal, data={"message": message.pk})
+    link = holder_link_issue(account=appeal.account, purpose=HolderLink.Purpose.OUTCOME)
+    _email(to=appeal.account.contact_email, subject=f"Your appeal no. {appeal.pk}: we need more information",
+           template="appeals/email_holder_message.txt", context={"appeal": appeal, "message": message,
+                                                                  "sign_in_url": link},
+           key=f"appeal-message-{message.pk}", target=appeal)
+    return message
+
+
+@transaction.atomic
+def appeal_decide(*, reviewer, appeal: Appeal, outcome: str, reason: str, clauses=(), action: str = "",
+                  duration_days: int | None = None, facts_for_holder: str = "") -> Appeal:
+    """Decide an appeal with a reasoned outcome for the holder.
+
+    upheld: nothing changes. overturned: the decision is reversed (enforcement lifted through the outbox,
+    the account's status follows, ``decision_overturned`` is sent). modified: a lesser action under the
+    same or another clause in force replaces it. The holder is told, with reasons and the out-of-court
+    settlement options of DSA Art. 21.
+    """
+    appeal = Appeal.objects.select_for_update().select_related("decision", "account").get(pk=appeal.pk)
+    _staff_can_handle(reviewer, appeal)
+    if took_part(reviewer, appeal.decision):  # re-checked: the claim could predate a later involvement
+        raise PermissionDenied("You took part in this decision; someone else must decide the appeal.")
+    if not appeal.is_open:
+        raise AppealError(f"Appeal {appeal.pk} is already decided.")
+    outcome = Appeal.Outcome(outcome)
+    if not reason.strip():
+        raise AppealError("Write the reasons the holder will read.")
+    try:
+        if outcome == Appeal.Outcome.OVERTURNED:
+            decision_reverse_on_appeal(decision=appeal.decision, actor=reviewer, appeal_id=appeal.pk, reason=reason)
+        elif outcome == Appeal.Outcome.MODIFIED:
+            appeal.replacement = decision_replace_on_appeal(
+                original=appeal.decision, reviewer=reviewer, clauses=list(clauses), action=action,
+                duration_days=duration_days, facts_for_holder=facts_for_holder or reason, rationale=reason,
+                appeal_id=appeal.pk)
+    except PolicyViolation as exc:
+        raise AppealError(str(exc)) from exc
+    appeal.state, appeal.outcome = Appeal.State.DECIDED, outcome
+    appeal.outcome_reason, appeal.decided_at = reason.strip(), timezone.now()
+    appeal.save(update_fields=["state", "outcome", "outcome_reason", "decided_at", "replacement"])
+    record(actor=reviewer, action=AuditAction.APPEAL_DECIDED, target=appeal, data={
+        "decision": appeal.decision_id, "outcome": outcome.value,
+        "replacement": appeal.replacement_id})
+    link = holder_link_issue(account=appeal.account, purpose=HolderLink.Purpose.OUTCOME)
+    _email(to=appeal.account.contact_email, subject=f"Your appeal no. {appeal.pk} is decided",
+           template="appeals/email_outcome.txt", context={"appeal": appeal, "sign_in_url": link},
+           key=f"appeal-outcome-{appeal.pk}", target=appeal)
+    return appeal
+
+
+@transaction.atomic
+def holder_link_request(*, email: str) -> None:
+    """"Email me a new link": a link for each account with this contact email. The caller answers the same
+    whatever happens here, so nobody learns which addresses we know (no account enumeration)."""
+    email = email.strip()
+    for account in Account.objects.filter(contact_email__iexact=email):
+        link = holder_link_issue(account=account, purpose=HolderLink.Purpose.REQUESTED)
+        record(actor=Actor(type="anonymous", display="appeals portal"), action=AuditAction.HOLDER_LINK_REQUESTED,
+               target=account, data={})
+        _email(to=account.contact_email, subject="Your sign-in link to the appeals portal",
+               template="appeals/email_link.txt", context={"account": account, "sign_in_url": link},
+               key=f"holder-link-{secrets.token_hex(8)}", target=account)
+
+
+def attachment_read(*, attachment: AppealAttachment, staff=None) -> bytes:
+    """The bytes of an attachment. Callers reach it only through the holder's own selector or, for
+    staff, the appeal's reviewer or compliance; staff openings are audited."""
+    if staff is not None:
+        appeal = attachment.appeal
+        if not (staff.has_perm("appeals.view_appealattachment") or appeal.reviewer_id == staff.pk):
+            raise PermissionDenied("Only the appeal's reviewer opens its attachments.")
+        with transaction.atomic():
+            record(actor=staff, action=AuditAction.ATTACHMENT_OPENED, target=attachment,
+                   data={"appeal": appeal.pk, "sha256": attachment.sha256})
+    return (Path(settings.APPEAL_ATTACHMENTS_DIR) / attachment.stored_as).read_bytes()
