@@ -67,7 +67,8 @@ class Flag(models.Model):
     the periodic reconciler keeps grouping until none is left.
     """
 
-    detector = models.ForeignKey(Detector, on_delete=models.PROTECT, related_name="flags")
+    # No index of its own: the unique (detector, external_id) constraint already leads with it.
+    detector = models.ForeignKey(Detector, on_delete=models.PROTECT, related_name="flags", db_index=False)
     external_id = models.CharField(max_length=200)
     schema_version = models.PositiveSmallIntegerField(default=1)
     detector_version = models.CharField(max_length=64)
@@ -82,7 +83,8 @@ class Flag(models.Model):
     evidence = models.JSONField(null=True)
     content_hash = models.CharField(
         max_length=64, help_text="SHA-256 of the canonical flag, to tell replays from conflicts.")
-    batch = models.ForeignKey(FlagBatch, on_delete=models.PROTECT, related_name="flags")
+    # Unindexed: nothing reads flags by batch on a hot path, and every index slows the bulk insert.
+    batch = models.ForeignKey(FlagBatch, on_delete=models.PROTECT, related_name="flags", db_index=False)
     received_at = models.DateTimeField()
     case = models.ForeignKey("cases.Case", on_delete=models.PROTECT, null=True, related_name="flags")
 

@@ -44,6 +44,7 @@ class FlagV1(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 _decoder = msgspec.json.Decoder(FlagV1)
+_TEXT_FIELDS = ("external_id", "detector_version", "account_id", "organization_id", "cluster_id")
 _encoder = msgspec.json.Encoder(order="deterministic")
 _PATH = re.compile(r" - at `\$\.?([^`]*)`$")
 _FIELD_IN_MESSAGE = re.compile(r"field `([^`]+)`")
@@ -79,7 +80,14 @@ def parse_flag(raw: bytes | msgspec.Raw, *, expected_detector: str | None) -> Fl
         flag = _decoder.decode(raw)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         raise ItemErrors(_errors_from(exc)) from None
+    except UnicodeDecodeError:
+        raise ItemErrors({"non_field_errors": ["a string is not valid UTF-8"]}) from None
     errors: dict[str, list[str]] = {}
+    # PostgreSQL text and jsonb cannot hold NUL characters; say so rather than fail on storing.
+    for name in _TEXT_FIELDS:
+        value = getattr(flag, name)
+        if value is not None and "\x00" in value:
+            errors[name] = ["must not contain NUL (\\u0000) characters"]
     if expected_detector is not None and flag.detector != expected_detector:
         errors["detector"] = [f"'{flag.detector}' does not match this token's detector '{expected_detector}'"]
     if flag.observed_from > flag.observed_to:
@@ -93,7 +101,10 @@ def parse_flag(raw: bytes | msgspec.Raw, *, expected_detector: str | None) -> Fl
 
 def _evidence_errors(evidence: dict[str, Any]) -> dict[str, list[str]]:
     problems = []
-    size = len(_encoder.encode(evidence))
+    encoded = _encoder.encode(evidence)
+    size = len(encoded)
+    if b"\\u0000" in encoded:
+        problems.append("must not contain NUL (\\u0000) characters")
     if size > MAX_EVIDENCE_BYTES:
         problems.append(f"is {size} bytes of JSON; the limit is {MAX_EVIDENCE_BYTES}")
     excerpts = evidence.get("excerpts")

@@ -234,3 +234,16 @@ def test_openapi_documents_the_contract(client):
     assert "reasoning_extraction" in operation["description"]
     assert operation["requestBody"]["content"]["application/json"]["examples"]
     assert schema["components"]["securitySchemes"]["detectorToken"]["scheme"] == "bearer"
+
+
+@pytest.mark.parametrize(("raw", "field"), [
+    (json.dumps(flag_payload(1, account_id="acct\u0000x")).encode(), "account_id"),
+    (json.dumps(flag_payload(1, evidence={"excerpts": ["a\u0000b"]})).encode(), "evidence"),
+    (json.dumps(flag_payload(1)).encode().replace(b'"acct_1"', b'"acct_\xff"'), "non_field_errors"),
+])
+def test_nul_characters_and_broken_utf8_are_rejected_not_a_500(client, detector_token, raw, field):
+    response = post(client, detector_token, raw)
+    assert response.status_code == 200, response.content
+    (rejection,) = response.json()["rejected"]
+    assert field in rejection["errors"]
+    assert not Flag.objects.exists()
