@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
+
 from django.db.models import Count, F, Q, QuerySet
 from django.http import Http404
+from django.utils import timezone
 
 from reviewapp.audit.actions import AuditAction
 from reviewapp.audit.models import AuditEvent
@@ -56,27 +60,73 @@ def holder_attachment_or_404(account: Account, pk: int) -> AppealAttachment:
     return attachment
 
 
+@dataclass(frozen=True)
+class AppealWindow:
+    """Whether the holder can appeal a decision now: before the statement's deadline, with no open appeal
+    against it (as ``appeal_file`` judges), and not already reversed (nothing is left to contest)."""
+
+    deadline: datetime
+    closed: bool
+    open_appeal: Appeal | None
+    reversed: bool = False
+
+    @property
+    def can_appeal(self) -> bool:
+        return not self.closed and self.open_appeal is None and not self.reversed
+
+
+def holder_appeal_window(decision: Decision, *, now: datetime | None = None) -> AppealWindow:
+    """The appeal window of one of the holder's decisions (from ``holder_decisions``: appeals are prefetched)."""
+    now = now or timezone.now()
+    deadline = decision.statement.appeal_deadline
+    open_appeal = next((appeal for appeal in decision.appeals.all() if appeal.is_open), None)
+    return AppealWindow(deadline=deadline, closed=now > deadline, open_appeal=open_appeal,
+                        reversed=decision.state == Decision.State.REVERSED)
+
+
 # --- Staff side
 
-def took_part(user, decision: Decision) -> bool:
-    """Whether a person decided, approved or reviewed the decision (claimed its case, sent it back).
+def decisions_taken_part_in(user, decisions) -> set[int]:
+    """Of ``decisions``, the ids of those the person took part in (invariant 5): they decided or approved
+    a decision of its case, claimed the case, or sent a decision of the case back.
 
-    The audit trail is the record of who touched the case, so it answers for claims and send-backs.
+    The whole case counts, not only the final decision: whoever sent back an earlier draft, or decided
+    one, reviewed this decision too. The audit trail is the record of who touched the case, so it answers
+    for claims and send-backs. Two queries, whatever the number of decisions (the queue marks each row).
     """
-    if user.pk in (decision.decided_by_id, decision.approved_by_id):
-        return True
-    return AuditEvent.objects.filter(
-        Q(action=AuditAction.CASE_CLAIMED, target_type="cases.case", target_id=str(decision.case_id))
+    decisions = list(decisions)
+    case_ids = {decision.case_id for decision in decisions}
+    of_cases = list(Decision.objects.filter(case_id__in=case_ids)
+                    .values_list("pk", "case_id", "decided_by_id", "approved_by_id"))
+    case_of = {pk: case_id for pk, case_id, _, _ in of_cases}
+    touched = {case_id for _, case_id, decider, approver in of_cases if user.pk in (decider, approver)}
+    events = AuditEvent.objects.filter(
+        Q(action=AuditAction.CASE_CLAIMED, target_type="cases.case", target_id__in=[str(pk) for pk in case_ids])
         | Q(action__in=[AuditAction.DECISION_SENT_BACK, AuditAction.DECISION_APPROVED],
-            target_type="cases.decision", target_id=str(decision.pk)),
+            target_type="cases.decision", target_id__in=[str(pk) for pk in case_of]),
         actor_type="user", actor_id=str(user.pk),
-    ).exists()
+    ).values_list("target_type", "target_id")
+    for target_type, target_id in events:
+        touched.add(int(target_id) if target_type == "cases.case" else case_of[int(target_id)])
+    return {decision.pk for decision in decisions if decision.case_id in touched}
+
+
+def took_part(user, decision: Decision) -> bool:
+    """Whether a person decided, approved or reviewed the decision (see ``decisions_taken_part_in``)."""
+    return bool(decisions_taken_part_in(user, [decision]))
 
 
 def appeals_queue() -> QuerySet[Appeal]:
     """Open appeals, the nearest deadline first (DSA: decided without undue delay)."""
     return (Appeal.objects.filter(state__in=Appeal.OPEN_STATES)
-            .select_related("decision", "account", "reviewer").order_by("filed_at"))
+            .select_related("decision", "account", "reviewer").prefetch_related("decision__clauses")
+            .order_by("deadline", "filed_at", "pk"))
+
+
+def appeals_recently_decided(limit: int = 20) -> QuerySet[Appeal]:
+    """The latest decided appeals (staff follow up on them from the queue page)."""
+    return (Appeal.objects.filter(state=Appeal.State.DECIDED)
+            .select_related("decision", "account", "reviewer").order_by("-decided_at", "-pk")[:limit])
 
 
 def appeal_for_staff_or_404(pk: int) -> Appeal:

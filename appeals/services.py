@@ -27,6 +27,7 @@ from reviewapp.cases.services.decisions import (
     decision_reverse_on_appeal,
 )
 from reviewapp.outbox.services import outbox_enqueue
+from reviewapp.policy.enforcement import Action
 
 from .models import Appeal, AppealAttachment, AppealMessage
 from .selectors import NOTIFIED_STATES, took_part
@@ -42,6 +43,11 @@ ALLOWED_ATTACHMENTS = {
 
 class AppealError(ValueError):
     """An appeal action that cannot be taken; the message is written for the person who tried."""
+
+
+class AppealConflict(AppealError):
+    """Refused because of the appeal's state (decided, assigned to someone else, already open): trying
+    again with other input will not help. The API answers 409 to it, 400 to other AppealErrors."""
 
 
 @dataclass(frozen=True)
@@ -92,9 +98,12 @@ def _email(*, to: str, subject: str, template: str, context: dict, key: str, tar
 def appeal_file(*, account: Account, decision: Decision, grounds: str, researcher_claim: bool = False,
                 affiliation: str = "", uploads: list[Upload] = ()) -> Appeal:
     """File an appeal against one of the holder's own decisions, within its window, one open at a time."""
-    decision = Decision.objects.select_for_update().select_related("statement").get(pk=decision.pk)
+    # of=self: the statement is a nullable outer join, which PostgreSQL will not lock.
+    decision = Decision.objects.select_for_update(of=("self",)).select_related("statement").get(pk=decision.pk)
     if decision.account_id != account.pk or decision.state not in NOTIFIED_STATES:
         raise AppealError("There is no such decision to appeal.")
+    if decision.state == Decision.State.REVERSED:
+        raise AppealError("This decision was already reversed; there is nothing left to appeal.")
     deadline = decision.statement.appeal_deadline
     if timezone.now() > deadline:
         raise AppealError(f"The appeal window for this decision closed on {deadline:%d %B %Y}.")
@@ -109,7 +118,7 @@ def appeal_file(*, account: Account, decision: Decision, grounds: str, researche
                                            researcher_claim=researcher_claim, affiliation=affiliation.strip()[:200],
                                            deadline=deadline)
     except IntegrityError:
-        raise AppealError("You already have an open appeal against this decision.") from None
+        raise AppealConflict("You already have an open appeal against this decision.") from None
     attachments = [_store(upload, content_type, appeal) for upload, content_type in checked]
     record(actor=holder_actor(account), action=AuditAction.APPEAL_FILED, target=appeal, data={
         "decision": decision.pk, "researcher_claim": researcher_claim,
@@ -136,9 +145,9 @@ def appeal_claim(*, reviewer, appeal: Appeal) -> Appeal:
     if took_part(reviewer, appeal.decision):
         raise PermissionDenied("You took part in this decision; someone else must review the appeal.")
     if not appeal.is_open:
-        raise AppealError(f"Appeal {appeal.pk} is already decided.")
+        raise AppealConflict(f"Appeal {appeal.pk} is already decided.")
     if appeal.reviewer_id not in (None, reviewer.pk):
-        raise AppealError(f"Appeal {appeal.pk} is assigned to {appeal.reviewer}.")
+        raise AppealConflict(f"Appeal {appeal.pk} is assigned to {appeal.reviewer}.")
     appeal.reviewer, appeal.claimed_at = reviewer, timezone.now()
     if appeal.state == Appeal.State.FILED:
         appeal.state = Appeal.State.IN_REVIEW
@@ -150,11 +159,12 @@ def appeal_claim(*, reviewer, appeal: Appeal) -> Appeal:
 @transaction.atomic
 def appeal_message_add(*, appeal: Appeal, text: str, holder: Account | None = None, staff=None) -> AppealMessage:
     """A message on an appeal, from its holder or its reviewer; the other side is emailed."""
-    appeal = Appeal.objects.select_for_update().select_related("account", "reviewer").get(pk=appeal.pk)
+    # of=self: the reviewer is a nullable outer join, which PostgreSQL will not lock.
+    appeal = Appeal.objects.select_for_update(of=("self",)).select_related("account", "reviewer").get(pk=appeal.pk)
     if not text.strip():
         raise AppealError("Write a message first.")
     if not appeal.is_open:
-        raise AppealError("This appeal is decided; it takes no more messages.")
+        raise AppealConflict("This appeal is decided; it takes no more messages.")
     if holder is not None:
         if holder.pk != appeal.account_id:
             raise AppealError("There is no such appeal.")
@@ -199,10 +209,12 @@ def appeal_decide(*, reviewer, appeal: Appeal, outcome: str, reason: str, clause
     if took_part(reviewer, appeal.decision):  # re-checked: the claim could predate a later involvement
         raise PermissionDenied("You took part in this decision; someone else must decide the appeal.")
     if not appeal.is_open:
-        raise AppealError(f"Appeal {appeal.pk} is already decided.")
+        raise AppealConflict(f"Appeal {appeal.pk} is already decided.")
     outcome = Appeal.Outcome(outcome)
     if not reason.strip():
         raise AppealError("Write the reasons the holder will read.")
+    if outcome == Appeal.Outcome.MODIFIED and (action not in Action.values or action == Action.NO_VIOLATION):
+        raise AppealError("Choose the lesser action that replaces the decision (to lift it entirely, overturn it).")
     try:
         if outcome == Appeal.Outcome.OVERTURNED:
             decision_reverse_on_appeal(decision=appeal.decision, actor=reviewer, appeal_id=appeal.pk, reason=reason)
@@ -238,6 +250,25 @@ def holder_link_request(*, email: str) -> None:
         _email(to=account.contact_email, subject="Your sign-in link to the appeals portal",
                template="appeals/email_link.txt", context={"account": account, "sign_in_url": link},
                key=f"holder-link-{secrets.token_hex(8)}", target=account)
+
+
+def appeal_evidence_open(*, reviewer, appeal: Appeal) -> list[dict]:
+    """The raw evidence (prompt excerpts) behind the appealed decision, for the appeal's reviewer.
+
+    Invariant 2: each opening writes an ``evidence.opened`` event on the case, with the appeal as its
+    context. (The case's own ``evidence_open`` admits its assignee, an approver and compliance; the appeal's
+    reviewer is none of them, and must judge what the decision relied on.)
+    """
+    appeal = Appeal.objects.select_related("decision__case").get(pk=appeal.pk)
+    _staff_can_handle(reviewer, appeal)
+    case = appeal.decision.case
+    flags = list(case.flags.filter(evidence__isnull=False).select_related("detector")
+                 .order_by("-observed_to", "-id").values("id", "external_id", "detector__slug", "signal", "evidence"))
+    with transaction.atomic():
+        record(actor=reviewer, action=AuditAction.EVIDENCE_OPENED, target=case,
+               data={"flags": [f["id"] for f in flags], "context": f"appeal {appeal.pk}",
+                     "excerpts": sum(len((f["evidence"] or {}).get("excerpts") or []) for f in flags)})
+    return flags
 
 
 def attachment_read(*, attachment: AppealAttachment, staff=None) -> bytes:

@@ -153,8 +153,24 @@ RESPONSES = {
 def add_flag_components(result, generator, request, public):
     """drf-spectacular postprocessing hook: put the msgspec-generated FlagV1 schema into components."""
     (_,), components = msgspec.json.schema_components([FlagV1], ref_template="#/components/schemas/{name}")
-    result.setdefault("components", {}).setdefault("schemas", {}).update(components)
+    result.setdefault("components", {}).setdefault("schemas", {}).update(_openapi30(components))
     return result
+
+
+def _openapi30(node):
+    """msgspec writes JSON Schema 2020-12 (`anyOf: [X, {type: null}]`); OpenAPI 3.0 spells it `nullable`."""
+    if isinstance(node, list):
+        return [_openapi30(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    node = {key: _openapi30(value) for key, value in node.items()}
+    options = node.get("anyOf")
+    if options and {"type": "null"} in options:
+        rest = [option for option in options if option != {"type": "null"}]
+        node.pop("anyOf")
+        node.update(rest[0] if len(rest) == 1 else {"anyOf": rest})
+        node["nullable"] = True
+    return node
 
 
 class DetectorTokenScheme(OpenApiAuthenticationExtension):

@@ -187,6 +187,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "CaseStateEnum": "reviewapp.cases.models.Case.State",
         "DecisionStateEnum": "reviewapp.cases.models.Decision.State",
+        "AppealStateEnum": "appeals.models.Appeal.State",
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

@@ -11,9 +11,10 @@ pytestmark = pytest.mark.django_db
 
 @pytest.mark.parametrize(("role", "expected"), [
     (Role.REVIEWER, ["Home", "Queues", "Policy", "API docs"]),
-    (Role.SENIOR_REVIEWER, ["Home", "Queues", "Approvals", "Policy", "API docs"]),
+    (Role.SENIOR_REVIEWER, ["Home", "Queues", "Approvals", "Appeals", "Policy", "API docs"]),
     (Role.SHARING_OFFICER, ["Home", "Policy", "API docs"]),
-    (Role.COMPLIANCE_OFFICER, ["Home", "Policy", "Audit trail", "Staff", "Detectors", "Deliveries", "API docs"]),
+    (Role.COMPLIANCE_OFFICER, ["Home", "Appeals", "Policy", "Audit trail", "Staff", "Detectors", "Deliveries",
+                              "API docs"]),
     (Role.ADMIN, ["Home", "Policy", "Staff", "Detectors", "Deliveries", "API docs"]),
 ])
 def test_navigation_per_role(make_staff, client, role, expected):
@@ -22,7 +23,7 @@ def test_navigation_per_role(make_staff, client, role, expected):
     client.force_login(user)
     page = client.get(reverse("core:home")).content.decode()
     assert f'<span class="role">{role.label}</span>' in page
-    for label in {"Queues", "Approvals", "Audit trail", "Staff", "Detectors", "Deliveries"} - set(expected):
+    for label in {"Queues", "Approvals", "Appeals", "Audit trail", "Staff", "Detectors", "Deliveries"} - set(expected):
         assert f">{label}</a>" not in page
 
 
