@@ -13,6 +13,8 @@ from types import SimpleNamespace
 
 import pytest
 from django.core.exceptions import PermissionDenied
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 import appeals.services
@@ -386,6 +388,25 @@ def test_the_queue_page_orders_by_deadline_and_marks_who_took_part(contested, su
     assert client.get(reverse("appeal-review:queue")).status_code == 302  # to sign-in
 
 
+def test_the_queue_page_and_api_do_not_grow_in_queries_with_the_appeals(policy, appeal_staff, attachments_dir,
+                                                                        client):
+    def appeal(n: int) -> None:
+        file_appeal(decide(flagged_case("template-miner", f"acct_q{n}", email=f"q{n}@example.org"),
+                           reviewer=appeal_staff.decider, clauses=[policy["extraction"]]))
+
+    def queries(path: str) -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get(path).status_code == 200
+        return len(captured)
+
+    client.force_login(appeal_staff.outsider)
+    appeal(1)
+    one = queries(reverse("appeal-review:queue")), queries("/api/v1/appeals/")
+    for n in range(2, 6):
+        appeal(n)
+    assert (queries(reverse("appeal-review:queue")), queries("/api/v1/appeals/")) == one
+
+
 def test_the_appeal_page_shows_the_case_decision_statement_and_the_holders_side(contested, client):
     staff, appeal, decision = contested.staff, contested.appeal, contested.decision
     page = _page(client, staff.outsider, "appeal", appeal.pk).content.decode()
@@ -475,7 +496,8 @@ def test_asking_the_holder_on_the_page(claimed, client):
     sent = _page(client, staff.outsider, "message", appeal.pk, text="Which programme enrolled you?")
     assert sent.status_code == 302 and sent.url.endswith("#messages")
     page = client.get(sent.url).content.decode()
-    assert "Which programme enrolled you?" in page and "olga (reviewer)" in page and "Waiting for the holder&#x27;s reply" in page
+    assert "Which programme enrolled you?" in page and "olga (reviewer)" in page
+    assert "Waiting for the holder&#x27;s reply" in page
 
 
 def test_attachments_download_only_for_the_reviewer_and_compliance_audited(claimed, client):
