@@ -21,6 +21,7 @@ from reviewapp.audit.actions import AuditAction
 from reviewapp.audit.services import Actor, record
 from reviewapp.cases.holders import holder_actor, holder_link_issue
 from reviewapp.cases.models import Account, Decision, HolderLink
+from reviewapp.cases.services.claims import evidence_read_audited
 from reviewapp.cases.services.decisions import (
     PolicyViolation,
     decision_replace_on_appeal,
@@ -261,14 +262,7 @@ def appeal_evidence_open(*, reviewer, appeal: Appeal) -> list[dict]:
     """
     appeal = Appeal.objects.select_related("decision__case").get(pk=appeal.pk)
     _staff_can_handle(reviewer, appeal)
-    case = appeal.decision.case
-    flags = list(case.flags.filter(evidence__isnull=False).select_related("detector")
-                 .order_by("-observed_to", "-id").values("id", "external_id", "detector__slug", "signal", "evidence"))
-    with transaction.atomic():
-        record(actor=reviewer, action=AuditAction.EVIDENCE_OPENED, target=case,
-               data={"flags": [f["id"] for f in flags], "context": f"appeal {appeal.pk}",
-                     "excerpts": sum(len((f["evidence"] or {}).get("excerpts") or []) for f in flags)})
-    return flags
+    return evidence_read_audited(user=reviewer, case=appeal.decision.case, context=f"appeal {appeal.pk}")
 
 
 def attachment_read(*, attachment: AppealAttachment, staff=None) -> bytes:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -55,7 +57,9 @@ class CeleryWorker:
             [sys.executable, "-m", "celery", "-A", "reviewapp", "worker", "-Q", queues, "--concurrency", "1",
              "--loglevel", "INFO", "--without-gossip", "--without-mingle", "-n", f"test-{os.getpid()}@%h"],
             cwd=ROOT, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            start_new_session=True,  # its own process group: the pool children die with it
         )
+        self._ready.clear()
         threading.Thread(target=self._pump, daemon=True).start()
         deadline = time.monotonic() + timeout
         while not self._ready.wait(0.2):
@@ -74,19 +78,24 @@ class CeleryWorker:
                     self._ready.set()
 
     def kill(self) -> None:
-        """SIGKILL: the worker dies without acknowledging what it holds."""
-        if self.process and self.process.poll() is None:
-            self.process.kill()
+        """SIGKILL to the whole worker (main process and its pool children, mid-task): nothing it holds
+        is acknowledged, and no orphaned child goes on working or holding database locks."""
+        if self.process:
+            self._signal_group(signal.SIGKILL)
             self.process.wait(10)
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
             self.process.terminate()
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
+        if self.process:
+            self._signal_group(signal.SIGKILL)  # whatever is left of the group
+            self.process.wait(10)
+
+    def _signal_group(self, signum: int) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signum)
 
 
 def wait_for(predicate, *, timeout: float = 60.0, interval: float = 0.2, what: str = "condition"):

@@ -140,12 +140,19 @@ def case_claims_lapse(*, now: datetime | None = None) -> int:
 def evidence_open(*, user, case: Case, context: str) -> list[dict]:
     """The raw evidence (prompt excerpts) of a case's flags, for someone allowed to see it.
 
-    Every opening writes an ``evidence.opened`` audit event: who, which case and flags, and in what
-    context (DESIGN.md invariant 2). Refused (404 upstream) for anyone else.
+    Refused (404 upstream) for anyone ``can_open_evidence`` does not admit; the opening itself is
+    ``evidence_read_audited``.
     """
     case = Case.objects.get(pk=case.pk)  # the claim as it is now, not as the caller last saw it
     if not can_open_evidence(user, case):
         raise PermissionDenied("You may not open this case's evidence.")
+    return evidence_read_audited(user=user, case=case, context=context)
+
+
+def evidence_read_audited(*, user, case: Case, context: str) -> list[dict]:
+    """Read a case's raw evidence and write the ``evidence.opened`` audit event: who, which case and
+    flags, and in what context (DESIGN.md invariant 2). Callers check who may read it first: here for
+    reviewers, approvers and compliance; the appeals app for an appeal's reviewer."""
     flags = list(case.flags.filter(evidence__isnull=False).select_related("detector")
                  .order_by("-observed_to", "-id").values("id", "external_id", "detector__slug", "signal", "evidence"))
     with transaction.atomic():
