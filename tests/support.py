@@ -107,3 +107,19 @@ def wait_for(predicate, *, timeout: float = 60.0, interval: float = 0.2, what: s
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def group_all_flags() -> None:
+    """Attach every pending flag to its case now, as the grouping task would.
+
+    In transactional tests a real Celery worker may be grouping the same flags at this moment (ingestion
+    enqueues it after commit); rows it holds are skipped by ``flags_group``, so wait until none is
+    pending rather than stopping at the first empty batch.
+    """
+    from flags.grouping import flags_group, pending_count
+
+    deadline = time.monotonic() + 60
+    while flags_group(limit=500).flags or pending_count():
+        if time.monotonic() > deadline:
+            raise AssertionError("flags stayed pending for 60 s")
+        time.sleep(0.02)

@@ -15,7 +15,6 @@ import pytest
 
 from appeals.models import Appeal, AppealAttachment
 from appeals.services import Upload, appeal_file
-from flags.grouping import flags_group
 from flags.services import flags_ingest
 from reviewapp.audit.services import SYSTEM
 from reviewapp.cases.holders import holder_link_issue
@@ -24,6 +23,7 @@ from reviewapp.cases.services.claims import case_claim
 from reviewapp.cases.services.decisions import decision_record
 from reviewapp.people.roles import Role
 from tests.conftest import flag_payload
+from tests.support import group_all_flags
 
 FACTS = "On 20 November the account sent 1,200 prompts filled from one template."
 PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
@@ -44,8 +44,7 @@ def enforced_decision(detector, make_staff, clause, *, account_id: str, email: s
     under ``clause``: enforced at once, with its statement of reasons and the notice queued."""
     flag = flag_payload(account_id, account_id=account_id, evidence={"excerpts": ["Solve step by step: {problem}"]})
     flags_ingest(items=[(0, json.dumps(flag).encode())], detector=detector, actor=SYSTEM)
-    while flags_group(limit=500).flags:
-        pass
+    group_all_flags()
     Account.objects.filter(external_id=account_id).update(contact_email=email)
     case = Case.objects.get(account__external_id=account_id)
     reviewer = make_staff(Role.REVIEWER)

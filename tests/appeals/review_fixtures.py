@@ -15,7 +15,6 @@ import pytest
 
 from appeals.models import Appeal
 from appeals.services import Upload, appeal_file
-from flags.grouping import flags_group
 from flags.services import detector_ensure, flags_ingest
 from reviewapp.audit.services import SYSTEM
 from reviewapp.cases.models import Account, Case, Decision
@@ -23,6 +22,7 @@ from reviewapp.cases.services.claims import case_claim, case_release
 from reviewapp.cases.services.decisions import decision_approve, decision_record, decision_send_back
 from reviewapp.people.roles import Role
 from tests.conftest import flag_payload
+from tests.support import group_all_flags
 
 PASSWORD = "correct horse battery"
 HOLDER_EMAIL = "holder@example.org"
@@ -35,8 +35,7 @@ def flagged_case(detector_slug: str, account_id: str, *, email: str = HOLDER_EMA
     detector = detector_ensure(actor=SYSTEM, slug=detector_slug, name=detector_slug.title(), owner_team="T&S")
     flag = flag_payload(f"{account_id}-{n}", detector=detector_slug, account_id=account_id)
     flags_ingest(items=[(0, json.dumps(flag).encode())], detector=detector, actor=SYSTEM)
-    while flags_group(limit=500).flags:
-        pass
+    group_all_flags()
     Account.objects.filter(external_id=account_id).update(contact_email=email)
     return Case.objects.select_related("account").get(account__external_id=account_id, state=Case.State.NEW)
 

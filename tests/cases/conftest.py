@@ -2,18 +2,17 @@ import json
 
 import pytest
 
-from flags.grouping import flags_group
 from flags.services import flags_ingest
 from reviewapp.audit.services import SYSTEM
 from reviewapp.cases.models import Case
 from tests.conftest import flag_payload
+from tests.support import group_all_flags
 
 
 def seed_cases(detector, flags) -> list[Case]:
     """Real flags through the real ingestion and grouping, for review tests."""
     flags_ingest(items=[(i, json.dumps(f).encode()) for i, f in enumerate(flags)], detector=detector, actor=SYSTEM)
-    while flags_group(limit=500).flags:
-        pass
+    group_all_flags()
     return list(Case.objects.order_by("pk"))
 
 

@@ -4,12 +4,12 @@ import json
 
 import pytest
 
-from flags.grouping import flags_group
 from flags.services import flags_ingest
 from reviewapp.audit.services import SYSTEM
 from reviewapp.cases.models import Case
 from reviewapp.people.roles import Role
 from tests.conftest import flag_payload
+from tests.support import group_all_flags
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/cases/"
@@ -17,8 +17,7 @@ URL = "/api/v1/cases/"
 
 def seed(detector, flags):
     flags_ingest(items=[(i, json.dumps(f).encode()) for i, f in enumerate(flags)], detector=detector, actor=SYSTEM)
-    while flags_group(limit=500).flags:
-        pass
+    group_all_flags()
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
 
-from flags.grouping import flags_group
 from flags.services import flags_ingest
 from reviewapp.audit.actions import AuditAction
 from reviewapp.audit.models import AuditEvent
@@ -25,6 +24,7 @@ from reviewapp.people.roles import Role
 from reviewapp.policy.models import Clause
 from reviewapp.policy.services import policies_load
 from tests.conftest import flag_payload
+from tests.support import group_all_flags
 
 pytestmark = pytest.mark.django_db
 
@@ -33,8 +33,7 @@ EXCERPT = "Solve step by step. Number each step and justify it. Problem: find al
 
 def seed(detector, flags):
     flags_ingest(items=[(i, json.dumps(f).encode()) for i, f in enumerate(flags)], detector=detector, actor=SYSTEM)
-    while flags_group(limit=500).flags:
-        pass
+    group_all_flags()
 
 
 @pytest.fixture

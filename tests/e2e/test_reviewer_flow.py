@@ -9,7 +9,6 @@ import re
 from django.conf import settings
 from playwright.sync_api import expect
 
-from flags.grouping import flags_group
 from flags.services import detector_ensure, flags_ingest
 from reviewapp.audit.actions import AuditAction
 from reviewapp.audit.models import AuditEvent
@@ -18,6 +17,7 @@ from reviewapp.cases.models import Case, Decision, StatementOfReasons
 from reviewapp.people.roles import Role
 from reviewapp.policy.services import policies_load
 from tests.conftest import flag_payload
+from tests.support import group_all_flags
 
 from .conftest import serious_accessibility_violations
 
@@ -38,8 +38,7 @@ def seed_cases():
                      request_count=40_000),
     ]
     flags_ingest(items=[(i, json.dumps(f).encode()) for i, f in enumerate(flags)], detector=detector, actor=SYSTEM)
-    while flags_group(limit=500).flags:
-        pass
+    group_all_flags()
     return Case.objects.get(account__external_id="acct_hl_0001"), Case.objects.get(account__external_id="acct_hl_0002")
 
 
