@@ -10,11 +10,17 @@ import os
 
 from celery import Celery
 from kombu import Queue
+from kombu.transport.sqlalchemy import Transport as SqlaTransport
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "reviewapp.settings.dev")
 
 app = Celery("reviewapp")
 app.config_from_object("django.conf:settings", namespace="CELERY")
+
+# kombu's SQLAlchemy transport (the embedded default broker) sleeps its polling interval (1 s) between
+# fetches, so a queue drains one task a second. It hands every transport option to SQLAlchemy's
+# create_engine, so the interval cannot be passed as an option: set the transport's default instead.
+SqlaTransport.polling_interval = 0.1
 
 
 def queue_name(kind: str) -> str:

@@ -22,7 +22,10 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if "tests/e2e/" in str(item.fspath):
             item.add_marker(pytest.mark.e2e)
-            item.add_marker(pytest.mark.xdist_group("browser"))
+            # Browser tests share one process (one Chromium); those needing the real Celery worker run in
+            # the worker's process instead, so a test session never runs two workers.
+            group = "worker" if item.get_closest_marker("worker") else "browser"
+            item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.hookimpl(hookwrapper=True)
