@@ -5,18 +5,17 @@ with the appeal's state 409, a problem with what was sent 400.
 
 from __future__ import annotations
 
-from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.response import Response
 
-from reviewapp.cases.api import Conflict, DecisionSerializer
+from reviewapp.cases.api import DecisionSerializer
 from reviewapp.cases.selectors import clauses_in_force_by_ref
 from reviewapp.cases.services.decisions import MAX_DURATION_DAYS
+from reviewapp.core.api import service_errors
 from reviewapp.policy.enforcement import Action
 
 from .models import Appeal, AppealAttachment, AppealMessage
@@ -34,15 +33,7 @@ class ReadsAppeals(BasePermission):
 
 
 def _service_errors(call):
-    """Map service refusals onto HTTP: not allowed 403, the appeal's state 409, what was sent 400."""
-    try:
-        return call()
-    except AppealConflict as exc:
-        raise Conflict(str(exc)) from exc
-    except AppealError as exc:
-        raise ValidationError({"detail": str(exc)}) from exc
-    except DjangoPermissionDenied as exc:
-        raise PermissionDenied(str(exc)) from exc
+    return service_errors(call, conflicts=(AppealConflict,), problems=(AppealError,))
 
 
 class AppealMessageSerializer(serializers.ModelSerializer):

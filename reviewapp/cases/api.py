@@ -1,14 +1,14 @@
 import django_filters
-from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import APIException, NotFound, PermissionDenied, ValidationError
+from rest_framework.exceptions import NotFound
 from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from reviewapp.core.api import service_errors
 from reviewapp.policy.enforcement import Action
 
 from .models import Case, Decision
@@ -141,21 +141,7 @@ class SendBackSerializer(serializers.Serializer):
 
 
 def _service_errors(call):
-    """Map service refusals onto HTTP: not allowed 403, a claim conflict 409, a policy problem 400."""
-    try:
-        return call()
-    except ClaimError as exc:
-        raise Conflict(str(exc)) from exc
-    except PolicyViolation as exc:
-        raise ValidationError({"detail": str(exc)}) from exc
-    except DjangoPermissionDenied as exc:
-        raise PermissionDenied(str(exc)) from exc
-
-
-class Conflict(APIException):
-    status_code = 409
-    default_detail = "Conflict."
-    default_code = "conflict"
+    return service_errors(call, conflicts=(ClaimError,), problems=(PolicyViolation,))
 
 
 class CaseReviewMixin:
