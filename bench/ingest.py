@@ -11,7 +11,7 @@ as the median:
 (c) ``manage.py ingest_flags FILE --detector …`` as a subprocess, timed end to end (interpreter and
     Django start-up included).
 
-For reference it also times the same COPY straight into flags_flag (its indexes and foreign keys: the
+For reference it also times the same COPY straight into flags_flag (its indexes and constraints: the
 most any path that stores into this schema can reach), ``ingest_flags`` one chunk at a time, and a
 replay of the file (everything a duplicate). It prints each rate and its ratio to (a) beside the
 goals (HTTP ≥ 25 %, ingest_flags ≥ 50 %); it never asserts. ``--memory`` instead measures the peak
@@ -295,7 +295,7 @@ def measure_copy(db: BenchDatabase, rows: list[tuple], *, table: str = "bench_ra
 
 
 def measure_copy_into_flags(db: BenchDatabase, rows: list[tuple]) -> float:
-    """For reference, not a goal: the same COPY straight into flags_flag with its indexes and foreign keys."""
+    """For reference, not a goal: the same COPY straight into flags_flag with its indexes and constraints."""
     with db.server.connect(db.name) as conn:
         (batch,) = conn.execute("SELECT min(id) FROM flags_flagbatch").fetchone()
     batch_at = _COPY_COLUMNS.index("batch_id")
@@ -565,7 +565,7 @@ def main(argv: list[str]) -> int:
         print(row("(c) manage.py ingest_flags (end to end, --jobs 2)", count, runs["file"], baseline,
                   GOALS["ingest_flags"]))
         print("  for reference:")
-        print(row("    COPY straight into flags_flag (indexes, FKs)", count, runs["schema"], baseline,
+        print(row("    COPY straight into flags_flag (its indexes)", count, runs["schema"], baseline,
                   "the schema's ceiling"))
         print(row("    ingest_flags, its own time (no process start-up)", count, runs["file_own"], baseline, "-"))
         print(row("    ingest_flags --jobs 1 (one chunk at a time)", count, runs["file1"], baseline, "-"))

@@ -247,3 +247,16 @@ def test_nul_characters_and_broken_utf8_are_rejected_not_a_500(client, detector_
     (rejection,) = response.json()["rejected"]
     assert field in rejection["errors"]
     assert not Flag.objects.exists()
+
+
+@pytest.mark.parametrize("table", ["flags_detector", "flags_flagbatch"])
+def test_what_flags_point_at_cannot_be_deleted_in_the_database(client, detector_token, table):
+    """Flags reference detectors and batches without per-row foreign-key checks (for speed); the
+    references cannot dangle because the database refuses to delete either."""
+    from django.db import connection, transaction
+    from django.db.utils import DatabaseError
+
+    post(client, detector_token, flag_payload(1))
+    with pytest.raises(DatabaseError, match="pgtrigger"), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {table}")
+    assert Flag.objects.get().detector.slug == "template-miner"
