@@ -16,6 +16,8 @@ from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
 
 from reviewapp.audit.actions import AuditAction
 from reviewapp.audit.services import Actor, record
@@ -62,21 +64,22 @@ def _check_upload(upload: Upload) -> str:
     """The allowed content type of an upload, or AppealError naming what is wrong with it."""
     name = Path(upload.name).name
     if len(upload.data) > settings.APPEAL_ATTACHMENT_MAX_BYTES:
-        raise AppealError(f"{name} is {len(upload.data) // 1024} KB; each file may be at most "
-                          f"{settings.APPEAL_ATTACHMENT_MAX_BYTES // (1024 * 1024)} MB")
+        raise AppealError(_("%(name)s is %(kb)d KB; each file may be at most %(mb)d MB") % {
+            "name": name, "kb": len(upload.data) // 1024, "mb": settings.APPEAL_ATTACHMENT_MAX_BYTES // (1024 * 1024)})
     if not upload.data:
-        raise AppealError(f"{name} is empty")
+        raise AppealError(_("%(name)s is empty") % {"name": name})
     for content_type, (extensions, magic) in ALLOWED_ATTACHMENTS.items():
         if name.lower().endswith(extensions):
             if magic and not upload.data.startswith(magic):
-                raise AppealError(f"{name} does not look like a {extensions[0]} file")
+                raise AppealError(_("%(name)s does not look like a %(ext)s file")
+                                  % {"name": name, "ext": extensions[0]})
             if content_type == "text/plain":
                 try:
                     upload.data.decode("utf-8")
                 except UnicodeDecodeError:
-                    raise AppealError(f"{name} is not plain UTF-8 text") from None
+                    raise AppealError(_("%(name)s is not plain UTF-8 text") % {"name": name}) from None
             return content_type
-    raise AppealError(f"{name}: only PDF, PNG, JPEG and plain-text files can be attached")
+    raise AppealError(_("%(name)s: only PDF, PNG, JPEG and plain-text files can be attached") % {"name": name})
 
 
 def _store(upload: Upload, content_type: str, appeal: Appeal) -> AppealAttachment:
@@ -102,16 +105,17 @@ def appeal_file(*, account: Account, decision: Decision, grounds: str, researche
     # of=self: the statement is a nullable outer join, which PostgreSQL will not lock.
     decision = Decision.objects.select_for_update(of=("self",)).select_related("statement").get(pk=decision.pk)
     if decision.account_id != account.pk or decision.state not in NOTIFIED_STATES:
-        raise AppealError("There is no such decision to appeal.")
+        raise AppealError(_("There is no such decision to appeal."))
     if decision.state == Decision.State.REVERSED:
-        raise AppealError("This decision was already reversed; there is nothing left to appeal.")
+        raise AppealError(_("This decision was already reversed; there is nothing left to appeal."))
     deadline = decision.statement.appeal_deadline
     if timezone.now() > deadline:
-        raise AppealError(f"The appeal window for this decision closed on {deadline:%d %B %Y}.")
+        raise AppealError(_("The appeal window for this decision closed on %(date)s.") % {
+            "date": date_format(deadline, "j F Y")})
     if not grounds.strip():
-        raise AppealError("Tell us why you think the decision is wrong.")
+        raise AppealError(_("Tell us why you think the decision is wrong."))
     if len(uploads) > settings.APPEAL_ATTACHMENT_MAX_FILES:
-        raise AppealError(f"Attach at most {settings.APPEAL_ATTACHMENT_MAX_FILES} files.")
+        raise AppealError(_("Attach at most %(n)d files.") % {"n": settings.APPEAL_ATTACHMENT_MAX_FILES})
     checked = [(upload, _check_upload(upload)) for upload in uploads]  # all good, or nothing is stored
     try:
         with transaction.atomic():

@@ -16,6 +16,7 @@ from django.core import signing
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from reviewapp.audit.actions import AuditAction
 from reviewapp.audit.services import Actor, record
@@ -52,14 +53,14 @@ def holder_link_use(*, token: str) -> Account:
     try:
         secret = signing.loads(token, salt=_SALT)
     except signing.BadSignature:
-        raise HolderLinkError("This link is not valid. Ask for a new one below.") from None
+        raise HolderLinkError(_("This link is not valid. Ask for a new one below.")) from None
     link = HolderLink.objects.select_for_update().select_related("account").filter(token_hash=_digest(secret)).first()
     if link is None:
-        raise HolderLinkError("This link is not valid. Ask for a new one below.")
+        raise HolderLinkError(_("This link is not valid. Ask for a new one below."))
     if link.used_at is not None:
-        raise HolderLinkError("This link was already used. Ask for a new one below.")
+        raise HolderLinkError(_("This link was already used. Ask for a new one below."))
     if link.expires_at <= timezone.now():
-        raise HolderLinkError("This link has expired. Ask for a new one below.")
+        raise HolderLinkError(_("This link has expired. Ask for a new one below."))
     link.used_at = timezone.now()
     link.save(update_fields=["used_at"])
     record(actor=holder_actor(link.account), action=AuditAction.HOLDER_SIGNED_IN, target=link.account,

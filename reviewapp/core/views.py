@@ -41,3 +41,9 @@ def home(request):
 
 def rate_limited(request, exception=None):
     return render(request, "core/429.html", status=429)
+
+
+def not_found(request, exception=None):
+    """404 in the layout the visitor knows: the holders' portal or the staff site."""
+    template = "appeals/404.html" if request.path.startswith("/appeals/") else "404.html"
+    return render(request, template, status=404)

@@ -55,3 +55,10 @@ def test_openapi_schema_and_docs_are_served(client):
     assert schema.status_code == 200 and schema.json()["info"]["title"] == "reviewapp API"
     docs = client.get(reverse("api-docs"))
     assert docs.status_code == 200 and b"swagger-ui" in docs.content
+
+
+def test_not_found_pages_keep_the_visitors_layout(client):
+    portal = client.get("/appeals/no-such-page/")
+    assert portal.status_code == 404 and b"Back to your decisions" in portal.content
+    staff = client.get("/no-such-page/")
+    assert staff.status_code == 404 and b"Back to your decisions" not in staff.content
