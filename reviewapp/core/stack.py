@@ -59,6 +59,8 @@ class Stack:
     def start(self) -> None:
         env = dict(os.environ)
         env.setdefault("DJANGO_SETTINGS_MODULE", "reviewapp.settings.dev")
+        # Links in notices point at this server unless a public address was configured.
+        env.setdefault("PUBLIC_BASE_URL", f"http://127.0.0.1:{self.port}")
         for name, command in self.commands().items():
             self.processes[name] = subprocess.Popen(command, env=env, cwd=settings.BASE_DIR)  # noqa: S603 — our own argv
 
