@@ -56,11 +56,15 @@ class Stack:
                              f"{settings.EMAIL_HOST}:{settings.EMAIL_PORT}"]
         return peers
 
-    def start(self) -> None:
+    def environment(self) -> dict[str, str]:
         env = dict(os.environ)
         env.setdefault("DJANGO_SETTINGS_MODULE", "reviewapp.settings.dev")
         # Links in notices point at this server unless a public address was configured.
         env.setdefault("PUBLIC_BASE_URL", f"http://127.0.0.1:{self.port}")
+        return env
+
+    def start(self) -> None:
+        env = self.environment()
         for name, command in self.commands().items():
             self.processes[name] = subprocess.Popen(command, env=env, cwd=settings.BASE_DIR)  # noqa: S603 — our own argv
 
