@@ -76,8 +76,8 @@ def sign_in(page, transactional_db):
         page.goto("/login/")
         page.get_by_label("Username").fill(username)
         page.get_by_label("Password").fill(password)
-        page.get_by_role("button", name="Sign in").click()
-        page.wait_for_load_state("load")
+        with page.expect_navigation():  # the POST always lands on a new page: home, or the form with an error
+            page.get_by_role("button", name="Sign in").click()
         return page
 
     return sign_in

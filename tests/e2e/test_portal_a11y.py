@@ -52,6 +52,7 @@ def _visit_every_page(page, holder, senior, check) -> None:
     check(page, "statement")
 
     page.get_by_role("link", name="Appeal this decision").click()
+    expect(page.get_by_label("Why do you think the decision is wrong?")).to_be_visible()  # the form page loaded
     check(page, "appeal-form")
     page.get_by_label("Why do you think the decision is wrong?").fill("We ran a published benchmark.")
     page.get_by_label("Files (optional)").set_input_files(
