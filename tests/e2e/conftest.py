@@ -54,6 +54,15 @@ def browser():
         os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
 
 
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits(django_db_blocker):
+    """Rate-limit counters are per address, and every browser test signs in from 127.0.0.1."""
+    from django.core.cache import cache
+
+    with django_db_blocker.unblock():
+        cache.clear()
+
+
 @pytest.fixture
 def page(browser, live_server, artifacts_dir, request):
     context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
