@@ -7,6 +7,7 @@ last process using it exits (see reviewapp.embedded).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -89,7 +90,14 @@ class Stack:
                 return name
         return None
 
-    def stop(self, grace: float = 15.0) -> None:
+    def stop(self, grace: float = 15.0, *, interrupted: bool = False) -> None:
+        """Stop every child. After Ctrl-C the children got the SIGINT too: let them finish exiting on their
+        own first (a second signal would cut short their clean-up), then SIGTERM what is left, then kill."""
+        if interrupted:
+            deadline = time.monotonic() + grace / 2
+            for process in self.processes.values():
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    process.wait(timeout=max(0.1, deadline - time.monotonic()))
         for process in self.processes.values():
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)

@@ -56,5 +56,5 @@ class Command(BaseCommand):
                 time.sleep(0.5)
         finally:
             self.stdout.write("Stopping…")
-            stack.stop()
+            stack.stop(interrupted=stopping["signal"] == signal.SIGINT)
             self.stdout.write("Stopped.")

@@ -8,7 +8,15 @@ from reviewapp.outbox.receiver import EnforcementReceiver
 
 
 def _stop(signum, frame):
+    _exiting()
     raise SystemExit(0)
+
+
+def _exiting() -> None:
+    # Once exiting, a second signal must not interrupt the exit itself (atexit handlers, such as the
+    # embedded PostgreSQL's handle bookkeeping, run after this).
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 class Command(BaseCommand):
@@ -38,6 +46,6 @@ class Command(BaseCommand):
         try:
             server.serve_forever()
         except KeyboardInterrupt:
-            pass
+            _exiting()
         finally:
             server.server_close()
