@@ -12,8 +12,7 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.response import Response
 
-from reviewapp.cases.api import DecisionSerializer
-from reviewapp.cases.selectors import clauses_in_force_by_ref
+from reviewapp.cases.api import ClauseRefsField, DecisionSerializer
 from reviewapp.cases.services.decisions import MAX_DURATION_DAYS
 from reviewapp.core.api import service_errors
 from reviewapp.policy.enforcement import Action
@@ -92,8 +91,8 @@ class OutcomeSerializer(serializers.Serializer):
     outcome = serializers.ChoiceField(choices=Appeal.Outcome.choices)
     reason = serializers.CharField(allow_blank=True, max_length=10_000,
                                    help_text="The reasoned outcome, written for the holder (required).")
-    clauses = serializers.ListField(child=serializers.CharField(), required=False, default=list,
-                                    help_text="modified: clause refs of the policy in force, e.g. [\"UP-2.1\"].")
+    clauses = ClauseRefsField(required=False, default=list,
+                              help_text="modified: clause refs of the policy in force, e.g. [\"UP-2.1\"].")
     action = serializers.ChoiceField(choices=Action.choices, required=False, allow_blank=True, default="",
                                      help_text="modified: the lesser action that replaces the decision.")
     duration_days = serializers.IntegerField(required=False, allow_null=True, min_value=1,
@@ -101,13 +100,6 @@ class OutcomeSerializer(serializers.Serializer):
                                              help_text="modified: for a rate limit or a suspension.")
     facts_for_holder = serializers.CharField(required=False, allow_blank=True, default="",
                                              help_text="modified: the facts of the new statement (else the reason).")
-
-    def validate_clauses(self, refs: list[str]) -> list:
-        clauses = clauses_in_force_by_ref(refs)
-        unknown = sorted(set(refs) - {clause.ref for clause in clauses})
-        if unknown:
-            raise serializers.ValidationError(f"not clauses of the policy in force: {', '.join(unknown)}")
-        return clauses
 
 
 class AppealQueueCursor(CursorPagination):

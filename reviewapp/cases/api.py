@@ -104,22 +104,28 @@ class CaseCursor(CursorPagination):
 
 # --- Review actions: the same services the pages call ------------------------------------------------
 
+class ClauseRefsField(serializers.ListField):
+    """Clause refs in, the clauses of the policy in force out; names the refs that are not among them."""
+
+    child = serializers.CharField()
+
+    def to_internal_value(self, data) -> list:
+        refs = super().to_internal_value(data)
+        clauses = clauses_in_force_by_ref(refs)
+        unknown = sorted(set(refs) - {clause.ref for clause in clauses})
+        if unknown:
+            raise serializers.ValidationError(f"not clauses of the policy in force: {', '.join(unknown)}")
+        return clauses
+
+
 class DecisionInputSerializer(serializers.Serializer):
-    clauses = serializers.ListField(child=serializers.CharField(), min_length=1,
-                                    help_text="Clause refs of the policy version in force, e.g. [\"UP-2.1\"].")
+    clauses = ClauseRefsField(min_length=1, help_text="Clause refs of the policy version in force, e.g. [\"UP-2.1\"].")
     action = serializers.ChoiceField(choices=Action.choices)
     duration_days = serializers.IntegerField(required=False, allow_null=True, min_value=1,
                                              help_text="Required for rate_limit and suspend.")
     rationale = serializers.CharField(help_text="Internal: why (reviewers, approvers, auditors).")
     facts_for_holder = serializers.CharField(required=False, allow_blank=True, default="",
                                              help_text="What the account holder is told was relied on.")
-
-    def validate_clauses(self, refs: list[str]) -> list:
-        clauses = clauses_in_force_by_ref(refs)
-        unknown = sorted(set(refs) - {clause.ref for clause in clauses})
-        if unknown:
-            raise serializers.ValidationError(f"not clauses of the policy in force: {', '.join(unknown)}")
-        return clauses
 
 
 class DecisionSerializer(serializers.ModelSerializer):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -106,12 +107,14 @@ def campaigns_link(*, case_clusters: dict[int, str], actor) -> None:
         campaigns = {c.key: c for c in Campaign.objects.filter(key__in=keys)}
     entries = [Entry(actor=actor, action=AuditAction.CAMPAIGN_CREATED, target=campaigns[c.key], data={"key": c.key})
                for c in new if c.key in campaigns]
-    unlinked = dict(Case.objects.filter(pk__in=case_clusters, campaign__isnull=True).values_list("pk", "account_id"))
-    for case_id in sorted(unlinked):
-        campaign = campaigns[case_clusters[case_id]]
-        Case.objects.filter(pk=case_id, campaign__isnull=True).update(campaign=campaign)
+    unlinked = sorted(Case.objects.filter(pk__in=case_clusters, campaign__isnull=True).values_list("pk", flat=True))
+    by_campaign: dict[str, list[int]] = defaultdict(list)
+    for case_id in unlinked:
+        by_campaign[case_clusters[case_id]].append(case_id)
         entries.append(Entry(actor=actor, action=AuditAction.CASE_CAMPAIGN_LINKED,
-                             target=Target("cases.case", str(case_id)), data={"campaign": campaign.key}))
+                             target=Target("cases.case", str(case_id)), data={"campaign": case_clusters[case_id]}))
+    for key, case_ids in by_campaign.items():  # one UPDATE per campaign, not per case
+        Case.objects.filter(pk__in=case_ids, campaign__isnull=True).update(campaign=campaigns[key])
     record_many(entries)
 
 
