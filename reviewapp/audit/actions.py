@@ -21,6 +21,7 @@ class AuditAction(models.TextChoices):
     DETECTOR_TOKEN_REVOKED = "detector.token_revoked", "Detector token revoked"
     FLAGS_INGESTED = "flags.ingested", "Flags ingested"
     FLAGS_GROUPED = "flags.grouped", "Flags grouped into cases"
+    FLAGS_SET_ASIDE = "flags.set_aside", "Flag set aside: grouping could not attach it"
     # Cases and campaigns
     CASE_OPENED = "case.opened", "Case opened"
     CASE_TRANSITIONED = "case.transitioned", "Case changed state"
