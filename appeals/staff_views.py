@@ -22,6 +22,7 @@ from django.utils import timezone
 from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_POST
 
+from reviewapp.cases.evidence import evidence_for_display
 from reviewapp.cases.services.decisions import MAX_DURATION_DAYS
 from reviewapp.policy.enforcement import SEVERITY_ORDER, Action, is_lesser
 from reviewapp.policy.models import Clause
@@ -246,11 +247,7 @@ def appeal_evidence_view(request, pk: int):
         evidence = appeal_evidence_open(reviewer=request.user, appeal=appeal)
     except PermissionDenied as exc:
         return _appeal_page(request, appeal, page_error=f"Evidence not opened: {exc}", status=403)
-    for flag in evidence:
-        body = flag["evidence"] or {}
-        flag["excerpts"] = body.get("excerpts") or []
-        flag["details"] = {key: value for key, value in body.items() if key != "excerpts"}
-        flag["detector"] = flag.pop("detector__slug")
+    evidence_for_display(evidence)
     return _appeal_page(request, appeal, evidence=evidence)
 
 

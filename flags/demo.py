@@ -266,7 +266,7 @@ def demo_campaign_ensure(*, actor: Actor) -> DemoSummary:
             result = flags_ingest(items=items, detector=detector, actor=actor, source=FlagBatch.Source.FILE)
             if result.rejected:  # the plan is ours: a rejection is a bug in this module
                 raise ValueError(f"demo flags rejected: {result.rejected[:3]}")
-    while flags_group(limit=1000).flags:
+    while flags_group(limit=1000).taken:  # a flag grouping cannot attach is set aside, never a stop
         pass
     accounts = {a.external_id: a for a in Account.objects.filter(external_id__in=[p.external_id for p in plan])}
     for planned in plan:

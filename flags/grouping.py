@@ -4,84 +4,208 @@ Runs in Celery after ingestion commits, and from the periodic reconciler. Each b
 transaction over rows locked with SKIP LOCKED: several workers share the work without overlap, and a
 worker killed mid-batch loses nothing (its transaction rolls back; the flags stay pending and the next
 run takes them). A flag already attached is never touched again, so running twice is harmless.
+
+Set-based and incremental: per batch a fixed number of statements (lock the pending flags, ensure the
+accounts, open missing cases, attach the flags and sum them per case, add those sums to the cases, set
+queue/priority/SLA, link campaigns, append the audit events). Nothing re-reads a case's earlier flags,
+so a batch costs the same whether a case has one flag or a million (issue 8).
+
+One row never stops grouping: when a batch fails on its data (a value PostgreSQL or Python cannot hold),
+it is split in halves, each in a savepoint, down to the single flag that fails; that flag is set aside
+(``FlagSetAside``, audited ``flags.set_aside``, shown on the Detectors page) and everything else is grouped.
 """
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from dataclasses import dataclass
+from datetime import datetime
 
-from django.db import connection, transaction
+from django.conf import settings
+from django.db import DataError, IntegrityError, connection, transaction
+from django.utils import timezone
 
 from reviewapp.audit.actions import AuditAction
-from reviewapp.audit.services import Actor, record
-from reviewapp.cases.services import CaseAggregate, accounts_ensure, campaigns_link, cases_refresh, open_cases_for
+from reviewapp.audit.services import Actor, Entry, record_many
+from reviewapp.cases.services import FlagsAdded, accounts_ensure, campaigns_link, cases_add_flags, open_cases_for
+
+log = logging.getLogger(__name__)
 
 GROUPER = Actor(type="system", id="flags.grouping", display="flag grouping")
 
+# Pending: no case and not set aside. Walks the partial index of flags without a case in id order.
 _PENDING = """
-SELECT f.id, f.external_id, f.account_external_id, f.organization_id, f.cluster_id, d.slug
+SELECT f.id, f.external_id, f.account_external_id, f.organization_id, f.cluster_id, d.slug, f.detector_id
 FROM flags_flag f JOIN flags_detector d ON d.id = f.detector_id
-WHERE f.case_id IS NULL
+WHERE f.case_id IS NULL AND NOT EXISTS (SELECT 1 FROM flags_flagsetaside s WHERE s.flag_id = f.id)
 ORDER BY f.id
 LIMIT %s
 FOR NO KEY UPDATE OF f SKIP LOCKED
 """
+_PENDING_COUNT = """
+SELECT count(*) FROM flags_flag f
+WHERE f.case_id IS NULL AND NOT EXISTS (SELECT 1 FROM flags_flagsetaside s WHERE s.flag_id = f.id)
+"""
+_OLDEST_PENDING = """
+SELECT f.received_at FROM flags_flag f
+WHERE f.case_id IS NULL AND NOT EXISTS (SELECT 1 FROM flags_flagsetaside s WHERE s.flag_id = f.id)
+ORDER BY f.id LIMIT 1
+"""
+# Attach and sum in one statement: what each case gains from this batch, from the rows just attached.
 _ATTACH = """
-UPDATE flags_flag f SET case_id = m.case_id
-FROM unnest(%s::bigint[], %s::bigint[]) AS m(flag_id, case_id)
-WHERE f.id = m.flag_id AND f.case_id IS NULL
+WITH attached AS (
+    UPDATE flags_flag f SET case_id = m.case_id
+    FROM unnest(%s::bigint[], %s::bigint[]) AS m(flag_id, case_id)
+    WHERE f.id = m.flag_id AND f.case_id IS NULL
+    RETURNING f.case_id, f.signal, f.request_count, f.score, f.observed_to
+)
+SELECT case_id, count(*), coalesce(sum(request_count), 0), max(score), max(observed_to),
+       array_agg(DISTINCT signal)
+FROM attached GROUP BY case_id ORDER BY case_id
 """
-_AGGREGATE = """
-SELECT case_id, array_agg(DISTINCT signal), count(*), coalesce(sum(request_count), 0), max(score), max(observed_to)
-FROM flags_flag WHERE case_id = ANY(%s) GROUP BY case_id
-"""
+# Errors that say "this data cannot be stored or computed", as opposed to a lost connection or a deadlock
+# (which leave the flags pending for the next run rather than setting any aside).
+_DATA_ERRORS = (DataError, IntegrityError, ArithmeticError, ValueError, TypeError, KeyError)
+_MAX_REASON_CHARS = 1000
 
 
 @dataclass(frozen=True)
 class GroupingRun:
     flags: int
     cases: int
+    set_aside: int = 0
+
+    @property
+    def taken(self) -> int:
+        """Pending flags this run dealt with (grouped or set aside): loop while it is non-zero."""
+        return self.flags + self.set_aside
 
 
-@transaction.atomic
-def flags_group(*, limit: int = 1000) -> GroupingRun:
-    """Attach up to ``limit`` pending flags to cases. Returns how many flags and cases it touched."""
-    with connection.cursor() as cursor:
-        cursor.execute(_PENDING, [limit])
-        pending = cursor.fetchall()
-    if not pending:
-        return GroupingRun(0, 0)
+@dataclass(frozen=True)
+class _Pending:
+    id: int
+    external_id: str
+    account: str
+    organization: str
+    cluster_id: str
+    detector_slug: str
+    detector_id: int
+
+
+def flags_group(*, limit: int | None = None) -> GroupingRun:
+    """Attach up to ``limit`` pending flags (default ``FLAGS_GROUP_BATCH_SIZE``) to cases.
+
+    Returns how many flags and cases it touched and how many flags it set aside.
+    """
+    limit = limit or settings.FLAGS_GROUP_BATCH_SIZE
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(_PENDING, [limit])
+            pending = [_Pending(*row) for row in cursor.fetchall()]
+        if not pending:
+            return GroupingRun(0, 0)
+        try:
+            with transaction.atomic():
+                return _group(pending)
+        except _DATA_ERRORS as exc:
+            log.warning("grouping %d flags failed (%s); isolating the flag that fails", len(pending), exc)
+        return _group_isolating(pending)
+
+
+def _group_isolating(pending: list[_Pending]) -> GroupingRun:
+    """Group ``pending`` in halves, each in a savepoint, down to single flags; set aside each that fails."""
+    flags = cases = set_aside = 0
+    parts = [pending]
+    while parts:
+        part = parts.pop()
+        try:
+            with transaction.atomic():
+                run = _group(part)
+        except _DATA_ERRORS as exc:
+            if len(part) == 1:
+                _set_aside(part[0], reason=_reason(exc))
+                set_aside += 1
+            else:
+                middle = len(part) // 2
+                parts.extend([part[middle:], part[:middle]])  # the first half next: flags stay in id order
+            continue
+        flags, cases = flags + run.flags, cases + run.cases
+    return GroupingRun(flags, cases, set_aside)
+
+
+def _reason(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return f"{type(exc).__name__}: {text}"[:_MAX_REASON_CHARS]
+
+
+def _set_aside(flag: _Pending, *, reason: str) -> None:
+    from .models import FlagSetAside
+
+    aside = FlagSetAside.objects.create(flag_id=flag.id, detector_id=flag.detector_id, reason=reason)
+    log.error("flag %s (%s:%s) set aside: %s", flag.id, flag.detector_slug, flag.external_id, reason)
+    record_many([Entry(actor=GROUPER, action=AuditAction.FLAGS_SET_ASIDE, target=aside, data={
+        "flag": flag.id, "detector": flag.detector_slug, "external_id": flag.external_id, "reason": reason})])
+
+
+def _group(pending: list[_Pending]) -> GroupingRun:
+    now = timezone.now()
     organizations: dict[str, str] = {}
-    for _, _, account, organization, _, _ in pending:
-        organizations.setdefault(account, organization)
+    for flag in pending:
+        organizations.setdefault(flag.account, flag.organization)
     account_pk = accounts_ensure(accounts=organizations)
     flags_of_account: dict[int, list[str]] = defaultdict(list)
-    for _, external_id, account, _, _, _ in pending:
-        flags_of_account[account_pk[account]].append(external_id)
-    case_of_account = open_cases_for(account_ids=set(flags_of_account), actor=GROUPER, opened_by=flags_of_account)
+    for flag in pending:
+        flags_of_account[account_pk[flag.account]].append(flag.external_id)
+    events: list[Entry] = []
+    case_of_account = open_cases_for(account_ids=set(flags_of_account), actor=GROUPER, opened_by=flags_of_account,
+                                     events=events)
 
     flag_ids, case_ids, clusters = [], [], {}
-    for flag_id, _, account, _, cluster_id, detector_slug in pending:
-        case_id = case_of_account[account_pk[account]]
-        flag_ids.append(flag_id)
+    for flag in pending:
+        case_id = case_of_account[account_pk[flag.account]]
+        flag_ids.append(flag.id)
         case_ids.append(case_id)
-        if cluster_id:
-            clusters.setdefault(case_id, f"{detector_slug}:{cluster_id}")
-    touched = sorted(set(case_ids))
+        if flag.cluster_id:
+            clusters.setdefault(case_id, f"{flag.detector_slug}:{flag.cluster_id}")
     with connection.cursor() as cursor:
         cursor.execute(_ATTACH, [flag_ids, case_ids])
-        cursor.execute(_AGGREGATE, [touched])
-        aggregates = [CaseAggregate(*row) for row in cursor.fetchall()]
-    cases_refresh(aggregates=aggregates)
+        added = [FlagsAdded(case_id=case_id, flag_count=count, total_requests=int(requests), max_score=score,
+                            last_observed_at=observed, signals=signals)
+                 for case_id, count, requests, score, observed, signals in cursor.fetchall()]
+    touched = cases_add_flags(added=added, now=now)
     if clusters:
-        campaigns_link(case_clusters=clusters, actor=GROUPER)
-    record(actor=GROUPER, action=AuditAction.FLAGS_GROUPED,
-           data={"flags": len(flag_ids), "first_flag": flag_ids[0], "last_flag": flag_ids[-1], "cases": touched})
-    return GroupingRun(len(flag_ids), len(touched))
+        campaigns_link(case_clusters=clusters, actor=GROUPER, events=events)
+    # Every event of the batch in one append, last: the audit chain's lock is held for as short as possible.
+    events.append(Entry(actor=GROUPER, action=AuditAction.FLAGS_GROUPED, data={
+        "flags": sum(a.flag_count for a in added), "first_flag": flag_ids[0], "last_flag": flag_ids[-1],
+        "cases": [a.case_id for a in added]}))
+    record_many(events)
+    return GroupingRun(sum(a.flag_count for a in added), touched)
 
+
+# --- Selectors of pending work (for the reconciler and /healthz) --------------------------------------
 
 def pending_count() -> int:
-    from .models import Flag
+    """Flags without a case that grouping will still take (set-aside flags are not pending)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_PENDING_COUNT)
+        return cursor.fetchone()[0]
 
-    return Flag.objects.filter(case__isnull=True).count()
+
+def oldest_pending_at() -> datetime | None:
+    """When the oldest pending flag was received (``None`` when nothing is pending).
+
+    The lowest pending id stands for the oldest: ids grow with ingestion, and this reads one index entry
+    instead of every pending row.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(_OLDEST_PENDING)
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
+def oldest_pending_age_seconds() -> float:
+    """Seconds since the oldest pending flag was received; 0.0 when nothing is pending."""
+    oldest = oldest_pending_at()
+    return max(0.0, (timezone.now() - oldest).total_seconds()) if oldest else 0.0

@@ -114,3 +114,23 @@ class Flag(models.Model):
 
     def __str__(self) -> str:
         return f"{self.detector_id}:{self.external_id}"
+
+
+class FlagSetAside(models.Model):
+    """A stored flag that grouping could not attach to a case, with the database's reason.
+
+    Grouping isolates a failing batch down to the single flag that makes it fail and sets that flag
+    aside (audited: ``flags.set_aside``), so one row never stops grouping for every other flag. Set-aside
+    flags are not pending: staff see them on the Detectors page.
+    """
+
+    flag = models.OneToOneField(Flag, on_delete=models.PROTECT, related_name="set_aside")
+    detector = models.ForeignKey(Detector, on_delete=models.PROTECT, related_name="set_aside_flags")
+    reason = models.TextField()
+    set_aside_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-set_aside_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"flag {self.flag_id} set aside"

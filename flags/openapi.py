@@ -8,7 +8,17 @@ from drf_spectacular.utils import OpenApiExample, OpenApiResponse
 
 from reviewapp.cases.vocabulary import describe
 
-from .schema import MAX_EVIDENCE_BYTES, MAX_EXCERPT_CHARS, MAX_EXCERPTS, MAX_FLAGS_PER_REQUEST, FlagV1
+from .schema import (
+    MAX_EVIDENCE_BYTES,
+    MAX_EVIDENCE_DEPTH,
+    MAX_EXCERPT_CHARS,
+    MAX_EXCERPTS,
+    MAX_FLAGS_PER_REQUEST,
+    MAX_REQUEST_COUNT,
+    OBSERVED_MAX,
+    OBSERVED_MIN,
+    FlagV1,
+)
 
 FLAG_REF = {"$ref": "#/components/schemas/FlagV1"}
 
@@ -75,8 +85,10 @@ creates nothing and counts `duplicates`; a same-id flag with different content i
 is not JSON or not an object is **400** with a message naming the problem; a body that is not
 `application/json` is **415**.
 
-Rules beyond the types: `score` in [0, 1]; `observed_from` ≤ `observed_to` (RFC 3339 with a time zone);
-`evidence` a JSON object of at most {MAX_EVIDENCE_BYTES // 1024} KB; `evidence.excerpts` at most {MAX_EXCERPTS}
+Rules beyond the types: `score` in [0, 1]; `observed_from` ≤ `observed_to` (RFC 3339 with a time zone), both
+from {OBSERVED_MIN:%Y-%m-%d} up to (not including) {OBSERVED_MAX:%Y-%m-%d} UTC once their offset is applied;
+`request_count` at most {MAX_REQUEST_COUNT:,}; `evidence` a JSON object of at most {MAX_EVIDENCE_BYTES // 1024} KB,
+nested at most {MAX_EVIDENCE_DEPTH} levels deep; `evidence.excerpts` at most {MAX_EXCERPTS}
 strings of at most {MAX_EXCERPT_CHARS} characters. Unknown fields are rejected.
 
 Signals (`signal`):

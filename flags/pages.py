@@ -15,12 +15,13 @@ from django.views.decorators.http import require_POST
 from . import services
 from .forms import DetectorActiveForm, DetectorCreateForm
 from .models import Detector, DetectorToken
-from .selectors import detectors_for_listing
+from .selectors import detectors_for_listing, set_aside_recent
 
 
 def _list_page(request, create_form: DetectorCreateForm | None = None, status: int = 200):
     return render(request, "flags/detectors.html", {
         "detectors": detectors_for_listing(),
+        "set_aside": set_aside_recent(),
         "create_form": create_form or DetectorCreateForm(),
     }, status=status)
 

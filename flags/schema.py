@@ -7,16 +7,23 @@ rejection names the field and the reason.
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 import msgspec
 from msgspec import Meta
 
+from reviewapp.cases.evidence import MAX_EVIDENCE_DEPTH, json_depth
 from reviewapp.cases.vocabulary import Signal
 
 MAX_FLAGS_PER_REQUEST = 5000
 MAX_EVIDENCE_BYTES = 64 * 1024
+# What the pipeline can hold (issue 8): observation times in this range once their offset is applied
+# (PostgreSQL, Python and the priority formula all handle it), and request counts so bounded that the
+# sum over millions of flags of one case still fits a bigint (the case total saturates beyond that).
+OBSERVED_MIN = datetime(2000, 1, 1, tzinfo=UTC)
+OBSERVED_MAX = datetime(2100, 1, 1, tzinfo=UTC)
+MAX_REQUEST_COUNT = 10**12
 MAX_EXCERPTS = 20
 MAX_EXCERPT_CHARS = 2000
 
@@ -38,7 +45,7 @@ class FlagV1(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     score: Annotated[float, Meta(ge=0, le=1)]
     observed_from: AwareDateTime
     observed_to: AwareDateTime
-    request_count: Annotated[int, Meta(ge=0, le=2**62)] | None = None
+    request_count: Annotated[int, Meta(ge=0, le=MAX_REQUEST_COUNT)] | None = None
     cluster_id: Annotated[str, Meta(min_length=1, max_length=128)] | None = None
     evidence: dict[str, Any] | None = None
 
@@ -76,6 +83,11 @@ def _errors_from(exc: msgspec.ValidationError | msgspec.DecodeError) -> dict[str
 
 def parse_flag(raw: bytes | msgspec.Raw, *, expected_detector: str | None) -> FlagV1:
     """Decode and check one flag. Raises ItemErrors naming each bad field."""
+    # Measured before decoding, without recursion: the decoder and everything after it recurse.
+    depth = json_depth(raw)
+    if depth > MAX_EVIDENCE_DEPTH + 1:  # the flag object itself is one level
+        field = "evidence" if b'"evidence"' in bytes(raw) else "non_field_errors"
+        raise ItemErrors({field: [f"is nested {depth - 1} levels deep; the limit is {MAX_EVIDENCE_DEPTH} levels"]})
     try:
         flag = _decoder.decode(raw)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
@@ -90,7 +102,12 @@ def parse_flag(raw: bytes | msgspec.Raw, *, expected_detector: str | None) -> Fl
             errors[name] = ["must not contain NUL (\\u0000) characters"]
     if expected_detector is not None and flag.detector != expected_detector:
         errors["detector"] = [f"'{flag.detector}' does not match this token's detector '{expected_detector}'"]
-    if flag.observed_from > flag.observed_to:
+    for name in ("observed_from", "observed_to"):
+        value = getattr(flag, name)
+        if not OBSERVED_MIN <= value < OBSERVED_MAX:  # aware comparison: the offset is applied, never overflows
+            errors[name] = [f"must lie from {OBSERVED_MIN:%Y-%m-%dT%H:%M:%SZ} up to (not including) "
+                            f"{OBSERVED_MAX:%Y-%m-%dT%H:%M:%SZ} once its UTC offset is applied"]
+    if "observed_to" not in errors and flag.observed_from > flag.observed_to:
         errors["observed_to"] = ["must not be earlier than observed_from"]
     if flag.evidence is not None:
         errors.update(_evidence_errors(flag.evidence))
@@ -137,6 +154,9 @@ def split_body(body: bytes) -> list[msgspec.Raw]:
     """A body is one flag object or ``{"flags": [...]}``; returns each item still undecoded."""
     try:
         top = msgspec.json.decode(body, type=dict[str, msgspec.Raw])
+    except RecursionError:  # deeper than the decoder goes; each item may nest at most MAX_EVIDENCE_DEPTH
+        raise BodyError(f"the body is nested too deeply to read; a flag's evidence may be nested at most "
+                        f"{MAX_EVIDENCE_DEPTH} levels") from None
     except msgspec.ValidationError:
         raise BodyError("the body must be a JSON object: one flag, or {\"flags\": [...]}") from None
     except msgspec.DecodeError as exc:
@@ -148,6 +168,9 @@ def split_body(body: bytes) -> list[msgspec.Raw]:
         raise BodyError(f"a batch is {{\"flags\": [...]}} with nothing beside it; unexpected keys: {extra}")
     try:
         items = msgspec.json.decode(top["flags"], type=list[msgspec.Raw])
+    except RecursionError:
+        raise BodyError(f"the body is nested too deeply to read; a flag's evidence may be nested at most "
+                        f"{MAX_EVIDENCE_DEPTH} levels") from None
     except msgspec.ValidationError:
         raise BodyError("\"flags\" must be a list of flag objects") from None
     if len(items) > MAX_FLAGS_PER_REQUEST:

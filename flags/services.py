@@ -249,6 +249,6 @@ def _store(rows: list[tuple], result: IngestResult, *, detector: Detector | None
         "duplicates": batch.duplicates, "conflicts": batch.conflicts, "rejected": batch.rejected,
     })
     if created:
-        from .tasks import group_pending_flags
+        from .tasks import grouping_request
 
-        transaction.on_commit(group_pending_flags.delay)
+        transaction.on_commit(grouping_request)

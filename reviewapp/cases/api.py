@@ -43,7 +43,7 @@ class FlagSummarySerializer(serializers.Serializer):
     has_evidence = serializers.SerializerMethodField()
 
     def get_has_evidence(self, flag) -> bool:
-        return flag.evidence is not None
+        return flag.has_evidence if hasattr(flag, "has_evidence") else flag.evidence is not None
 
 
 class CaseSerializer(serializers.ModelSerializer):

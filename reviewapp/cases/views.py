@@ -23,6 +23,7 @@ from django.views.decorators.http import require_POST
 from reviewapp.policy.selectors import clauses_in_force
 
 from . import charts
+from .evidence import evidence_for_display
 from .forms import CampaignDecisionForm, DecisionForm, NoteForm, QueueFilterForm, SendBackForm
 from .models import Campaign, Case, Decision, StatementOfReasons
 from .selectors import (
@@ -163,11 +164,7 @@ def case_evidence(request, pk: int):
         evidence = evidence_open(user=request.user, case=case, context="case workspace")
     except PermissionDenied:
         raise Http404("No evidence you may open here.") from None
-    for flag in evidence:
-        body = flag["evidence"] or {}
-        flag["excerpts"] = body.get("excerpts") or []
-        flag["details"] = {key: value for key, value in body.items() if key != "excerpts"}
-        flag["detector"] = flag.pop("detector__slug")
+    evidence_for_display(evidence)
     return _workspace(request, case, evidence=evidence)
 
 

@@ -204,8 +204,11 @@ def test_a_missing_file_is_a_command_error(tmp_path):
 @pytest.mark.django_db(transaction=True)
 def test_chunks_stored_in_parallel_answer_as_one_after_another(detectors, tmp_path, monkeypatch):
     """Two connections at once (--jobs 2, the default): same counts, same rejected file, the earlier line wins."""
-    from flags.tasks import group_pending_flags
+    from django.core.cache import cache
 
+    from flags.tasks import QUEUED_KEY, group_pending_flags
+
+    cache.delete(QUEUED_KEY)  # an earlier test's grouping task may still be waiting for a worker
     enqueued = []
     monkeypatch.setattr(group_pending_flags, "delay", lambda *args: enqueued.append(args))
     lines: list = []
@@ -224,6 +227,7 @@ def test_chunks_stored_in_parallel_answer_as_one_after_another(detectors, tmp_pa
     assert counts == {"created": 60 - 6 - len(bad), "duplicates": 6, "conflicts": 6, "rejected": len(bad)}
     assert set(Flag.objects.values_list("score", flat=True)) == {0.75}
     assert [r["line"] for r in rejected_lines(tmp_path / "flags.rejected.jsonl")] == bad
-    assert len(enqueued) == FlagBatch.objects.filter(created__gt=0).count() > 1
+    # Grouping is requested after each commit, but at most one task waits in the queue at a time.
+    assert 1 <= len(enqueued) <= FlagBatch.objects.filter(created__gt=0).count()
     assert ingest(source, "--jobs", "2", "--chunk", "7") == {
         "created": 0, "duplicates": 60 - len(bad), "conflicts": 6, "rejected": len(bad)}

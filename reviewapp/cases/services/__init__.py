@@ -40,7 +40,9 @@ def accounts_ensure(*, accounts: dict[str, str]) -> dict[str, int]:
     An account row records only that the platform account was flagged; its first flag's grouping
     event (``case.opened``) is its audit record.
     """
-    ids, orgs = list(accounts), [accounts[i] for i in accounts]
+    # Inserted in one order (sorted) by every grouping transaction, so two that race cannot deadlock.
+    ids = sorted(accounts)
+    orgs = [accounts[i] for i in ids]
     with connection.cursor() as cursor:
         cursor.execute(
             """
@@ -54,11 +56,14 @@ def accounts_ensure(*, accounts: dict[str, str]) -> dict[str, int]:
     return dict(Account.objects.filter(external_id__in=ids).values_list("external_id", "pk"))
 
 
-def open_cases_for(*, account_ids: set[int], actor, opened_by: dict[int, list[str]]) -> dict[int, int]:
+def open_cases_for(*, account_ids: set[int], actor, opened_by: dict[int, list[str]],
+                   events: list[Entry] | None = None) -> dict[int, int]:
     """Return {account_id: open case id}, opening a case (audited) for each account without one.
 
     The database allows one open case per account (a partial unique index); two grouping workers that
-    race to open the same account's case both end up with the one that won.
+    race to open the same account's case both end up with the one that won. With ``events`` given, the
+    ``case.opened`` events are appended to it for the caller to record later in the same transaction
+    (grouping records all of a batch's events at once, after its case rows are updated).
     """
     existing = dict(
         Case.objects.filter(account_id__in=account_ids, state__in=Case.OPEN_STATES).values_list("account_id", "pk")
@@ -84,18 +89,23 @@ def open_cases_for(*, account_ids: set[int], actor, opened_by: dict[int, list[st
         if raced:
             existing.update(Case.objects.filter(account_id__in=raced, state__in=Case.OPEN_STATES)
                             .values_list("account_id", "pk"))
-        record_many([
+        opened_events = [
             Entry(actor=actor, action=AuditAction.CASE_OPENED, target=Target("cases.case", str(case_id)),
                   data={"account_id": account_id, "flags": opened_by.get(account_id, [])[:20]})
             for account_id, case_id in sorted(opened.items())
-        ])
+        ]
+        if events is None:
+            record_many(opened_events)
+        else:
+            events.extend(opened_events)
     return existing
 
 
-def campaigns_link(*, case_clusters: dict[int, str], actor) -> None:
+def campaigns_link(*, case_clusters: dict[int, str], actor, events: list[Entry] | None = None) -> None:
     """Link cases to the campaign of their detector cluster ("detector-slug:cluster-id").
 
     A case joins the first campaign its flags name and stays there; a new cluster key creates a campaign.
+    With ``events`` given, the audit events are appended to it for the caller to record (as open_cases_for).
     """
     keys = sorted(set(case_clusters.values()))
     campaigns = {c.key: c for c in Campaign.objects.filter(key__in=keys)}
@@ -113,48 +123,99 @@ def campaigns_link(*, case_clusters: dict[int, str], actor) -> None:
         by_campaign[case_clusters[case_id]].append(case_id)
         entries.append(Entry(actor=actor, action=AuditAction.CASE_CAMPAIGN_LINKED,
                              target=Target("cases.case", str(case_id)), data={"campaign": case_clusters[case_id]}))
-    for key, case_ids in by_campaign.items():  # one UPDATE per campaign, not per case
-        Case.objects.filter(pk__in=case_ids, campaign__isnull=True).update(campaign=campaigns[key])
-    record_many(entries)
+    if by_campaign:  # one UPDATE for all of them, not one per case or per campaign
+        ids = [case_id for case_ids in by_campaign.values() for case_id in case_ids]
+        links = [campaigns[key].pk for key, case_ids in by_campaign.items() for _ in case_ids]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE cases_case c SET campaign_id = l.campaign_id "
+                "FROM unnest(%s::bigint[], %s::bigint[]) AS l(case_id, campaign_id) "
+                "WHERE c.id = l.case_id AND c.campaign_id IS NULL",
+                [ids, links],
+            )
+    if events is None:
+        record_many(entries)
+    else:
+        events.extend(entries)
 
 
 @dataclass(frozen=True)
-class CaseAggregate:
-    """What a case's flags add up to (computed by the flags app, which owns the flags)."""
+class FlagsAdded:
+    """What one grouping batch adds to one case (computed by the flags app, which owns the flags)."""
 
     case_id: int
-    signals: list[str]
     flag_count: int
     total_requests: int
     max_score: float
     last_observed_at: datetime
+    signals: list[str]
 
 
-def cases_refresh(*, aggregates: list[CaseAggregate], now: datetime | None = None) -> None:
-    """Set each case's signals, counts, queue, priority and SLA from its flags' aggregate (priority.py).
+# bigint's largest value: a case's request total saturates there instead of overflowing.
+MAX_TOTAL_REQUESTS = 2**63 - 1
 
-    Derived values only; the flags that produced them are audited by the grouping event.
+# Adds a batch's per-case deltas to the stored aggregates in one statement. The arithmetic happens on the
+# row as it is when this transaction locks it (READ COMMITTED re-reads a row another transaction updated
+# meanwhile), so concurrent batches for one case each add their own flags and none is lost. The cost
+# depends on the batch only, never on how many flags a case already has. Rows are locked in case id
+# order first (the MATERIALIZED CTE), so two batches touching the same cases cannot deadlock.
+_ADD_FLAGS = """
+WITH d AS (
+    SELECT * FROM unnest(%(ids)s::bigint[], %(counts)s::integer[], %(requests)s::numeric[], %(scores)s::float8[],
+                         %(observed)s::timestamptz[], %(signals)s::text[])
+        AS d(case_id, flag_count, total_requests, max_score, last_observed_at, signals)
+), locked AS MATERIALIZED (
+    SELECT id FROM cases_case WHERE id IN (SELECT case_id FROM d) ORDER BY id FOR NO KEY UPDATE
+)
+UPDATE cases_case c SET
+    flag_count = c.flag_count + d.flag_count,
+    total_requests = LEAST(c.total_requests::numeric + d.total_requests, %(max_total)s)::bigint,
+    max_score = GREATEST(c.max_score, d.max_score),
+    last_observed_at = GREATEST(c.last_observed_at, d.last_observed_at),
+    signals = ARRAY(SELECT DISTINCT s COLLATE "C" FROM unnest(c.signals || string_to_array(d.signals, ',')::varchar[])
+                    AS t(s) ORDER BY 1),
+    updated_at = %(now)s
+FROM d JOIN locked ON locked.id = d.case_id
+WHERE c.id = d.case_id
+RETURNING c.id, c.signals, c.max_score, c.total_requests, c.last_observed_at, c.opened_at, c.sla_due_at
+"""
+_SET_PRIORITY = """
+UPDATE cases_case c SET queue = p.queue, priority = p.priority, sla_due_at = p.sla_due_at
+FROM unnest(%s::bigint[], %s::text[], %s::integer[], %s::timestamptz[]) AS p(case_id, queue, priority, sla_due_at)
+WHERE c.id = p.case_id
+"""
+
+
+def cases_add_flags(*, added: list[FlagsAdded], now: datetime | None = None) -> int:
+    """Add newly attached flags to their cases' aggregates, then set queue, priority and SLA (priority.py).
+
+    Derived values only; the flags that produced them are audited by the grouping event. Two statements
+    for the whole batch: the aggregates are added in SQL (see ``_ADD_FLAGS``), and queue, priority and SLA
+    are computed here from the updated rows, which this transaction holds locked until it commits.
+    Returns how many cases changed.
     """
+    if not added:
+        return 0
     now = now or timezone.now()
-    cases = Case.objects.in_bulk([a.case_id for a in aggregates])
-    for aggregate in aggregates:
-        case = cases[aggregate.case_id]
-        case.signals = sorted(aggregate.signals)
-        case.flag_count, case.total_requests = aggregate.flag_count, aggregate.total_requests
-        case.max_score, case.last_observed_at = aggregate.max_score, aggregate.last_observed_at
-        case.queue = queue_for(case.signals)
-        case.priority = case_priority(signals=case.signals, max_score=case.max_score,
-                                      total_requests=case.total_requests, last_observed=case.last_observed_at,
-                                      now=now)
-        # The SLA only ever gets closer: a rising priority shortens it, a falling one never extends it.
-        case.sla_due_at = min(case.sla_due_at, case.opened_at + sla_for(case.priority))
-        case.updated_at = now
-    Case.objects.bulk_update(
-        cases.values(),
-        ["signals", "flag_count", "total_requests", "max_score", "last_observed_at", "queue", "priority",
-         "sla_due_at", "updated_at"],
-        batch_size=500,
-    )
+    with connection.cursor() as cursor:
+        cursor.execute(_ADD_FLAGS, {
+            "ids": [a.case_id for a in added], "counts": [a.flag_count for a in added],
+            "requests": [min(a.total_requests, MAX_TOTAL_REQUESTS) for a in added],
+            "scores": [a.max_score for a in added], "observed": [a.last_observed_at for a in added],
+            "signals": [",".join(a.signals) for a in added], "max_total": MAX_TOTAL_REQUESTS, "now": now,
+        })
+        rows = cursor.fetchall()
+        ids, queues, priorities, due = [], [], [], []
+        for case_id, signals, max_score, total_requests, last_observed_at, opened_at, sla_due_at in rows:
+            priority = case_priority(signals=signals, max_score=max_score, total_requests=total_requests,
+                                     last_observed=last_observed_at, now=now)
+            ids.append(case_id)
+            queues.append(queue_for(signals))
+            priorities.append(priority)
+            # The SLA only ever gets closer: a rising priority shortens it, a falling one never extends it.
+            due.append(min(sla_due_at, opened_at + sla_for(priority)))
+        cursor.execute(_SET_PRIORITY, [ids, queues, priorities, due])
+    return len(rows)
 
 
 @transaction.atomic

@@ -13,12 +13,15 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import connection, transaction
+from django.db.models import F, Func, IntegerField, TextField
+from django.db.models.functions import Cast
 from django.utils import timezone
 from guardian.shortcuts import assign_perm, remove_perm
 
 from reviewapp.audit.actions import AuditAction
 from reviewapp.audit.services import SYSTEM, Entry, Target, record, record_many
 
+from ..evidence import evidence_load
 from ..models import Case
 from ..selectors import can_open_evidence
 
@@ -153,10 +156,27 @@ def evidence_read_audited(*, user, case: Case, context: str) -> list[dict]:
     """Read a case's raw evidence and write the ``evidence.opened`` audit event: who, which case and
     flags, and in what context (DESIGN.md invariant 2). Callers check who may read it first: here for
     reviewers, approvers and compliance; the appeals app for an appeal's reviewer."""
+    # The evidence travels as JSON text and is decoded only within the depth bound (cases.evidence): a
+    # row stored deeper than that must not make the page or its audit event fail.
     flags = list(case.flags.filter(evidence__isnull=False).select_related("detector")
-                 .order_by("-observed_to", "-id").values("id", "external_id", "detector__slug", "signal", "evidence"))
+                 .order_by("-observed_to", "-id")
+                 .annotate(evidence_text=Cast("evidence", TextField()), excerpt_count=_EXCERPT_COUNT)
+                 .values("id", "external_id", "detector__slug", "signal", "evidence_text", "excerpt_count"))
+    for flag in flags:
+        flag["evidence"] = evidence_load(flag["evidence_text"])
     with transaction.atomic():
         record(actor=user, action=AuditAction.EVIDENCE_OPENED, target=case,
                data={"flags": [f["id"] for f in flags], "context": context,
-                     "excerpts": sum(len((f["evidence"] or {}).get("excerpts") or []) for f in flags)})
+                     "excerpts": sum(f.pop("excerpt_count") for f in flags)})
     return flags
+
+
+class _ExcerptCount(Func):
+    """How many excerpts a flag's evidence lists, counted by the database (no decoding in Python)."""
+
+    template = ("CASE WHEN jsonb_typeof(%(expressions)s -> 'excerpts') = 'array' "
+                "THEN jsonb_array_length(%(expressions)s -> 'excerpts') ELSE 0 END")
+    output_field = IntegerField()
+
+
+_EXCERPT_COUNT = _ExcerptCount(F("evidence"))
