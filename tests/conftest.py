@@ -47,6 +47,15 @@ def _flush_may_truncate_audit():
     TransactionTestCase._fixture_teardown = original
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _broker_tables():
+    """kombu's SQLAlchemy broker tables (the embedded default) exist before this session or its Celery worker
+    uses the broker: left to kombu, the two xdist processes' workers create them at once and collide."""
+    from reviewapp.embedded import ensure_broker_tables
+
+    ensure_broker_tables(settings.CELERY_BROKER_URL)
+
+
 @pytest.fixture(scope="session")
 def artifacts_dir() -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)

@@ -1,18 +1,21 @@
 import os
 import signal
 import time
+from urllib.parse import urlsplit, urlunsplit
 
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from reviewapp.core.stack import Stack
+from reviewapp.embedded import ensure_broker_tables
 
 
 class Command(BaseCommand):
     help = (
         "Run everything `make run` needs in the foreground: migrate, seed the demo (demo mode), then a "
-        "Celery worker, Celery beat and the web server. Ctrl-C stops every process it started."
+        "Celery worker, Celery beat, the web server and the local peers, restarting any that dies (with a "
+        "back-off). Ctrl-C or SIGTERM stops every process it started."
     )
 
     def add_arguments(self, parser):
@@ -23,13 +26,27 @@ class Command(BaseCommand):
         # Publishes a new policy version if policies/*.md changed; stops here, naming the problem, if one is wrong.
         call_command("load_policies", verbosity=0)
         call_command("createcachetable", verbosity=0)
+        # kombu's SQLAlchemy transport creates its tables on first use; two processes doing that at once
+        # collide, so create them here, once, before any child starts.
+        ensure_broker_tables(settings.CELERY_BROKER_URL)
+
+        stack = Stack(port=port, log=lambda line: (self.stderr.write(line), self.stderr.flush()))
+        stack.choose_peer_ports()
+        # This process agrees with its children on where the peers are (anything it enqueues or prints).
+        if "receiver" in stack.peer_ports:
+            chosen = urlsplit(stack.receiver_url()).netloc
+            witness = urlsplit(getattr(settings, "AUDIT_WITNESS_URL", ""))
+            if witness.netloc == urlsplit(settings.ENFORCEMENT_WEBHOOK_URL).netloc:  # the local receiver is the witness
+                settings.AUDIT_WITNESS_URL = urlunsplit(witness._replace(netloc=chosen))
+            settings.ENFORCEMENT_WEBHOOK_URL = stack.receiver_url()
+        if "smtp" in stack.peer_ports:
+            settings.EMAIL_PORT = stack.peer_ports["smtp"]
         demo = None
         if settings.DEMO_MODE:
             from reviewapp.core.demo import demo_ensure
 
             demo = demo_ensure()
 
-        stack = Stack(port=port)
         stopping = {"signal": None}
 
         def request_stop(signum, frame):
@@ -43,17 +60,18 @@ class Command(BaseCommand):
                 dead = stack.first_dead()
                 raise CommandError(f"{dead or 'the web server'} did not come up; see the log above")
             self.stdout.write(self.style.SUCCESS(f"\nreviewapp is running on http://127.0.0.1:{port}/"))
+            for line in stack.peer_lines():
+                self.stdout.write(line)
             if demo:
                 self.stdout.write("Demo logins (demo mode only):")
                 for line in demo.login_lines():
                     self.stdout.write(line)
                 self.stdout.write(demo.summary_line())
             self.stdout.write("Press Ctrl-C to stop.\n")
+            self.stdout.flush()
             while stopping["signal"] is None:
-                dead = stack.first_dead()
-                if dead:
-                    raise CommandError(f"{dead} exited unexpectedly; stopping the rest")
-                time.sleep(0.5)
+                stack.supervise()
+                time.sleep(0.25)
         finally:
             self.stdout.write("Stopping…")
             stack.stop(interrupted=stopping["signal"] == signal.SIGINT)
