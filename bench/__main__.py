@@ -1,7 +1,7 @@
-"""`python -m bench [--flags N] [--memory] …`: the flag-ingestion benchmark (see bench/ingest.py)."""
+"""`python -m bench [--flags N] [--mode all|isolated|stack] [--profile] [--memory] …` (see bench/main.py)."""
 
 import sys
 
-from bench.ingest import main
+from bench.main import main
 
 sys.exit(main(sys.argv[1:]))

@@ -1,45 +1,31 @@
-"""Flag ingestion benchmark (issue 3, "The bulk path"): how close do the API and the backfill get to COPY?
+"""The ingestion half of the benchmark: realistic flags, the benchmark's database, and the ways in.
 
-One run, one fresh database, the same N generated flags for every method, every measure repeated
-``--rounds`` times (interleaved, so a busy moment on a shared machine hits all of them) and reported
-as the median:
+- ``generate`` writes N schema-v1 flags (default 24,000 accounts, the campaign of the news report);
+- ``BenchDatabase`` is a fresh database (``reviewapp_bench_<pid>``) on the server the settings point at
+  (``DATABASE_URL``, else the embedded PostgreSQL), migrated, dropped at the end whatever happens;
+- (a) ``measure_copy``: raw PostgreSQL COPY of the rows (parsed beforehand) into a bare table with
+  flags_flag's columns and no index or key — the baseline every figure is a ratio to;
+- (b) ``measure_http``: ``POST /api/v1/flags/`` in batches of 1,000 from several client threads against a
+  real gunicorn; ``BackgroundIngest`` keeps posting fresh flags while something else is measured;
+- (c) ``run_ingest_flags``: ``manage.py ingest_flags FILE --detector …`` as a subprocess, end to end.
 
-(a) raw PostgreSQL COPY of the rows (parsed beforehand) into a bare table with flags_flag's columns
-    and no index or key: the baseline, what the database itself takes in;
-(b) the HTTP API, ``POST /api/v1/flags/`` in batches of 1,000, against a real gunicorn with several
-    workers on 127.0.0.1, posted by several client threads;
-(c) ``manage.py ingest_flags FILE --detector …`` as a subprocess, timed end to end (interpreter and
-    Django start-up included).
-
-For reference it also times the same COPY straight into flags_flag (its indexes and constraints: the
-most any path that stores into this schema can reach), ``ingest_flags`` one chunk at a time, and a
-replay of the file (everything a duplicate). It prints each rate and its ratio to (a) beside the
-goals (HTTP ≥ 25 %, ingest_flags ≥ 50 %); it never asserts. ``--memory`` instead measures the peak
-RSS of ``ingest_flags`` on 1,000,000 flags against the 300 MB goal.
-
-The benchmark creates its own database (``reviewapp_bench_<pid>``) on the server the settings point
-at (``DATABASE_URL``, else the embedded PostgreSQL) and drops it at the end. Celery tasks enqueued
-after commit go to the default broker (kombu's SQLAlchemy transport) in that same database under a
-``bench<pid>-`` queue prefix: no worker consumes them and they vanish with the database.
+Celery tasks go to the broker the settings give (``CELERY_BROKER_URL``, else kombu's SQLAlchemy
+transport in the benchmark's database) under a ``bench<pid>-`` queue prefix. bench/main.py runs the
+measures; bench/stack.py starts the real stack; bench/review.py is the decision load.
 """
 
 from __future__ import annotations
 
-import argparse
-import collections
 import hashlib
 import http.client
 import json
 import os
-import platform
 import random
 import re
 import shutil
 import socket
-import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.request
@@ -52,7 +38,6 @@ import msgspec
 
 ROOT = Path(__file__).resolve().parent.parent
 DETECTOR = "bench-detector"
-GOALS = {"http": 0.25, "ingest_flags": 0.50}
 MEMORY_GOAL_MB = 300
 MEMORY_FLAGS = 1_000_000
 
@@ -63,9 +48,10 @@ def log(message: str) -> None:
 
 # --- Realistic flags --------------------------------------------------------------------------------
 
-ACCOUNTS = 5000
+ACCOUNTS = 24_000  # the campaign of the news report: ~24,000 fake accounts
 CLUSTERS = 120
-CLUSTERED_ACCOUNTS = 3000  # the rest are ordinary heavy users and a few researchers
+CLUSTERED_SHARE = 0.6  # of the accounts; the rest are ordinary heavy users and a few researchers
+SEED = 20250301
 SIGNAL_WEIGHTS = {
     "templated_prompts": 30, "account_cluster": 20, "volume_anomaly": 20,
     "capability_sweep": 10, "reasoning_extraction": 12, "output_harvesting": 8,
@@ -79,16 +65,16 @@ TEMPLATES = [
 ]
 
 
-def generate(path: Path, count: int, *, seed: int = 20250301) -> int:
-    """Write ``count`` schema-v1 flags as JSON lines; return the file size in bytes."""
+def generate(path: Path, count: int, *, accounts: int = ACCOUNTS, seed: int = SEED) -> int:
+    """Write ``count`` schema-v1 flags for ``accounts`` accounts as JSON lines; return the file size in bytes."""
     rng = random.Random(seed)
     encode = msgspec.json.Encoder().encode
-    cluster_of = {a: f"clu-{rng.randrange(CLUSTERS):04d}" for a in range(CLUSTERED_ACCOUNTS)}
+    cluster_of = {a: f"clu-{rng.randrange(CLUSTERS):04d}" for a in range(int(accounts * CLUSTERED_SHARE))}
     signals, weights = list(SIGNAL_WEIGHTS), list(SIGNAL_WEIGHTS.values())
     start = datetime(2025, 3, 1, tzinfo=UTC)
     with open(path, "wb") as out:
         for i in range(count):
-            account = rng.randrange(ACCOUNTS)
+            account = rng.randrange(accounts)
             signal = rng.choices(signals, weights)[0]
             observed_from = start + timedelta(seconds=rng.randrange(30 * 86400))
             observed_to = observed_from + timedelta(seconds=rng.randrange(600, 86400))
@@ -111,6 +97,14 @@ def generate(path: Path, count: int, *, seed: int = 20250301) -> int:
             flag["evidence"] = _evidence(rng, signal, account)
             out.write(encode(flag) + b"\n")
     return path.stat().st_size
+
+
+EXTERNAL_ID_PREFIX = f'"dw-{SEED}-'.encode()
+
+
+def renamed(data: bytes, generation: int) -> bytes:
+    """The same flags (lines or request bodies) under new external ids: fresh flags for the same accounts."""
+    return data.replace(EXTERNAL_ID_PREFIX, f'"g{generation:04d}-{SEED}-'.encode())
 
 
 def _evidence(rng: random.Random, signal: str, account: int) -> dict:
@@ -177,11 +171,14 @@ def server_from_settings() -> tuple[Server, str]:
 class BenchDatabase:
     """A fresh database on the same server, created, migrated, and dropped at the end whatever happens."""
 
-    def __init__(self, server: Server, maintenance_db: str):
+    def __init__(self, server: Server, maintenance_db: str, workdir: Path):
         self.server = server
         self.maintenance_db = maintenance_db
         self.name = f"reviewapp_bench_{os.getpid()}"
         self.url = server.url(self.name)
+        self.workdir = workdir
+        # The demo's enforcement receiver and SMTP sink (started with the real stack) on free ports.
+        self.receiver_port, self.smtp_port = free_port(), free_port()
 
     def _admin(self):
         for name in ("postgres", self.maintenance_db):
@@ -205,9 +202,16 @@ class BenchDatabase:
             "DJANGO_SETTINGS_MODULE": "reviewapp.settings.dev",
             "DEBUG": "0",
             "DATABASE_URL": self.url,
-            # The default broker (SQLAlchemy transport) in this same database: tasks queue up, unconsumed.
-            "CELERY_BROKER_URL": self.server.broker_url(self.name),
+            # The broker the settings give: CELERY_BROKER_URL, else the default (SQLAlchemy transport) in
+            # this same database. Our own queue prefix either way: nothing else consumes these queues.
+            "CELERY_BROKER_URL": os.environ.get("CELERY_BROKER_URL") or self.server.broker_url(self.name),
             "CELERY_QUEUE_PREFIX": f"bench{os.getpid()}-",
+            # Beat's schedule, the secret key, audit checkpoints: in the work folder, not the checkout's .data/.
+            "REVIEWAPP_DATA_DIR": str(self.workdir / "data"),
+            "ENFORCEMENT_WEBHOOK_URL": f"http://127.0.0.1:{self.receiver_port}/enforcement",
+            "EMAIL_PORT": str(self.smtp_port),
+            # Reviewers sign in from 127.0.0.1 several times a run.
+            "LOGIN_RATE_LIMIT": "10000/m",
             "PYTHONPATH": str(ROOT),
             "PYTHONUNBUFFERED": "1",
         })
@@ -220,14 +224,19 @@ class BenchDatabase:
 
 
 def manage(env: dict[str, str], *args: str, capture: bool = True) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=True,
+    done = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, check=False,
                           capture_output=capture, text=True)
+    if done.returncode:
+        raise RuntimeError(f"manage.py {' '.join(args)} exited {done.returncode}:\n{done.stdout}{done.stderr}")
+    return done
 
 
 def prepare_app(db: BenchDatabase) -> tuple[int, str]:
     """Migrate, create the detector and a token; return (detector id, token)."""
     env = db.env()
     manage(env, "migrate", "--verbosity", "0")
+    manage(env, "load_policies", "--verbosity", "0")  # as `make run` does
+    manage(env, "createcachetable", "--verbosity", "0")
     os.environ.update(env)
     import django
 
@@ -300,9 +309,9 @@ def measure_copy_into_flags(db: BenchDatabase, rows: list[tuple]) -> float:
         (batch,) = conn.execute("SELECT min(id) FROM flags_flagbatch").fetchone()
     batch_at = _COPY_COLUMNS.index("batch_id")
     typed = [(*row[1:batch_at], batch, *row[batch_at + 1:]) for row in rows]  # the table numbers its rows
-    db.execute("TRUNCATE flags_flag")
+    db.execute("TRUNCATE flags_flag CASCADE")
     elapsed = measure_copy(db, typed, table="flags_flag", columns=_COPY_COLUMNS[1:])
-    db.execute("TRUNCATE flags_flag")
+    db.execute("TRUNCATE flags_flag CASCADE")
     return elapsed
 
 
@@ -374,22 +383,31 @@ def batches(path: Path, size: int) -> list[bytes]:
     return bodies
 
 
-def warm_up(web: WebServer, token: str, path: Path) -> None:
+def warm_up(port: int, workers: int, token: str, path: Path) -> None:
     """Load the views, open the database and broker connections in every worker: one-flag posts.
 
     What they store is gone before the first measure (``measure_http`` starts with a TRUNCATE).
     """
     with open(path, "rb") as lines:
-        for _ in range(3 * web.workers):
-            status, answer = post(web.port, token, next(lines))
+        for _ in range(3 * workers):
+            status, answer = post(port, token, next(lines))
             if status != 201:
                 raise RuntimeError(f"warm-up answered {status}: {answer}")
 
 
-def measure_http(db: BenchDatabase, web: WebServer, token: str, bodies: list[bytes], *, clients: int,
-                 expected: int) -> float:
+@dataclass
+class HttpRun:
+    seconds: float  # first request to last answer
+    first_post: float  # time.monotonic() when the first request went out
+    last_answer: float  # time.monotonic() when the last answer came back
+
+
+def measure_http(db: BenchDatabase, port: int, token: str, bodies: list[bytes], *, clients: int,
+                 expected: int, truncate: bool = True) -> HttpRun:
     """Post every body from ``clients`` threads; the clock runs from the first request to the last answer."""
-    db.execute("TRUNCATE flags_flag", "CHECKPOINT")
+    if truncate:
+        db.execute("TRUNCATE flags_flag CASCADE")
+    db.execute("CHECKPOINT")
     pending = list(reversed(bodies))
     lock = threading.Lock()
     totals = {"created": 0, "errors": []}
@@ -400,22 +418,69 @@ def measure_http(db: BenchDatabase, web: WebServer, token: str, bodies: list[byt
                 if not pending:
                     return
                 body = pending.pop()
-            status, answer = post(web.port, token, body)
+            status, answer = post(port, token, body)
             with lock:
                 if status not in (200, 201):
                     totals["errors"].append(f"{status}: {str(answer)[:200]}")
                 totals["created"] += answer.get("created", 0)
 
     threads = [threading.Thread(target=client) for _ in range(clients)]
+    first_post = time.monotonic()
     started = time.perf_counter()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     elapsed = time.perf_counter() - started
+    last_answer = time.monotonic()
     if totals["errors"] or totals["created"] != expected:
-        raise RuntimeError(f"HTTP created {totals['created']}; errors: {totals['errors'][:3]}")
-    return elapsed
+        raise RuntimeError(f"HTTP created {totals['created']} of {expected}; errors: {totals['errors'][:3]}")
+    return HttpRun(elapsed, first_post, last_answer)
+
+
+class BackgroundIngest:
+    """Keeps ``clients`` threads posting fresh flags (the same bodies under new external ids) until stopped."""
+
+    def __init__(self, port: int, token: str, bodies: list[bytes], *, clients: int, generation: int = 100):
+        self.port, self.token, self.bodies, self.clients = port, token, bodies, clients
+        self.generation = generation
+        self.created = 0
+        self.errors: list[str] = []
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._queue: list[bytes] = []
+        self._threads: list[threading.Thread] = []
+
+    def _next(self) -> bytes:
+        with self._lock:
+            if not self._queue:
+                self.generation += 1
+                self._queue = [renamed(body, self.generation) for body in reversed(self.bodies)]
+            return self._queue.pop()
+
+    def _client(self) -> None:
+        while not self._stop.is_set():
+            status, answer = post(self.port, self.token, self._next())
+            with self._lock:
+                if status not in (200, 201):
+                    self.errors.append(f"{status}: {str(answer)[:200]}")
+                    return
+                self.created += answer.get("created", 0)
+
+    def __enter__(self) -> BackgroundIngest:
+        self.started = time.perf_counter()
+        self._threads = [threading.Thread(target=self._client, daemon=True) for _ in range(self.clients)]
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join()
+        self.seconds = time.perf_counter() - self.started
+        if self.errors and exc[0] is None:
+            raise RuntimeError(f"background ingestion failed: {self.errors[:3]}")
 
 
 # --- (c) manage.py ingest_flags ---------------------------------------------------------------------
@@ -463,123 +528,3 @@ def run_ingest_flags(db: BenchDatabase, path: Path, *options: str, expect: dict[
     return elapsed, float(_OWN_TIME.search(stdout).group(1)), peak_kb
 
 
-# --- Report -------------------------------------------------------------------------------------------
-
-def machine() -> str:
-    cpus = os.cpu_count() or 0
-    memory = ""
-    try:
-        kb = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1))
-        memory = f", {kb / 1024 / 1024:.0f} GiB"
-    except (OSError, AttributeError):
-        pass
-    return f"{cpus} CPUs{memory}, {platform.system()} {platform.machine()}, Python {platform.python_version()}"
-
-
-def server_version(db: BenchDatabase) -> str:
-    with db.server.connect(db.name) as conn:
-        return conn.execute("SHOW server_version").fetchone()[0]
-
-
-def row(label: str, count: int, runs: list[float], baseline: float | None, goal: float | str | None) -> str:
-    """One result line: median rate over the rounds, ratio to the baseline's median, the goal or a note."""
-    rates = [count / seconds for seconds in runs]
-    rate = statistics.median(rates)
-    ratio = f"{rate / baseline:6.1%}" if baseline else "  100%"
-    if isinstance(goal, float) and baseline:
-        note = f"goal ≥ {goal:.0%}: {'met' if rate / baseline >= goal else 'MISSED'}"
-    else:
-        note = goal or "baseline"
-    spread = " ".join(f"{r / 1000:.0f}k" for r in rates)
-    return f"  {label:<50} {rate:>8,.0f}/s  {ratio}  {note:<22} runs: {spread}"
-
-
-def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--flags", type=int, help="how many flags (default 200,000; 1,000,000 with --memory)")
-    parser.add_argument("--memory", action="store_true", help="measure peak RSS of ingest_flags only")
-    parser.add_argument("--workers", type=int, default=4, help="gunicorn workers (default 4)")
-    parser.add_argument("--clients", type=int, default=4, help="client threads posting batches (default 4)")
-    parser.add_argument("--batch", type=int, default=1000, help="flags per HTTP request (default 1,000)")
-    parser.add_argument("--chunk", type=int, default=5000, help="ingest_flags --chunk (default 5,000)")
-    parser.add_argument("--rounds", type=int, default=3, help="repeat every measure, report medians (default 3)")
-    parser.add_argument("--keep", action="store_true", help="keep the generated file and logs (printed path)")
-    args = parser.parse_args(argv)
-    count = args.flags or (MEMORY_FLAGS if args.memory else 200_000)
-
-    workdir = Path(tempfile.mkdtemp(prefix="reviewapp-bench-"))
-    server, maintenance_db = server_from_settings()
-    db = BenchDatabase(server, maintenance_db)
-    try:
-        path = workdir / "flags.jsonl"
-        log(f"generating {count:,} flags into {path}")
-        size = generate(path, count)
-        log(f"{size / 1e6:.1f} MB, {size / count:.0f} bytes a flag; creating database {db.name}")
-        db.create()
-        detector_id, token = prepare_app(db)
-        header = (f"reviewapp flag ingestion, {count:,} flags ({size / count:.0f} bytes each on average), "
-                  f"PostgreSQL {server_version(db)}, {machine()}")
-        if args.memory:
-            log("ingest_flags (peak memory)")
-            seconds, _, peak_kb = run_ingest_flags(db, path, "--chunk", str(args.chunk), memory=True,
-                                                expect={"created": count, "rejected": 0})
-            peak_mb = peak_kb / 1024
-            print(header)
-            print(f"  ingest_flags peak RSS: {peak_mb:,.0f} MB (goal < {MEMORY_GOAL_MB} MB: "
-                  f"{'met' if peak_mb < MEMORY_GOAL_MB else 'MISSED'}), measured with "
-                  f"{'/usr/bin/time -v' if shutil.which('time', path='/usr/bin') else 'wait4() rusage'}; "
-                  f"{count / seconds:,.0f} flags/s, {seconds:.1f} s")
-            return 0
-
-        log("(a) preparing rows for COPY")
-        rows = prepare_rows(path, detector_id)
-        bodies = batches(path, args.batch)
-        runs: dict[str, list[float]] = collections.defaultdict(list)
-        created, replayed = {"created": count, "rejected": 0}, {"created": 0, "duplicates": count}
-        with WebServer(db.env(), args.workers, workdir / "gunicorn.log") as web:
-            warm_up(web, token, path)
-            for round_ in range(1, args.rounds + 1):
-                log(f"round {round_}/{args.rounds}: (a) COPY into a bare table")
-                runs["copy"].append(measure_copy(db, rows))
-                log(f"round {round_}/{args.rounds}: (b) HTTP, {len(bodies)} requests of {args.batch:,} "
-                    f"({args.workers} gunicorn workers, {args.clients} client threads)")
-                runs["http"].append(measure_http(db, web, token, bodies, clients=args.clients, expected=count))
-                log(f"round {round_}/{args.rounds}: COPY straight into flags_flag")
-                runs["schema"].append(measure_copy_into_flags(db, rows))
-                log(f"round {round_}/{args.rounds}: (c) manage.py ingest_flags, then again (a replay)")
-                seconds, own_seconds, _ = run_ingest_flags(db, path, "--chunk", str(args.chunk), expect=created)
-                runs["file"].append(seconds)
-                runs["file_own"].append(own_seconds)
-                runs["replay"].append(run_ingest_flags(db, path, "--chunk", str(args.chunk), expect=replayed)[0])
-                db.execute("TRUNCATE flags_flag")
-                runs["file1"].append(run_ingest_flags(db, path, "--chunk", str(args.chunk), "--jobs", "1",
-                                                      expect=created)[0])
-                db.execute("TRUNCATE flags_flag")
-
-        baseline = statistics.median(count / seconds for seconds in runs["copy"])
-        print(header)
-        print(f"  median of {args.rounds} rounds; ratio = rate / median rate of (a)")
-        print(row("(a) COPY into a bare table, one transaction", count, runs["copy"], None, None))
-        print(row(f"(b) HTTP API, {args.batch:,}/request, {args.workers} gunicorn workers", count, runs["http"],
-                  baseline, GOALS["http"]))
-        print(row("(c) manage.py ingest_flags (end to end, --jobs 2)", count, runs["file"], baseline,
-                  GOALS["ingest_flags"]))
-        print("  for reference:")
-        print(row("    COPY straight into flags_flag (its indexes)", count, runs["schema"], baseline,
-                  "the schema's ceiling"))
-        print(row("    ingest_flags, its own time (no process start-up)", count, runs["file_own"], baseline, "-"))
-        print(row("    ingest_flags --jobs 1 (one chunk at a time)", count, runs["file1"], baseline, "-"))
-        print(row("    ingest_flags replay (all duplicates)", count, runs["replay"], baseline, "-"))
-        return 0
-    finally:
-        from django.apps import apps
-
-        if apps.ready:
-            from django.db import connections
-
-            connections.close_all()
-        db.drop()
-        if args.keep:
-            log(f"kept {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)

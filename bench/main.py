@@ -1,0 +1,405 @@
+"""`make bench`: flag ingestion, grouping and review, as ratios to a raw COPY measured in the same run.
+
+One run, one fresh database, the same N generated flags (default 100,000 for 24,000 accounts, the
+scenario of issue 8) for every method. Two parts, both by default (``--mode``):
+
+isolated  gunicorn alone (``--workers``, no Celery worker), as the benchmark always measured: HTTP
+          ingestion and ``ingest_flags``, ``--rounds`` times interleaved with the COPY, medians.
+stack     the real stack, started the way `make run` starts it (bench/stack.py): Celery worker and
+          beat, gunicorn with make run's workers, the demo's receiver and SMTP sink. Measured once each:
+          1. HTTP ingestion while the worker groups (4 clients, 1,000 flags a request);
+          2. flag to case: from the first post until the last of those flags belongs to a case;
+          3. ``ingest_flags`` of N fresh flags end to end while the worker groups them;
+          4. the same HTTP ingestion with the worker not consuming the ingest queue (no grouping), and
+             the ratio of 1 to it;
+          5. decisions per second through the API with 1, 4 and 8 reviewers (bench/review.py), with
+             nothing else running and while 4 clients keep posting flags and the worker groups them.
+
+The raw COPY (a) is measured once per isolated round and once under the stack (idle); the baseline is
+the median of all of them. Nothing asserts on time: a missed goal is printed, never fails the run.
+``--profile`` attaches py-spy to the worker during flag-to-case and samples what the database sessions
+wait on; the summary goes to test-artifacts/bench/. ``--memory`` measures the peak RSS of
+``ingest_flags`` on 1,000,000 flags instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import contextlib
+import os
+import platform
+import re
+import shutil
+import statistics
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench.ingest import (
+    ACCOUNTS,
+    ROOT,
+    BackgroundIngest,
+    BenchDatabase,
+    WebServer,
+    batches,
+    free_port,
+    generate,
+    log,
+    measure_copy,
+    measure_copy_into_flags,
+    measure_http,
+    prepare_app,
+    prepare_rows,
+    renamed,
+    run_ingest_flags,
+    server_from_settings,
+    warm_up,
+)
+
+GOALS = {
+    "http": 0.25,  # HTTP ingestion while grouping runs, of raw COPY
+    "flag_to_case": 0.10,  # first post until the last flag is in a case, of raw COPY
+    "ingest_flags": 0.35,  # the backfill end to end while the worker groups (the earlier 50 % is withdrawn)
+    "with_vs_without": 0.80,  # HTTP ingestion with grouping running, of the same without grouping
+}
+MEMORY_GOAL_MB = 300
+MEMORY_FLAGS = 1_000_000
+ARTIFACTS = ROOT / "test-artifacts" / "bench"
+
+
+# --- Report -------------------------------------------------------------------------------------------
+
+def machine() -> str:
+    cpus = os.cpu_count() or 0
+    memory = ""
+    try:
+        kb = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1))
+        memory = f", {kb / 1024 / 1024:.0f} GiB"
+    except (OSError, AttributeError):
+        pass
+    load = ""
+    with contextlib.suppress(OSError):
+        load = f", load {os.getloadavg()[0]:.1f}"
+    return f"{cpus} CPUs{memory}{load}, {platform.system()} {platform.machine()}, Python {platform.python_version()}"
+
+
+def server_version(db: BenchDatabase) -> str:
+    with db.server.connect(db.name) as conn:
+        return conn.execute("SHOW server_version").fetchone()[0]
+
+
+@dataclass
+class Line:
+    measure: str
+    rate: float | None  # per second
+    unit: str = "flags/s"
+    ratio: float | None = None
+    goal: float | None = None
+    note: str = ""
+    runs: str = ""
+
+    def verdict(self) -> str:
+        if self.goal is None or self.ratio is None:
+            return "-"
+        return "met" if self.ratio >= self.goal else "MISSED"
+
+
+def print_table(title: str, lines: list[Line]) -> None:
+    print(title)
+    width = max(len(line.measure) for line in lines) + 2
+    print(f"  {'measure':<{width}} {'rate':>18}  {'ratio':>7}  {'goal':>7}  {'':<7} notes")
+    for line in lines:
+        rate = f"{line.rate:,.0f} {line.unit}" if line.rate is not None else "-"
+        if line.rate is not None and line.rate < 100:
+            rate = f"{line.rate:,.1f} {line.unit}"
+        ratio = f"{line.ratio:.1%}" if line.ratio is not None else "-"
+        goal = f"≥ {line.goal:.0%}" if line.goal is not None else "-"
+        notes = "; ".join(part for part in (line.note, line.runs) if part)
+        print(f"  {line.measure:<{width}} {rate:>18}  {ratio:>7}  {goal:>7}  {line.verdict():<7} {notes}")
+
+
+def rate_line(measure: str, count: int, runs: list[float], baseline: float, goal: float | None = None,
+              note: str = "") -> Line:
+    rates = [count / seconds for seconds in runs]
+    rate = statistics.median(rates)
+    spread = "runs: " + " ".join(f"{r / 1000:.1f}k" for r in rates) if len(rates) > 1 else ""
+    return Line(measure, rate, ratio=rate / baseline, goal=goal, note=note, runs=spread)
+
+
+# --- The isolated part: gunicorn alone ------------------------------------------------------------------
+
+def run_isolated(args, db: BenchDatabase, token: str, path: Path, rows: list[tuple], bodies: list[bytes],
+                 count: int, runs: dict[str, list[float]], workdir: Path) -> None:
+    created, replayed = {"created": count, "rejected": 0}, {"created": 0, "duplicates": count}
+    with WebServer(db.env(), args.workers, workdir / "gunicorn-isolated.log") as web:
+        warm_up(web.port, web.workers, token, path)
+        for round_ in range(1, args.rounds + 1):
+            tag = f"isolated round {round_}/{args.rounds}"
+            log(f"{tag}: (a) COPY into a bare table")
+            runs["copy"].append(measure_copy(db, rows))
+            log(f"{tag}: HTTP, {len(bodies)} requests of {args.batch:,} ({args.workers} gunicorn workers, "
+                f"{args.clients} client threads, no Celery worker)")
+            runs["http"].append(measure_http(db, web.port, token, bodies, clients=args.clients,
+                                             expected=count).seconds)
+            log(f"{tag}: COPY straight into flags_flag")
+            runs["schema"].append(measure_copy_into_flags(db, rows))
+            log(f"{tag}: manage.py ingest_flags, then again (a replay), then --jobs 1")
+            seconds, own_seconds, _ = run_ingest_flags(db, path, "--chunk", str(args.chunk), expect=created)
+            runs["file"].append(seconds)
+            runs["file_own"].append(own_seconds)
+            runs["replay"].append(run_ingest_flags(db, path, "--chunk", str(args.chunk), expect=replayed)[0])
+            db.execute("TRUNCATE flags_flag CASCADE")
+            runs["file1"].append(run_ingest_flags(db, path, "--chunk", str(args.chunk), "--jobs", "1",
+                                                  expect=created)[0])
+            db.execute("TRUNCATE flags_flag CASCADE")
+
+
+def isolated_lines(args, count: int, runs: dict[str, list[float]], baseline: float) -> list[Line]:
+    return [
+        rate_line(f"HTTP API, {args.batch:,}/request, {args.workers} gunicorn workers", count, runs["http"], baseline,
+                  note="context (goal is under the stack)"),
+        rate_line("ingest_flags end to end (--jobs 2)", count, runs["file"], baseline,
+                  note="context (goal is under the stack)"),
+        rate_line("COPY straight into flags_flag (its indexes)", count, runs["schema"], baseline,
+                  note="the schema's ceiling"),
+        rate_line("ingest_flags, its own time (no start-up)", count, runs["file_own"], baseline),
+        rate_line("ingest_flags --jobs 1", count, runs["file1"], baseline),
+        rate_line("ingest_flags replay (all duplicates)", count, runs["replay"], baseline),
+    ]
+
+
+# --- The real stack -----------------------------------------------------------------------------------
+
+@dataclass
+class StackResults:
+    without: float = 0.0  # seconds, HTTP with no grouping
+    with_: float = 0.0  # seconds, HTTP while grouping
+    to_case: float = 0.0  # seconds, first post until no flag is pending
+    to_case_left: int = 0  # flags still pending at the timeout
+    backfill: float = 0.0  # seconds, ingest_flags end to end
+    backfill_to_case: float = 0.0
+    backfill_left: int = 0
+    quiet: dict | None = None  # reviewers -> (decisions/s, decisions)
+    loaded: dict | None = None
+    background_rate: float = 0.0
+    background_pending: int = 0
+    web_workers: int = 0
+    profile: Path | None = None
+
+
+def run_stack(args, db: BenchDatabase, token: str, path: Path, rows: list[tuple], bodies: list[bytes],
+              count: int, runs: dict[str, list[float]], workdir: Path) -> StackResults:
+    from bench.review import Reviewer, decisions_per_second, reviewers_create
+    from bench.stack import PendingWatch, RealStack, WorkerProfile, purge_queues
+
+    results = StackResults()
+    levels = sorted({int(n) for n in args.reviewers.split(",")})
+    people = reviewers_create(max(levels), prefix=f"bench{os.getpid()}") if levels else []
+    purge_queues()  # what the isolated part queued with no worker to take it
+    stack = RealStack(free_port(), workdir, node=f"bench{os.getpid()}")
+    results.web_workers = stack.stack.web_workers
+    watch = PendingWatch(db)
+    try:
+        log(f"starting the real stack ({', '.join(stack.commands)}); the worker leaves the ingest queue alone")
+        stack.start(ingest=False)
+        warm_up(stack.port, stack.stack.web_workers, token, path)
+        log("stack: (a) COPY into a bare table (stack idle)")
+        runs["copy"].append(measure_copy(db, rows))
+        runs["copy_stack"].append(runs["copy"][-1])
+
+        log("stack 4: HTTP ingestion, no grouping (worker not consuming the ingest queue)")
+        results.without = measure_http(db, stack.port, token, bodies, clients=args.clients, expected=count).seconds
+        db.execute("TRUNCATE flags_flag CASCADE")
+        stack.stop_worker()
+        purge_queues()
+        stack.start_worker(ingest=True)
+
+        log("stack 1+2: HTTP ingestion while the worker groups; then until the last flag is in a case")
+        profile = WorkerProfile(db, stack.worker_pid(), workdir) if args.profile else None
+        if profile:
+            profile.start()
+        run = measure_http(db, stack.port, token, bodies, clients=args.clients, expected=count)
+        results.with_ = run.seconds
+        done, results.to_case_left = watch.wait_empty(timeout=args.group_timeout, stack=stack)
+        results.to_case = done - run.first_post
+        if profile:
+            profile.stop()
+            results.profile = write_profile(profile, results.to_case)
+
+        log("stack 3: manage.py ingest_flags of fresh flags while the worker groups them")
+        if results.to_case_left:
+            log(f"  ({results.to_case_left:,} flags of step 2 still without a case: the worker is still busy)")
+        backfill = workdir / "backfill.jsonl"
+        backfill.write_bytes(renamed(path.read_bytes(), 1))
+        started = time.monotonic()
+        results.backfill = run_ingest_flags(db, backfill, "--chunk", str(args.chunk),
+                                            expect={"created": count, "rejected": 0})[0]
+        done, results.backfill_left = watch.wait_empty(timeout=args.group_timeout, stack=stack)
+        results.backfill_to_case = done - started
+
+        if levels:
+            reviewers = [Reviewer(stack.port, username, password) for username, password in people]
+            for reviewer in reviewers:
+                reviewer.login()
+            results.quiet, results.loaded = {}, {}
+            for level in levels:
+                log(f"stack 5: {level} reviewer(s) deciding for {args.review_seconds:g} s, nothing else running")
+                results.quiet[level] = decisions_per_second(reviewers[:level], seconds=args.review_seconds)
+            log(f"stack 5: the same while {args.clients} clients post flags and the worker groups them")
+            with BackgroundIngest(stack.port, token, bodies, clients=args.clients) as background:
+                time.sleep(2)  # ingestion and grouping under way
+                for level in levels:
+                    log(f"stack 5: {level} reviewer(s), under load")
+                    results.loaded[level] = decisions_per_second(reviewers[:level], seconds=args.review_seconds)
+            results.background_rate = background.created / background.seconds
+            results.background_pending = watch.count()
+        stack.check_alive()
+    finally:
+        watch.close()
+        stack.stop()
+        purge_queues()
+    return results
+
+
+def write_profile(profile, seconds: float) -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    target = ARTIFACTS / f"profile-{stamp}.txt"
+    target.write_text(profile.summary(seconds))
+    if profile.raw.exists():
+        shutil.copy(profile.raw, ARTIFACTS / f"profile-{stamp}.pyspy-raw.txt")
+    log(f"profile summary: {target}")
+    return target
+
+
+def stack_lines(args, count: int, r: StackResults, baseline: float) -> list[Line]:
+    lines = [
+        Line(f"1. HTTP ingestion while grouping runs ({args.clients} clients, {args.batch:,}/request, "
+             f"{r.web_workers} gunicorn workers)", count / r.with_, ratio=count / r.with_ / baseline,
+             goal=GOALS["http"]),
+        Line("2. flag to case (first post until the last flag is in a case)",
+             (count - r.to_case_left) / r.to_case, ratio=(count - r.to_case_left) / r.to_case / baseline,
+             goal=GOALS["flag_to_case"],
+             note=f"{r.to_case:.1f} s" + (f"; TIMED OUT, {r.to_case_left:,} still pending" if r.to_case_left else "")),
+        Line("3. ingest_flags backfill end to end while the worker groups", count / r.backfill,
+             ratio=count / r.backfill / baseline, goal=GOALS["ingest_flags"],
+             note=f"its flags all in cases {r.backfill_to_case:.1f} s after its start"
+                  + (f" (TIMED OUT, {r.backfill_left:,} pending)" if r.backfill_left else "")),
+        Line("4. HTTP ingestion without grouping (worker off the ingest queue)", count / r.without,
+             ratio=count / r.without / baseline, note="ratio to COPY"),
+        Line("4. ingestion with grouping ÷ without", None, ratio=r.without / r.with_, goal=GOALS["with_vs_without"],
+             note="ratio = rate of 1 ÷ rate without grouping"),
+    ]
+    for level in sorted(r.loaded or {}):
+        loaded, loaded_n = r.loaded[level]
+        quiet, quiet_n = r.quiet[level]
+        lines.append(Line(f"5. decisions, {level} reviewer(s), while ingestion and grouping run", loaded,
+                          unit="dec/s", ratio=loaded / quiet if quiet else None,
+                          note=f"ratio = to nothing else running; {loaded_n} decisions"))
+    for level in sorted(r.quiet or {}):
+        quiet, quiet_n = r.quiet[level]
+        lines.append(Line(f"   context: decisions, {level} reviewer(s), nothing else running", quiet,
+                          unit="dec/s", note=f"{quiet_n} decisions"))
+    if r.loaded:
+        lines.append(Line("   context: the background ingestion during 5", r.background_rate,
+                          ratio=r.background_rate / baseline,
+                          note=f"{r.background_pending:,} flags without a case when it stopped"))
+    return lines
+
+
+# --- Main ---------------------------------------------------------------------------------------------
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--flags", type=int, help="how many flags (default 100,000; 1,000,000 with --memory)")
+    parser.add_argument("--accounts", type=int, default=ACCOUNTS, help="accounts the flags are about")
+    parser.add_argument("--mode", choices=("all", "isolated", "stack"), default="all",
+                        help="isolated: gunicorn alone (no worker); stack: the real stack; all: both")
+    parser.add_argument("--memory", action="store_true", help="measure peak RSS of ingest_flags only")
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn workers of the isolated part")
+    parser.add_argument("--clients", type=int, default=4, help="client threads posting batches")
+    parser.add_argument("--batch", type=int, default=1000, help="flags per HTTP request")
+    parser.add_argument("--chunk", type=int, default=5000, help="ingest_flags --chunk")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of the isolated part (medians)")
+    parser.add_argument("--reviewers", default="1,4,8", help="concurrent reviewers to measure ('' for none)")
+    parser.add_argument("--review-seconds", type=float, default=10, help="seconds per reviewer measure")
+    parser.add_argument("--group-timeout", type=float, default=240,
+                        help="stop waiting for the last flag to be in a case after this many seconds")
+    parser.add_argument("--profile", action="store_true",
+                        help="py-spy on the worker during flag-to-case and database waits "
+                             "(summary in test-artifacts/bench/)")
+    parser.add_argument("--keep", action="store_true", help="keep the generated files and the logs (printed path)")
+    args = parser.parse_args(argv)
+    count = args.flags or (MEMORY_FLAGS if args.memory else 100_000)
+
+    workdir = Path(tempfile.mkdtemp(prefix="reviewapp-bench-"))
+    server, maintenance_db = server_from_settings()
+    db = BenchDatabase(server, maintenance_db, workdir)
+    try:
+        path = workdir / "flags.jsonl"
+        log(f"generating {count:,} flags for {args.accounts:,} accounts into {path}")
+        size = generate(path, count, accounts=args.accounts)
+        log(f"{size / 1e6:.1f} MB, {size / count:.0f} bytes a flag; creating database {db.name}")
+        db.create()
+        detector_id, token = prepare_app(db)
+        from django.conf import settings
+
+        broker = settings.CELERY_BROKER_URL.split(":")[0]
+        header = (f"reviewapp `make bench`: {count:,} flags for {args.accounts:,} accounts ({size / count:.0f} bytes "
+                  f"each on average), PostgreSQL {server_version(db)}, broker {broker}, {machine()}")
+        if args.memory:
+            log("ingest_flags (peak memory)")
+            seconds, _, peak_kb = run_ingest_flags(db, path, "--chunk", str(args.chunk), memory=True,
+                                                   expect={"created": count, "rejected": 0})
+            peak_mb = peak_kb / 1024
+            print(header)
+            print(f"  ingest_flags peak RSS: {peak_mb:,.0f} MB (goal < {MEMORY_GOAL_MB} MB: "
+                  f"{'met' if peak_mb < MEMORY_GOAL_MB else 'MISSED'}), measured with "
+                  f"{'/usr/bin/time -v' if shutil.which('time', path='/usr/bin') else 'wait4() rusage'}; "
+                  f"{count / seconds:,.0f} flags/s, {seconds:.1f} s")
+            return 0
+
+        log("(a) preparing rows for COPY")
+        rows = prepare_rows(path, detector_id)
+        bodies = batches(path, args.batch)
+        runs: dict[str, list[float]] = collections.defaultdict(list)
+        if args.mode in ("all", "isolated"):
+            run_isolated(args, db, token, path, rows, bodies, count, runs, workdir)
+        stack = None
+        if args.mode in ("all", "stack"):
+            stack = run_stack(args, db, token, path, rows, bodies, count, runs, workdir)
+
+        baseline = statistics.median(count / seconds for seconds in runs["copy"])
+        print()
+        print(header)
+        print("  DEBUG=0 everywhere (make run leaves Django's DEBUG on); ratio = rate / the baseline's rate; "
+              "goals never fail the run")
+        copy = rate_line("(a) raw COPY into a bare table, one transaction", count, runs["copy"], baseline,
+                         note=f"baseline: median of {len(runs['copy'])} runs")
+        print_table("Baseline", [copy])
+        if args.mode in ("all", "isolated"):
+            print_table(f"Isolated (gunicorn alone, no Celery worker; medians of {args.rounds} rounds)",
+                        isolated_lines(args, count, runs, baseline))
+        if stack:
+            print_table("Under the real stack (make run's worker, beat, gunicorn, receiver, SMTP sink; one pass)",
+                        stack_lines(args, count, stack, baseline))
+            if stack.profile:
+                print(f"  profile of the worker during 2: {stack.profile.relative_to(ROOT)}")
+        return 0
+    finally:
+        from django.apps import apps
+
+        if apps.ready:
+            from django.db import connections
+
+            connections.close_all()
+        db.drop()
+        if args.keep:
+            log(f"kept {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+

@@ -1,0 +1,339 @@
+"""The real stack for the benchmark: the processes `make run` starts, on the benchmark's database.
+
+The command lines come from ``reviewapp.core.stack.Stack.commands()`` (Celery worker and beat, gunicorn,
+and the demo's enforcement receiver and SMTP sink), the environment from ``Stack.environment()``, so
+the benchmark measures what `make run` runs — with the benchmark's database, its own queue prefix and
+data folder, and the broker the settings give (``CELERY_BROKER_URL``, else kombu's SQLAlchemy transport
+in the benchmark's database). Only two things differ from `make run`: the worker's node name (so it
+never collides with a running demo) and, for the "without grouping" measure, the worker's queue list
+(every queue but ``ingest``).
+
+Each process writes to its own log file in the benchmark's work folder (kept with ``--keep``).
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+_READY = re.compile(r"\S+@\S+ ready\.")
+
+
+def log(message: str) -> None:
+    print(f"· {message}", file=sys.stderr, flush=True)
+
+
+class RealStack:
+    """Start, watch and stop the processes of `make run`. Django must be set up with the benchmark's settings."""
+
+    def __init__(self, port: int, logdir: Path, *, node: str):
+        from reviewapp.core.stack import Stack
+
+        self.stack = Stack(port=port)
+        self.port = port
+        self.logdir = logdir
+        self.node = node
+        self.commands = self.stack.commands()
+        self.env = self.stack.environment()
+        self.processes: dict[str, subprocess.Popen] = {}
+        self._logs: dict[str, object] = {}
+        self._worker_logs = 0
+
+    # --- processes ---------------------------------------------------------------------------------
+
+    def worker_command(self, *, ingest: bool) -> list[str]:
+        from django.conf import settings
+
+        from reviewapp.celery import queue_name
+
+        command = list(self.commands["worker"])
+        if "-n" in command:
+            command[command.index("-n") + 1] = f"{self.node}@%h"
+        if not ingest and "-Q" in command:
+            queues = [queue_name(kind) for kind in settings.CELERY_QUEUES if kind != "ingest"]
+            command[command.index("-Q") + 1] = ",".join(queues)
+        return command
+
+    def _start(self, name: str, command: list[str]) -> subprocess.Popen:
+        log_path = self.logdir / f"{name}.log"
+        self._logs[name] = open(log_path, "a")  # noqa: SIM115 — closed in stop()
+        process = subprocess.Popen(command, env=self.env, cwd=self.stack_dir(), stdout=self._logs[name],
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+        self.processes[name] = process
+        return process
+
+    @staticmethod
+    def stack_dir() -> Path:
+        from django.conf import settings
+
+        return Path(settings.BASE_DIR)
+
+    def start(self, *, ingest: bool = True, timeout: float = 120) -> None:
+        """Every process of `make run`; the worker consumes the ingest queue only when ``ingest``."""
+        for name, command in self.commands.items():
+            if name == "worker":
+                self.start_worker(ingest=ingest, wait=False)
+            else:
+                self._start(name, command)
+        self.wait_web(timeout)
+        self.wait_worker(timeout)
+
+    def start_worker(self, *, ingest: bool, wait: bool = True, timeout: float = 120) -> None:
+        self._worker_logs += 1
+        self._worker_log_offset = self._log_size("worker")
+        self._start("worker", self.worker_command(ingest=ingest))
+        if wait:
+            self.wait_worker(timeout)
+
+    def _log_size(self, name: str) -> int:
+        path = self.logdir / f"{name}.log"
+        return path.stat().st_size if path.exists() else 0
+
+    def stop_worker(self, grace: float = 30) -> None:
+        self._stop("worker", grace)
+
+    def wait_worker(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        path = self.logdir / "worker.log"
+        while time.monotonic() < deadline:
+            self.check_alive()
+            with open(path, "rb") as stream:
+                stream.seek(self._worker_log_offset)
+                if _READY.search(stream.read().decode(errors="replace")):
+                    return
+            time.sleep(0.2)
+        raise RuntimeError(f"the Celery worker did not become ready; see {path}")
+
+    def wait_web(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.check_alive()
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=5):
+                    return
+            except urllib.error.HTTPError:
+                return  # it answers (503 names a part that is not ready yet; the worker is waited for separately)
+            except OSError:
+                time.sleep(0.3)
+        raise RuntimeError(f"gunicorn did not answer /healthz; see {self.logdir / 'web.log'}")
+
+    def check_alive(self) -> None:
+        for name, process in self.processes.items():
+            if process.poll() is not None:
+                raise RuntimeError(f"{name} exited with {process.returncode}; see {self.logdir / (name + '.log')}")
+
+    def _stop(self, name: str, grace: float) -> None:
+        process = self.processes.pop(name, None)
+        if process is None:
+            return
+        if process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(grace)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait(10)
+        # Pool processes or gunicorn workers left behind by a killed parent: their session is ours.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
+        stream = self._logs.pop(name, None)
+        if stream:
+            stream.close()
+
+    def stop(self, grace: float = 20) -> None:
+        for name in list(self.processes):
+            self._stop(name, grace)
+
+    def worker_pid(self) -> int:
+        return self.processes["worker"].pid
+
+
+# --- The broker: purge the benchmark's own queues ---------------------------------------------------
+
+def purge_queues() -> None:
+    """Empty the benchmark's queues (tasks the isolated measures queued with no worker to take them)."""
+    from django.conf import settings
+
+    from reviewapp.celery import app, queue_name
+
+    with app.connection_for_write() as connection:
+        channel = connection.default_channel
+        for kind in settings.CELERY_QUEUES:
+            with contextlib.suppress(Exception):
+                channel.queue_purge(queue_name(kind))
+
+
+# --- Waiting for grouping ---------------------------------------------------------------------------
+
+def pending(db) -> int:
+    """Flags without a case (the partial index of pending flags keeps this cheap)."""
+    with db.server.connect(db.name, autocommit=True) as conn:
+        return conn.execute("SELECT count(*) FROM flags_flag WHERE case_id IS NULL").fetchone()[0]
+
+
+class PendingWatch:
+    """Polls the pending count on one connection; ``wait_empty`` returns when no flag lacks a case."""
+
+    def __init__(self, db, interval: float = 0.2):
+        self.conn = db.server.connect(db.name, autocommit=True)
+        self.interval = interval
+
+    def count(self) -> int:
+        return self.conn.execute("SELECT count(*) FROM flags_flag WHERE case_id IS NULL").fetchone()[0]
+
+    def wait_empty(self, *, timeout: float, stack: RealStack | None = None) -> tuple[float, int]:
+        """Wait until nothing is pending; returns (monotonic time it was seen empty, pending left on timeout)."""
+        deadline = time.monotonic() + timeout
+        last_log = time.monotonic()
+        while True:
+            left = self.count()
+            now = time.monotonic()
+            if left == 0:
+                return now, 0
+            if now >= deadline:
+                return now, left
+            if stack:
+                stack.check_alive()
+            if now - last_log > 15:
+                log(f"  … {left:,} flags still without a case")
+                last_log = now
+            time.sleep(self.interval)
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+# --- Profiling: py-spy on the worker, and what the database sessions wait on --------------------------
+
+class WorkerProfile:
+    """``py-spy record`` attached to the worker and its pool processes, plus a sampler of pg_stat_activity."""
+
+    def __init__(self, db, pid: int, outdir: Path, *, rate: int = 100):
+        self.db, self.pid, self.outdir, self.rate = db, pid, outdir, rate
+        self.raw = outdir / "worker-profile.txt"
+        self.waits: collections.Counter = collections.Counter()
+        self.samples = 0
+        self._stop = threading.Event()
+        self._spy: subprocess.Popen | None = None
+        self._sampler: threading.Thread | None = None
+
+    @staticmethod
+    def available() -> str | None:
+        return shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which("py-spy")
+
+    def start(self) -> None:
+        spy = self.available()
+        if spy:
+            self._spy = subprocess.Popen(
+                [spy, "record", "--pid", str(self.pid), "--subprocesses", "--idle", "--nonblocking",
+                 "--rate", str(self.rate), "--format", "raw", "--output", str(self.raw)],
+                stdout=subprocess.DEVNULL, stderr=open(self.outdir / "py-spy.log", "w"))  # noqa: SIM115
+        else:
+            log("py-spy not installed (pip install -e '.[dev]'): only the database sampler runs")
+        self._sampler = threading.Thread(target=self._sample, daemon=True)
+        self._sampler.start()
+
+    def _sample(self) -> None:
+        query = """
+            SELECT coalesce(wait_event_type, 'CPU'), coalesce(wait_event, ''), left(regexp_replace(query, '\\s+', ' ',
+                   'g'), 70)
+            FROM pg_stat_activity
+            WHERE datname = current_database() AND pid <> pg_backend_pid() AND state = 'active'
+        """
+        with self.db.server.connect(self.db.name, autocommit=True) as conn:
+            while not self._stop.wait(0.05):
+                self.samples += 1
+                for kind, event, text in conn.execute(query).fetchall():
+                    self.waits[(f"{kind}:{event}" if event else kind, text.strip())] += 1
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._sampler:
+            self._sampler.join(10)
+        if self._spy:
+            self._spy.send_signal(signal.SIGINT)
+            try:
+                self._spy.wait(60)
+            except subprocess.TimeoutExpired:
+                self._spy.kill()
+                self._spy.wait()
+
+    def summary(self, seconds: float, top: int = 25) -> str:
+        lines = [f"Where the worker's grouping time went ({seconds:.1f} s of flag-to-case, "
+                 f"py-spy --idle --subprocesses at {self.rate} Hz; database sampled every 50 ms)", ""]
+        lines += summarise_pyspy(self.raw, top=top) if self.raw.exists() else ["(no py-spy profile)"]
+        lines += ["", f"Database sessions of the benchmark's database, {self.samples} samples: "
+                      "average active sessions per (wait, query)"]
+        for (wait, text), count in self.waits.most_common(top):
+            lines.append(f"  {count / max(self.samples, 1):6.2f}  {wait:<28} {text}")
+        return "\n".join(lines) + "\n"
+
+
+_FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>.*?)(?::(?P<line>\d+))?\)$")
+_OURS = ("/reviewapp/", "/flags/", "/appeals/")
+
+
+def _frame(text: str) -> tuple[str, str, str]:
+    match = _FRAME.match(text.strip())
+    if not match:
+        return text.strip(), "", ""
+    path = match["file"]
+    for marker in ("site-packages/", "/lib/python3"):
+        if marker in path:
+            path = path.split(marker, 1)[1]
+            break
+    else:
+        path = path.split("/work/main/", 1)[-1] if "/work/main/" in path else path
+    return match["func"], path, match["line"] or ""
+
+
+def summarise_pyspy(path: Path, *, top: int = 25, task: str = "group_pending_flags") -> list[str]:
+    """Read py-spy's raw (collapsed) output: of the samples inside the grouping task, where they were."""
+    inclusive: collections.Counter = collections.Counter()
+    leaf: collections.Counter = collections.Counter()
+    ours: collections.Counter = collections.Counter()
+    total = grouping = 0
+    for line in path.read_text(errors="replace").splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not count.isdigit():
+            continue
+        n = int(count)
+        total += n
+        frames = stack.split(";")[1:]  # the first entry names the process
+        if not any(frame.startswith(f"{task} ") for frame in frames):
+            continue
+        grouping += n
+        below = next(i for i, frame in enumerate(frames) if frame.startswith(f"{task} "))
+        parsed = [_frame(frame) for frame in frames[below:]]
+        for func, file, _ in set(parsed):
+            inclusive[f"{func} ({file})"] += n
+        func, file, line_no = parsed[-1]
+        leaf[f"{func} ({file}:{line_no})"] += n
+        for func, file, line_no in reversed(parsed):
+            if any(marker in f"/{file}" for marker in _OURS) or file.startswith(("reviewapp/", "flags/", "appeals/")):
+                ours[f"{func} ({file}:{line_no})"] += n
+                break
+    if not grouping:
+        return [f"(no sample inside {task}: {total} samples in all)"]
+    share = lambda n: f"{n / grouping:6.1%}"  # noqa: E731
+    out = [f"{grouping} samples inside {task} ({grouping / max(total, 1):.0%} of the worker's {total}, idle included)",
+           "", "By the deepest line of our code (what the grouping step was doing):"]
+    out += [f"  {share(n)}  {name}" for name, n in ours.most_common(top)]
+    out += ["", "By leaf frame (where the time was finally spent; psycopg wait = waiting on PostgreSQL):"]
+    out += [f"  {share(n)}  {name}" for name, n in leaf.most_common(top)]
+    out += ["", "Inclusive, below the task (the function or something it called was on the stack):"]
+    out += [f"  {share(n)}  {name}" for name, n in inclusive.most_common(top)]
+    return out
