@@ -2,6 +2,7 @@
 
 import hashlib
 import hmac
+import json
 import os
 import secrets
 
@@ -19,17 +20,28 @@ def _local_secret_key() -> str:
     return path.read_text().strip()
 
 
+def _running_peers() -> dict:
+    """Where the receiver and SMTP sink of a running `make run` listen: it picks free ports at start (two
+    checkouts can run at once) and writes them here, so that manage.py in a second terminal finds them."""
+    try:
+        return json.loads((DATA_DIR / "run-peers.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+_peers = _running_peers()
 DEBUG = env_bool("DEBUG", True)
 SECRET_KEY = os.environ.get("SECRET_KEY") or _local_secret_key()
 AUDIT_CHECKPOINT_KEY = os.environ.get("AUDIT_CHECKPOINT_KEY") or SECRET_KEY
 # The demo's stand-ins for the platform and for a mail server (started by `make run`, see core/stack.py):
 # the local enforcement receiver, and an SMTP sink that prints each email.
-ENFORCEMENT_WEBHOOK_URL = os.environ.get("ENFORCEMENT_WEBHOOK_URL", "http://127.0.0.1:8025/enforcement")
+ENFORCEMENT_WEBHOOK_URL = os.environ.get("ENFORCEMENT_WEBHOOK_URL") or _peers.get(
+    "ENFORCEMENT_WEBHOOK_URL", "http://127.0.0.1:8025/enforcement")
 ENFORCEMENT_WEBHOOK_SECRET = os.environ.get("ENFORCEMENT_WEBHOOK_SECRET") or hmac.new(
     SECRET_KEY.encode(), b"reviewapp enforcement webhook", hashlib.sha256
 ).hexdigest()
 EMAIL_HOST = os.environ.get("EMAIL_HOST", "127.0.0.1")
-EMAIL_PORT = env_int("EMAIL_PORT", 1025)
+EMAIL_PORT = env_int("EMAIL_PORT", int(_peers.get("EMAIL_PORT", 1025)))
 WHITENOISE_USE_FINDERS = True
 # Static files come straight from the source folders (no collectstatic in development).
 STATIC_ROOT = None

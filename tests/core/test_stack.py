@@ -233,6 +233,13 @@ def test_make_run_restarts_a_killed_worker_and_receiver_while_web_keeps_answerin
         assert receiver_port != 8025 and smtp_port != 1025  # not the fixed defaults: two checkouts can run at once
         health = f"http://127.0.0.1:{port}/healthz"
         assert _get(health) == 200
+        # manage.py in a second terminal (no PORT, no ENFORCEMENT_WEBHOOK_URL) finds the same peers.
+        second_terminal = subprocess.run(
+            [sys.executable, "-c", "import django; django.setup(); from django.conf import settings; "
+             "print(settings.ENFORCEMENT_WEBHOOK_URL, settings.EMAIL_PORT)"],
+            cwd=ROOT, env={key: value for key, value in env.items() if key != "PORT"}, capture_output=True,
+            text=True, check=True)
+        assert second_terminal.stdout.split() == [f"http://127.0.0.1:{receiver_port}/enforcement", str(smtp_port)]
         me = psutil.Process(runstack.pid)
         note_descendants()
 
@@ -269,5 +276,6 @@ def test_make_run_restarts_a_killed_worker_and_receiver_while_web_keeps_answerin
             os.killpg(runstack.pid, signal.SIGKILL)
             raise
     assert "Stopped." in output()
+    assert not (tmp_path / "data" / "run-peers.json").exists()
     left = [pid for pid in seen if not _gone(pid)]
     assert not left, f"left running after runstack stopped: {[psutil.Process(p).cmdline() for p in left]}"

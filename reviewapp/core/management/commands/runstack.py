@@ -1,3 +1,5 @@
+import contextlib
+import json
 import os
 import signal
 import time
@@ -54,6 +56,12 @@ class Command(BaseCommand):
 
         signal.signal(signal.SIGINT, request_stop)
         signal.signal(signal.SIGTERM, request_stop)
+        # manage.py in a second terminal reads where the peers are from here (settings/dev.py).
+        peers_file = settings.DATA_DIR / "run-peers.json"
+        if stack.peer_ports:
+            env = stack.environment()
+            peers_file.write_text(json.dumps({key: env[key] for key in ("ENFORCEMENT_WEBHOOK_URL", "EMAIL_PORT")
+                                              if key in env}))
         stack.start()
         try:
             if not stack.wait_until_healthy():
@@ -75,4 +83,7 @@ class Command(BaseCommand):
         finally:
             self.stdout.write("Stopping…")
             stack.stop(interrupted=stopping["signal"] == signal.SIGINT)
+            if stack.peer_ports:
+                with contextlib.suppress(FileNotFoundError):
+                    peers_file.unlink()
             self.stdout.write("Stopped.")
