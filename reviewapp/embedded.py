@@ -106,7 +106,9 @@ def _alive(pid: int) -> bool:
 
 def prune_dead_handles(pgdata: Path) -> list[int]:
     """Drop the pids of processes that are gone from pgserver's handle list; return the live ones."""
-    from pgserver.postgres_server import PostgresServer
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # platformdirs, as in ensure_running
+        from pgserver.postgres_server import PostgresServer
 
     path = Path(pgdata) / ".handle_pids.json"
     with PostgresServer._lock:
