@@ -56,6 +56,7 @@ class Command(BaseCommand):
 
         signal.signal(signal.SIGINT, request_stop)
         signal.signal(signal.SIGTERM, request_stop)
+        signal.signal(signal.SIGHUP, request_stop)  # the terminal closed
         # manage.py in a second terminal reads where the peers are from here (settings/dev.py).
         peers_file = settings.DATA_DIR / "run-peers.json"
         if stack.peer_ports:
