@@ -15,7 +15,7 @@ help:
 	@echo "make run    - start reviewapp with a demo on http://127.0.0.1:$(PORT) (Ctrl-C stops it)"
 	@echo "make test   - run the whole test suite against real PostgreSQL, Celery and Chromium"
 	@echo "make lint   - ruff"
-	@echo "make bench  - flag ingestion benchmark: COPY vs HTTP API vs ingest_flags (python -m bench --help)"
+	@echo "make bench  - ingestion, grouping and review under the real stack, as ratios to COPY (python -m bench --help)"
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "reviewapp needs Python 3.11+ ($(PYTHON) is older)"; exit 1; }
@@ -41,7 +41,7 @@ test: $(STAMP) browser
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-# Prints rates and ratios; never fails on a missed goal. BENCH_ARGS="--flags 20000" or "--memory".
+# Prints rates and ratios; never fails on a missed goal. BENCH_ARGS="--flags 20000", "--mode stack", "--profile" or "--memory".
 bench: $(STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)
 

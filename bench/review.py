@@ -15,6 +15,7 @@ import http.client
 import json
 import re
 import secrets
+import statistics
 import threading
 import time
 from dataclasses import dataclass, field
@@ -57,6 +58,8 @@ class Reviewer:
     errors: list[str] = field(default_factory=list)
     empty: int = 0
     queue_at: int = 0
+    claim_seconds: list[float] = field(default_factory=list)  # claim-next answers that gave a case
+    decide_seconds: list[float] = field(default_factory=list)
 
     def _request(self, method: str, path: str, body: bytes | None = None,
                  headers: dict[str, str] | None = None) -> tuple[int, bytes, http.client.HTTPResponse]:
@@ -96,7 +99,9 @@ class Reviewer:
         """Claim the next case of some queue and decide it. False when every queue was empty."""
         for offset in range(len(QUEUES)):
             queue = QUEUES[(self.queue_at + offset) % len(QUEUES)]
+            started = time.perf_counter()
             status, body, _ = self._request("POST", f"/api/v1/queues/{queue}/claim-next")
+            claimed = time.perf_counter()
             if status == 204:
                 continue
             if status != 200:
@@ -108,20 +113,36 @@ class Reviewer:
             if status != 201:
                 self.errors.append(f"decide case {case}: {status} {body[:200]!r}")
                 return False
+            self.claim_seconds.append(claimed - started)
+            self.decide_seconds.append(time.perf_counter() - claimed)
             self.queue_at = (self.queue_at + offset + 1) % len(QUEUES)  # spread the load over the queues
             return True
         self.empty += 1
         return False
 
 
-def decisions_per_second(reviewers: list[Reviewer], *, seconds: float) -> tuple[float, int]:
-    """Every reviewer decides as fast as it can for ``seconds``; returns (decisions/s, decisions).
+@dataclass
+class ReviewRun:
+    rate: float  # decisions per second
+    decisions: int
+    claim_ms: float  # median latency of a claim-next that gave a case
+    decide_ms: float  # median latency of a decision
 
-    Only decisions whose answer arrived inside the window count; the window closes when the last reviewer's
-    request in flight at the deadline has returned (so the rate is decisions over elapsed time).
+    def latencies(self) -> str:
+        return f"claim p50 {self.claim_ms:,.0f} ms, decide p50 {self.decide_ms:,.0f} ms"
+
+
+def decisions_per_second(reviewers: list[Reviewer], *, seconds: float) -> ReviewRun:
+    """Every reviewer decides as fast as it can for ``seconds``.
+
+    The window closes when the last reviewer's request in flight at the deadline has returned, so the rate
+    is decisions over elapsed time.
     """
     stop = threading.Event()
     counts = [0] * len(reviewers)
+    for reviewer in reviewers:
+        reviewer.claim_seconds.clear()
+        reviewer.decide_seconds.clear()
 
     def run(index: int, reviewer: Reviewer) -> None:
         while not stop.is_set():
@@ -144,5 +165,7 @@ def decisions_per_second(reviewers: list[Reviewer], *, seconds: float) -> tuple[
     errors = [error for reviewer in reviewers for error in reviewer.errors]
     if errors:
         raise RuntimeError(f"reviewers failed: {errors[:3]}")
+    claims = [s for reviewer in reviewers for s in reviewer.claim_seconds] or [0.0]
+    decides = [s for reviewer in reviewers for s in reviewer.decide_seconds] or [0.0]
     total = sum(counts)
-    return total / elapsed, total
+    return ReviewRun(total / elapsed, total, statistics.median(claims) * 1000, statistics.median(decides) * 1000)

@@ -219,11 +219,17 @@ class PendingWatch:
 # --- Profiling: py-spy on the worker, and what the database sessions wait on --------------------------
 
 class WorkerProfile:
-    """``py-spy record`` attached to the worker and its pool processes, plus a sampler of pg_stat_activity."""
+    """``py-spy record`` attached to a process and its children (the worker and its pool, gunicorn and its
+    workers), plus a sampler of what the benchmark database's sessions are waiting on (pg_stat_activity).
 
-    def __init__(self, db, pid: int, outdir: Path, *, rate: int = 100):
+    ``task`` names the frame whose samples are summarised (the grouping task, or Django's WSGI handler).
+    """
+
+    def __init__(self, db, pid: int, outdir: Path, *, rate: int = 100, name: str = "worker",
+                 task: str = "group_pending_flags", what: str = "the worker's grouping time"):
         self.db, self.pid, self.outdir, self.rate = db, pid, outdir, rate
-        self.raw = outdir / "worker-profile.txt"
+        self.name, self.task, self.what = name, task, what
+        self.raw = outdir / f"{name}-profile.txt"
         self.waits: collections.Counter = collections.Counter()
         self.samples = 0
         self._stop = threading.Event()
@@ -240,7 +246,7 @@ class WorkerProfile:
             self._spy = subprocess.Popen(
                 [spy, "record", "--pid", str(self.pid), "--subprocesses", "--idle", "--nonblocking",
                  "--rate", str(self.rate), "--format", "raw", "--output", str(self.raw)],
-                stdout=subprocess.DEVNULL, stderr=open(self.outdir / "py-spy.log", "w"))  # noqa: SIM115
+                stdout=subprocess.DEVNULL, stderr=open(self.outdir / f"py-spy-{self.name}.log", "w"))  # noqa: SIM115
         else:
             log("py-spy not installed (pip install -e '.[dev]'): only the database sampler runs")
         self._sampler = threading.Thread(target=self._sample, daemon=True)
@@ -271,10 +277,10 @@ class WorkerProfile:
                 self._spy.kill()
                 self._spy.wait()
 
-    def summary(self, seconds: float, top: int = 25) -> str:
-        lines = [f"Where the worker's grouping time went ({seconds:.1f} s of flag-to-case, "
-                 f"py-spy --idle --subprocesses at {self.rate} Hz; database sampled every 50 ms)", ""]
-        lines += summarise_pyspy(self.raw, top=top) if self.raw.exists() else ["(no py-spy profile)"]
+    def summary(self, window: str, top: int = 25) -> str:
+        lines = [f"Where {self.what} went ({window}; py-spy --idle --subprocesses at {self.rate} Hz; "
+                 "database sampled every 50 ms)", ""]
+        lines += summarise_pyspy(self.raw, top=top, task=self.task) if self.raw.exists() else ["(no py-spy profile)"]
         lines += ["", f"Database sessions of the benchmark's database, {self.samples} samples: "
                       "average active sessions per (wait, query)"]
         for (wait, text), count in self.waits.most_common(top):
@@ -330,7 +336,7 @@ def summarise_pyspy(path: Path, *, top: int = 25, task: str = "group_pending_fla
         return [f"(no sample inside {task}: {total} samples in all)"]
     share = lambda n: f"{n / grouping:6.1%}"  # noqa: E731
     out = [f"{grouping} samples inside {task} ({grouping / max(total, 1):.0%} of the worker's {total}, idle included)",
-           "", "By the deepest line of our code (what the grouping step was doing):"]
+           "", "By the deepest line of our code (which step was running):"]
     out += [f"  {share(n)}  {name}" for name, n in ours.most_common(top)]
     out += ["", "By leaf frame (where the time was finally spent; psycopg wait = waiting on PostgreSQL):"]
     out += [f"  {share(n)}  {name}" for name, n in leaf.most_common(top)]
