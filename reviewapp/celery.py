@@ -3,12 +3,14 @@
 One queue per kind of work (DESIGN.md "Running"): ``ingest``, ``outbox``, ``forum``, ``maintenance``.
 A task is routed by the app it lives in; a worker can serve all queues (``make run``) or only some
 (production). Tasks are acknowledged late and rejected when their worker dies, one at a time, so a
-killed worker never loses the task it held.
+killed worker never loses the task it held. Workers run a thread pool (``CELERY_WORKER_POOL`` in
+settings says why not prefork), and beat queues a heartbeat that /healthz watches.
 """
 
 import os
 
 from celery import Celery
+from celery.signals import before_task_publish
 from kombu import Queue
 from kombu.transport.sqlalchemy import Transport as SqlaTransport
 
@@ -21,6 +23,18 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 # fetches, so a queue drains one task a second. It hands every transport option to SQLAlchemy's
 # create_engine, so the interval cannot be passed as an option: set the transport's default instead.
 SqlaTransport.polling_interval = 0.1
+
+
+HEARTBEAT_TASK = "reviewapp.core.tasks.heartbeat"
+
+
+@before_task_publish.connect
+def _note_heartbeat_queued(sender: str | None = None, **kwargs) -> None:
+    # Wherever a heartbeat is queued (beat), note when, so /healthz can tell how long it has waited.
+    if sender == HEARTBEAT_TASK:
+        from reviewapp.core.health import heartbeat_queued
+
+        heartbeat_queued()
 
 
 def queue_name(kind: str) -> str:
@@ -42,8 +56,14 @@ def _configure_queues(sender: Celery, **kwargs) -> None:
         "reviewapp.forum.*": {"queue": queue_name("forum")},
         "reviewapp.audit.*": {"queue": queue_name("maintenance")},
         "reviewapp.outbox.*": {"queue": queue_name("outbox")},
+        "reviewapp.core.*": {"queue": queue_name("maintenance")},
     }
     sender.conf.beat_schedule = {
+        # /healthz's proof that a worker takes work; a heartbeat nobody took in time is useless, so it expires.
+        "core-heartbeat": {
+            "task": HEARTBEAT_TASK, "schedule": float(settings.HEALTH_HEARTBEAT_INTERVAL_SECONDS),
+            "options": {"expires": settings.HEALTH_WORKER_MAX_SILENCE_SECONDS},
+        },
         "cases-lapse-claims": {"task": "reviewapp.cases.tasks.lapse_claims", "schedule": 60.0},
         "cases-lift-expired": {"task": "reviewapp.cases.tasks.lift_expired_decisions", "schedule": 60.0},
         "flags-reconcile": {

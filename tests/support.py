@@ -43,19 +43,20 @@ def child_env(**extra: str) -> dict[str, str]:
 class CeleryWorker:
     """A real `celery worker` process consuming this test session's queues."""
 
-    def __init__(self, env: dict[str, str], log_path: Path):
+    def __init__(self, env: dict[str, str], log_path: Path, *, concurrency: int = 1):
         self.env = env
         self.log_path = log_path
+        self.concurrency = concurrency
         self.process: subprocess.Popen | None = None
         self._ready = threading.Event()
 
     def start(self, timeout: float = 90.0) -> CeleryWorker:
-        from reviewapp.celery import queue_name
-
-        queues = ",".join(queue_name(kind) for kind in settings.CELERY_QUEUES)
+        prefix = self.env.get("CELERY_QUEUE_PREFIX", settings.CELERY_QUEUE_PREFIX)
+        queues = ",".join(f"{prefix}{kind}" for kind in settings.CELERY_QUEUES)
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "reviewapp", "worker", "-Q", queues, "--concurrency", "1",
-             "--loglevel", "INFO", "--without-gossip", "--without-mingle", "-n", f"test-{os.getpid()}@%h"],
+            [sys.executable, "-m", "celery", "-A", "reviewapp", "worker", "-Q", queues,
+             "--concurrency", str(self.concurrency), "--loglevel", "INFO", "--without-gossip", "--without-mingle",
+             "-n", f"{prefix.strip('-') or os.getpid()}@%h"],
             cwd=ROOT, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
             start_new_session=True,  # its own process group: the pool children die with it
         )

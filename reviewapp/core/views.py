@@ -9,7 +9,7 @@ from django.views.decorators.http import require_GET
 from reviewapp.audit.selectors import latest_checkpoint
 from reviewapp.people.navigation import items_for
 
-from .health import broker_state, database_state
+from .health import health_checks
 
 log = logging.getLogger(__name__)
 
@@ -17,20 +17,21 @@ log = logging.getLogger(__name__)
 @never_cache
 @require_GET
 def healthz(request):
-    """200 when the database and the broker both answer; 503 naming what is down."""
-    problems = {name: state for name, state in (("database", database_state()), ("broker", broker_state()))
-                if state is not None}
-    body = {
-        "status": "ok" if not problems else "unavailable",
-        "database": "ok" if "database" not in problems else "down",
-        "broker": "ok" if "broker" not in problems else "down",
-    }
-    if problems:
-        # Only the names leave: error details (hosts, sockets) go to the log, not to anonymous callers.
-        body["down"] = sorted(problems)
-        for name, why in problems.items():
-            log.error("healthz: %s is down: %s", name, why)
-    return JsonResponse(body, status=200 if not problems else 503)
+    """200 while everything answers and work flows; 503 naming what is down or stalled (core/health.py).
+
+    The body lists each check ("ok", "down", "stalled" or "unknown") and, on 503, ``down`` names the
+    failing parts. Only the names leave: details (hosts, ages, thresholds) go to the log.
+    """
+    checks = health_checks()
+    failing = [check for check in checks if check.state in ("down", "stalled")]
+    body = {"status": "ok" if not failing else "unavailable", **{check.name: check.state for check in checks}}
+    if failing:
+        body["down"] = sorted(check.name for check in failing)
+    for check in checks:
+        if not check.ok:
+            (log.error if check in failing else log.warning)("healthz: %s is %s: %s", check.name, check.state,
+                                                             check.detail)
+    return JsonResponse(body, status=200 if not failing else 503)
 
 
 @login_required

@@ -32,3 +32,18 @@ def due_message_ids(*, now: datetime | None = None, limit: int = 1000) -> list[i
         .order_by("next_attempt_at")
         .values_list("id", flat=True)[:limit]
     )
+
+
+def oldest_due_since(*, now: datetime | None = None) -> datetime | None:
+    """When the longest-waiting pending message fell due (None when none is due).
+
+    Measured against the due time, not creation: a message in back-off after a failed try is waiting on
+    purpose, and only a due one that nobody tries means delivery stopped. Served by the partial index.
+    """
+    now = now or timezone.now()
+    return (
+        OutboxMessage.objects.filter(state=OutboxMessage.State.PENDING, next_attempt_at__lte=now)
+        .order_by("next_attempt_at")
+        .values_list("next_attempt_at", flat=True)
+        .first()
+    )

@@ -246,6 +246,15 @@ CELERY_QUEUES = ("ingest", "outbox", "forum", "maintenance")
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Threads, not prefork. On a broker without an event loop (kombu's SQLAlchemy transport, the embedded
+# default) prefork runs billiard's blocking pool, whose children share one inqueue behind a
+# cross-process lock that an idle child holds while it waits; a child SIGKILLed then (OOM killer, a
+# hard time limit, an operator) leaves the lock taken, and every respawned child blocks on it for good
+# (billiard #104, #457; tests/reliability/test_pool_kill.py). Threads share no such lock, and the work
+# here waits on PostgreSQL and peers rather than computing. Scale out with more worker processes.
+CELERY_WORKER_POOL = "threads"
+# Threads per worker process, when the command line gives no --concurrency.
+CELERY_WORKER_CONCURRENCY = env_int("CELERY_WORKER_CONCURRENCY", 4)
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_RESULT_BACKEND = None
@@ -256,6 +265,15 @@ CELERY_BROKER_TRANSPORT_OPTIONS = (
     {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)} if CELERY_BROKER_URL.startswith("redis") else {}
 )
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
+# /healthz answers 503 naming the part past its threshold (reviewapp/core/health.py). Beat queues a
+# heartbeat task this often; a heartbeat left unanswered longer than the silence threshold means no
+# worker takes work.
+HEALTH_HEARTBEAT_INTERVAL_SECONDS = env_int("HEALTH_HEARTBEAT_INTERVAL_SECONDS", 15)
+HEALTH_WORKER_MAX_SILENCE_SECONDS = env_int("HEALTH_WORKER_MAX_SILENCE_SECONDS", 120)
+# How long the oldest undelivered outbox message may have been due (a message in back-off is not due).
+HEALTH_OUTBOX_MAX_AGE_SECONDS = env_int("HEALTH_OUTBOX_MAX_AGE_SECONDS", 300)
+# How long the oldest flag may wait for its case (set-aside flags do not count).
+HEALTH_PENDING_FLAG_MAX_AGE_SECONDS = env_int("HEALTH_PENDING_FLAG_MAX_AGE_SECONDS", 600)
 FLAGS_RECONCILE_INTERVAL = timedelta(seconds=env_int("FLAGS_RECONCILE_INTERVAL_SECONDS", 30))
 OUTBOX_RECONCILE_INTERVAL = timedelta(seconds=env_int("OUTBOX_RECONCILE_INTERVAL_SECONDS", 15))
 AUDIT_CHECKPOINT_INTERVAL = timedelta(seconds=env_int("AUDIT_CHECKPOINT_INTERVAL_SECONDS", 3600))
