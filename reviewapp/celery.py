@@ -10,7 +10,7 @@ settings says why not prefork), and beat queues a heartbeat that /healthz watche
 import os
 
 from celery import Celery
-from celery.signals import before_task_publish
+from celery.signals import beat_init, before_task_publish
 from kombu import Queue
 from kombu.transport.sqlalchemy import Transport as SqlaTransport
 
@@ -35,6 +35,14 @@ def _note_heartbeat_queued(sender: str | None = None, **kwargs) -> None:
         from reviewapp.core.health import heartbeat_queued
 
         heartbeat_queued()
+
+
+@beat_init.connect
+def _forget_heartbeats_of_an_earlier_beat(**kwargs) -> None:
+    # A heartbeat left unanswered when the stack last stopped says nothing about the workers starting now.
+    from reviewapp.core.health import heartbeat_forget
+
+    heartbeat_forget()
 
 
 def queue_name(kind: str) -> str:

@@ -86,6 +86,14 @@ def heartbeat_answered() -> None:
     cache.delete(HEARTBEAT_QUEUED_KEY)
 
 
+def heartbeat_forget() -> None:
+    """A new beat starts counting afresh (what an earlier one queued may have died with its stack)."""
+    try:
+        cache.delete(HEARTBEAT_QUEUED_KEY)
+    except Exception as exc:
+        log.warning("health: could not forget an earlier heartbeat: %s", _why(exc))
+
+
 def worker_silence_seconds() -> float | None:
     """How long a queued heartbeat has waited for a worker; None when none is waiting."""
     queued = cache.get(HEARTBEAT_QUEUED_KEY)

@@ -176,3 +176,12 @@ def test_every_stalled_part_is_named(client, settings, detector):
 def test_healthz_stays_cheap(client, django_assert_max_num_queries):
     with django_assert_max_num_queries(4):  # SELECT 1, the heartbeat note, one indexed read each for the rest
         assert _healthz(client)[0] == 200
+
+
+@pytest.mark.django_db
+def test_a_new_beat_forgets_a_heartbeat_an_earlier_stack_left_waiting():
+    from celery.signals import beat_init
+
+    cache.set(health.HEARTBEAT_QUEUED_KEY, time.time() - 500, timeout=None)
+    beat_init.send(sender=None)
+    assert health.worker_silence_seconds() is None
