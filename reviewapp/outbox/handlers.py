@@ -120,7 +120,10 @@ def deliver_enforcement(message: OutboxMessage) -> None:
         raise DeliveryError("ENFORCEMENT_WEBHOOK_URL is not set")
     if not secret:
         raise DeliveryError("ENFORCEMENT_WEBHOOK_SECRET is not set")
-    request = webhook_request(message, url=url, secret=secret)
+    _post(webhook_request(message, url=url, secret=secret), url=url)
+
+
+def _post(request: urllib.request.Request, *, url: str) -> None:
     try:
         with _OPENER.open(request, timeout=WEBHOOK_TIMEOUT_SECONDS) as response:
             status = response.status
@@ -131,6 +134,37 @@ def deliver_enforcement(message: OutboxMessage) -> None:
         raise DeliveryError(f"could not reach {url}: {getattr(exc, 'reason', None) or exc}") from exc
     if not 200 <= status < 300:
         raise DeliveryError(f"HTTP {status} from {url}")
+
+
+# --- witness: a copy of each signed audit checkpoint, to a witness outside this deployment ----------
+# The same wire format and signature as the enforcement webhook (``signing``), keyed with
+# AUDIT_WITNESS_SECRET. The witness keeps what it receives and serves it back on GET (see
+# ``reviewapp.audit.checkpoints``), so a rewrite of the database *and* of the local checkpoint file is
+# still caught.
+
+_WITNESS_FIELDS = {"seq", "hash", "at", "signature", "key_id"}
+
+
+def _validate_witness(payload: dict[str, Any]) -> None:
+    if set(payload) != _WITNESS_FIELDS:
+        raise ValueError(f"witness payload: fields must be {sorted(_WITNESS_FIELDS)}")
+    if type(payload["seq"]) is not int or payload["seq"] < 1:
+        raise ValueError("witness payload: 'seq' must be a positive integer")
+    if not all(isinstance(payload[name], str) and payload[name] for name in ("hash", "at", "signature")):
+        raise ValueError("witness payload: 'hash', 'at' and 'signature' must be non-empty strings")
+
+
+@register("witness", validate=_validate_witness)
+def deliver_witness_checkpoint(message: OutboxMessage) -> None:
+    """POST the checkpoint to AUDIT_WITNESS_URL; only a 2xx answer counts as delivered."""
+    url, secret = settings.AUDIT_WITNESS_URL, settings.AUDIT_WITNESS_SECRET
+    if not url:
+        raise DeliveryError("AUDIT_WITNESS_URL is not set")
+    if not secret:
+        raise DeliveryError("AUDIT_WITNESS_SECRET is not set")
+    if urlsplit(url).scheme not in {"http", "https"}:
+        raise DeliveryError(f"AUDIT_WITNESS_URL must be http(s), not {url!r}")
+    _post(webhook_request(message, url=url, secret=secret), url=url)
 
 
 # --- email: through Django's email backend (SMTP in production) -------------------------------------

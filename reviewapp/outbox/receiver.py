@@ -6,6 +6,11 @@ the same key with a different body answers 409), and answer 2xx only once the ac
 "Applying" here means appending one JSON line to a log and printing one line. The keys seen are
 reloaded from that log at start, so a restarted receiver still recognises a redelivery.
 
+It is also the demo's **checkpoint witness**: ``POST /witness/checkpoints`` (signed the same way) keeps
+a copy of each signed audit checkpoint, once per Idempotency-Key, appended to
+``witness-checkpoints.jsonl`` beside the log; ``GET /witness/checkpoints`` answers them all as JSON
+(``{"checkpoints": [...]}``), which ``verify_audit --witness`` compares with the chain.
+
 Standard library only (``http.server``): ``manage.py run_enforcement_receiver`` serves it.
 """
 
@@ -20,32 +25,37 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TextIO
+from urllib.parse import urlsplit
 
 from . import signing
 
 MAX_BODY_BYTES = 1024 * 1024
+WITNESS_PATH = "/witness/checkpoints"
 
 
 class EnforcementReceiver(ThreadingHTTPServer):
     daemon_threads = True
 
     def __init__(self, address: tuple[str, int], *, secret: str, log_path: Path, out: TextIO | None = None,
-                 tolerance: int = signing.DEFAULT_TOLERANCE_SECONDS):
+                 tolerance: int = signing.DEFAULT_TOLERANCE_SECONDS, witness_path: Path | None = None):
         if not secret:
             raise ValueError("the receiver needs the webhook secret to verify signatures")
         self.secret = secret
         self.log_path = Path(log_path)
+        self.witness_path = Path(witness_path) if witness_path else self.log_path.parent / "witness-checkpoints.jsonl"
         self.out = out if out is not None else sys.stdout
         self.tolerance = tolerance
         self._lock = threading.Lock()
-        self._applied: dict[str, str] = self._load_applied()  # idempotency key -> body sha256
+        self._applied: dict[str, str] = self._load_applied(self.log_path)  # idempotency key -> body sha256
+        self._witnessed: dict[str, str] = self._load_applied(self.witness_path)
         self._thread: threading.Thread | None = None
         super().__init__(address, _Handler)
 
-    def _load_applied(self) -> dict[str, str]:
+    @staticmethod
+    def _load_applied(path: Path) -> dict[str, str]:
         applied: dict[str, str] = {}
-        if self.log_path.exists():
-            with open(self.log_path, encoding="utf-8") as log:
+        if path.exists():
+            with open(path, encoding="utf-8") as log:
                 for line in log:
                     if line.strip():
                         entry = json.loads(line)
@@ -72,6 +82,32 @@ class EnforcementReceiver(ThreadingHTTPServer):
         print(f"enforcement receiver: applied {event} {_summary(payload)} (key {idempotency_key})",
               file=self.out, flush=True)
         return HTTPStatus.OK
+
+    def keep_checkpoint(self, *, idempotency_key: str, body: bytes) -> HTTPStatus:
+        """Keep a copy of one audit checkpoint, once per key (409 for a key reused with other content)."""
+        digest = hashlib.sha256(body).hexdigest()
+        with self._lock:
+            seen = self._witnessed.get(idempotency_key)
+            if seen is not None:
+                return HTTPStatus.OK if seen == digest else HTTPStatus.CONFLICT
+            checkpoint = json.loads(body)
+            entry = {"received_at": datetime.now(UTC).isoformat(), "idempotency_key": idempotency_key,
+                     "body_sha256": digest, "checkpoint": checkpoint}
+            self.witness_path.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.witness_path, "a", encoding="utf-8") as log:
+                log.write(json.dumps(entry, sort_keys=True) + "\n")
+            self._witnessed[idempotency_key] = digest
+        seq = checkpoint.get("seq") if isinstance(checkpoint, dict) else None
+        print(f"checkpoint witness: kept audit checkpoint seq {seq} (key {idempotency_key})", file=self.out, flush=True)
+        return HTTPStatus.OK
+
+    def witnessed_checkpoints(self) -> list:
+        """Every checkpoint kept, in the order received."""
+        with self._lock:
+            if not self.witness_path.exists():
+                return []
+            with open(self.witness_path, encoding="utf-8") as log:
+                return [json.loads(line)["checkpoint"] for line in log if line.strip()]
 
     def serve_in_thread(self) -> EnforcementReceiver:
         self._thread = threading.Thread(target=self.serve_forever, name="enforcement-receiver", daemon=True)
@@ -124,13 +160,29 @@ class _Handler(BaseHTTPRequestHandler):
             json.loads(body)
         except ValueError:
             return self._answer(HTTPStatus.BAD_REQUEST, "the body is not JSON")
+        if self._path() == WITNESS_PATH:
+            status = self.server.keep_checkpoint(idempotency_key=key, body=body)
+            if status == HTTPStatus.CONFLICT:
+                return self._answer(status, "this Idempotency-Key was used with a different checkpoint")
+            return self._answer(status, "kept")
         status = self.server.apply(idempotency_key=key, event=self.headers.get("X-Reviewapp-Event", ""), body=body)
         if status == HTTPStatus.CONFLICT:
             return self._answer(status, "this Idempotency-Key was used with a different body")
         return self._answer(status, "applied")
 
+    def do_GET(self) -> None:
+        if self._path() != WITNESS_PATH:
+            return self._answer(HTTPStatus.NOT_FOUND, "not found")
+        self._send_json(HTTPStatus.OK, {"checkpoints": self.server.witnessed_checkpoints()})
+
+    def _path(self) -> str:
+        return urlsplit(self.path).path.rstrip("/")
+
     def _answer(self, status: HTTPStatus, message: str) -> None:
-        data = json.dumps({"status": status.value, "message": message}).encode()
+        self._send_json(status, {"status": status.value, "message": message})
+
+    def _send_json(self, status: HTTPStatus, body: dict) -> None:
+        data = json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))

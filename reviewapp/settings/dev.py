@@ -5,6 +5,7 @@ import hmac
 import json
 import os
 import secrets
+from urllib.parse import urlsplit, urlunsplit
 
 from .base import *  # noqa: F403
 from .base import DATA_DIR, env_bool, env_int
@@ -18,6 +19,14 @@ def _local_secret_key() -> str:
         path.write_text(secrets.token_urlsafe(50))
         path.chmod(0o600)
     return path.read_text().strip()
+
+
+def _local_witness_url(webhook_url: str) -> str:
+    # Only when the webhook goes to the local receiver; a real platform is not our witness.
+    parts = urlsplit(webhook_url)
+    if parts.hostname in {"127.0.0.1", "localhost"}:
+        return urlunsplit((parts.scheme, parts.netloc, "/witness/checkpoints", "", ""))
+    return ""
 
 
 def _running_peers() -> dict:
@@ -40,6 +49,9 @@ ENFORCEMENT_WEBHOOK_URL = os.environ.get("ENFORCEMENT_WEBHOOK_URL") or _peers.ge
 ENFORCEMENT_WEBHOOK_SECRET = os.environ.get("ENFORCEMENT_WEBHOOK_SECRET") or hmac.new(
     SECRET_KEY.encode(), b"reviewapp enforcement webhook", hashlib.sha256
 ).hexdigest()
+# The local receiver is also the demo's checkpoint witness (POST and GET /witness/checkpoints).
+AUDIT_WITNESS_URL = os.environ.get("AUDIT_WITNESS_URL", _local_witness_url(ENFORCEMENT_WEBHOOK_URL))
+AUDIT_WITNESS_SECRET = os.environ.get("AUDIT_WITNESS_SECRET") or ENFORCEMENT_WEBHOOK_SECRET
 EMAIL_HOST = os.environ.get("EMAIL_HOST", "127.0.0.1")
 EMAIL_PORT = env_int("EMAIL_PORT", int(_peers.get("EMAIL_PORT", 1025)))
 WHITENOISE_USE_FINDERS = True

@@ -15,3 +15,5 @@ STORAGES = {
 # Each test process gets its own queues, so a running `make run` worker (or another test process)
 # never takes a test's task. Child workers inherit the prefix through the environment.
 CELERY_QUEUE_PREFIX = os.environ.get("CELERY_QUEUE_PREFIX") or f"test{os.getpid()}-"
+# No witness unless a test starts one (a checkpoint would otherwise queue a delivery to a port nobody serves).
+AUDIT_WITNESS_URL = os.environ.get("AUDIT_WITNESS_URL", "")
