@@ -82,6 +82,10 @@ def _configure_queues(sender: Celery, **kwargs) -> None:
             "task": "reviewapp.outbox.tasks.reconcile_outbox",
             "schedule": settings.OUTBOX_RECONCILE_INTERVAL,
         },
+        # The audit sequencer's backstop (reviewapp/audit/sequencer.py); a late run is useless, so it expires.
+        "audit-sequence": {
+            "task": "reviewapp.audit.tasks.sequence_audit_events", "schedule": 1.0, "options": {"expires": 5},
+        },
         "audit-checkpoint": {
             "task": "reviewapp.audit.tasks.audit_checkpoint",
             "schedule": settings.AUDIT_CHECKPOINT_INTERVAL,

@@ -124,3 +124,15 @@ def group_all_flags() -> None:
         if time.monotonic() > deadline:
             raise AssertionError("flags stayed pending for 60 s")
         time.sleep(0.02)
+
+
+def sequence_audit() -> int:
+    """Give every recorded audit event its seq and hashes now; returns how many were sequenced.
+
+    In production the sequencer runs right after each commit (and every second from beat). Tests under
+    the ``db`` fixture never commit, so nothing is sequenced until a test calls this: do so before
+    reading ``seq``, ``prev_hash`` or ``hash`` of an event, or verifying the chain.
+    """
+    from reviewapp.audit.sequencer import sequence_pending
+
+    return sequence_pending(wait=True)

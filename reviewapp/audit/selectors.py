@@ -6,9 +6,11 @@ import hmac
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
+from django.utils import timezone
 
 from .chain import GENESIS_HASH, HASHED_FIELDS, link_hash
 from .models import AuditEvent
@@ -24,35 +26,66 @@ class ChainReport:
     head_hash: str
     broken_seq: int | None = None
     reason: str = ""
+    # Committed events the sequencer has not reached yet (not part of the chain, not verified).
+    unsequenced: int = 0
 
 
 def _links(chunk_size: int) -> Iterator[dict]:
     # A server-side cursor: memory stays flat however long the chain is.
     return (
-        AuditEvent.objects.order_by("seq")
+        AuditEvent.objects.filter(seq__isnull=False).order_by("seq")
         .values(*HASHED_FIELDS, "prev_hash", "hash")
         .iterator(chunk_size=chunk_size)
     )
 
 
 def chain_verify(*, progress: Callable[[int], None] | None = None, chunk_size: int = _VERIFY_CHUNK) -> ChainReport:
-    """Recompute every link. Stops at the first broken one and names it (DESIGN.md invariant 1)."""
+    """Recompute every sequenced link. Stops at the first broken one and names it (DESIGN.md invariant 1).
+
+    The chain is the events with a ``seq``: 1, 2, 3 … without a gap. Events still waiting for the
+    sequencer are no part of it yet; the report counts them (``unsequenced``), and
+    ``unsequenced_events`` tells whether any has waited too long.
+    """
     expected_seq, prev_hash, count = 1, GENESIS_HASH, 0
     for link in _links(chunk_size):
         seq = link["seq"]
         if seq != expected_seq:
             return ChainReport(False, count, expected_seq - 1, prev_hash, expected_seq,
-                               f"event {expected_seq} is missing (next stored event is {seq})")
+                               f"event {expected_seq} is missing (next stored event is {seq})",
+                               _unsequenced_count())
         if link["prev_hash"] != prev_hash:
             return ChainReport(False, count, seq - 1, prev_hash, seq,
-                               f"event {seq} does not point at the hash of event {seq - 1}")
+                               f"event {seq} does not point at the hash of event {seq - 1}", _unsequenced_count())
         if link_hash(prev_hash=prev_hash, fields=link) != link["hash"]:
             return ChainReport(False, count, seq - 1, prev_hash, seq,
-                               f"event {seq} was changed after it was written (its hash does not match)")
+                               f"event {seq} was changed after it was written (its hash does not match)",
+                               _unsequenced_count())
         prev_hash, expected_seq, count = link["hash"], seq + 1, count + 1
         if progress and count % _VERIFY_CHUNK == 0:
             progress(count)
-    return ChainReport(True, count, expected_seq - 1, prev_hash)
+    return ChainReport(True, count, expected_seq - 1, prev_hash, unsequenced=_unsequenced_count())
+
+
+def _unsequenced_count() -> int:
+    return AuditEvent.objects.filter(seq__isnull=True).count()  # the partial index: as cheap as the tail is short
+
+
+@dataclass(frozen=True)
+class UnsequencedEvents:
+    count: int  # committed events waiting for the sequencer longer than asked
+    oldest_at: datetime | None  # created_at of the oldest of them
+
+
+def unsequenced_events(*, older_than: timedelta = timedelta(seconds=60)) -> UnsequencedEvents:
+    """Events committed but still not sequenced after ``older_than``: a fault to report.
+
+    The sequencer runs right after every commit and every second from beat, so an event normally
+    waits milliseconds. One that waits a minute means no sequencer is running (beat or worker down)
+    or sequencing fails; until it is sequenced it is not covered by the chain or its checkpoints.
+    """
+    stale = AuditEvent.objects.filter(seq__isnull=True, created_at__lt=timezone.now() - older_than)
+    oldest = stale.order_by("created_at").values_list("created_at", flat=True).first()
+    return UnsequencedEvents(count=stale.count() if oldest else 0, oldest_at=oldest)
 
 
 def checkpoint_signature(*, key: str, seq: int, head_hash: str, at: str) -> str:
@@ -95,7 +128,8 @@ def checkpoints_compare(*, path: Path, key: str) -> list[CheckpointMismatch]:
 
 def events_for_listing(*, action: str = "", actor: str = "", target_type: str = "",
                        target_id: str = "") -> QuerySet[AuditEvent]:
-    events = AuditEvent.objects.order_by("-seq")
+    # Newest first: events still waiting for the sequencer (no seq yet) on top, then the chain.
+    events = AuditEvent.objects.order_by(F("seq").desc(nulls_first=True), "-id")
     if action:
         events = events.filter(action=action)
     if actor:

@@ -1,7 +1,10 @@
 """Writes to the audit trail. ``record`` is the only function that creates an ``AuditEvent``.
 
 Called by other apps' services inside their own ``transaction.atomic`` block, so the event commits
-or rolls back with the change it describes (DESIGN.md invariant 1).
+or rolls back with the change it describes (DESIGN.md invariant 1). ``record`` takes no lock: the
+event is inserted without its place in the chain, and the sequencer (``sequencer.py``, which explains
+the design) gives it ``seq``, ``prev_hash`` and ``hash`` right after the commit, in its own short
+transaction. Until then the event exists, with its content, and ``event.seq`` is None.
 """
 
 from __future__ import annotations
@@ -11,15 +14,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import connection, models, transaction
+from django.db import models, transaction
 from django.utils import timezone
 
 from .actions import AuditAction
-from .chain import GENESIS_HASH, link_hash
 from .models import AuditEvent
-
-# Any constant works; it only has to be the same in every process ("auditchn" as a bigint).
-_CHAIN_LOCK_KEY = int.from_bytes(b"auditchn", "big")
+from .sequencer import sequence_on_commit
 
 
 @dataclass(frozen=True)
@@ -80,48 +80,35 @@ class Entry:
     data: dict[str, Any] | None = None
 
 
-def _lock_chain_head() -> tuple[int, str]:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(%s::bigint)", [_CHAIN_LOCK_KEY])
-    head = AuditEvent.objects.order_by("-seq").values("seq", "hash").first()
-    return (head["seq"], head["hash"]) if head else (0, GENESIS_HASH)
-
-
-def _link(entry: Entry, *, seq: int, prev_hash: str, now) -> AuditEvent:
+def _event(entry: Entry, *, now) -> AuditEvent:
     who = _as_actor(entry.actor)
     target_type, target_id = _as_target(entry.target)
-    fields = {
-        "seq": seq,
-        "created_at": now,
-        "actor_type": who.type,
-        "actor_id": who.id,
-        "actor_display": who.display[:255],
-        "action": AuditAction(entry.action).value,  # refuses codes that are not in the one list
-        "target_type": target_type,
-        "target_id": target_id,
-        "data": _jsonable(entry.data),
-    }
-    return AuditEvent(**fields, prev_hash=prev_hash, hash=link_hash(prev_hash=prev_hash, fields=fields))
+    return AuditEvent(
+        created_at=now,
+        actor_type=who.type,
+        actor_id=who.id,
+        actor_display=who.display[:255],
+        action=AuditAction(entry.action).value,  # refuses codes that are not in the one list
+        target_type=target_type,
+        target_id=target_id,
+        data=_jsonable(entry.data),
+    )
 
 
 @transaction.atomic
 def record_many(entries: list[Entry]) -> list[AuditEvent]:
-    """Append several events at once (one lock, one INSERT), in the caller's transaction.
+    """Write several events at once (one INSERT), in the caller's transaction.
 
     For services that change many rows in one step (grouping thousands of flags into cases): each
-    change still gets its own event, at the cost of one statement instead of thousands.
+    change still gets its own event, at the cost of one statement instead of thousands. The events
+    share one ``created_at`` and are sequenced in the order given.
     """
     if not entries:
         return []
-    seq, prev_hash = _lock_chain_head()
     now = timezone.now()
-    events = []
-    for entry in entries:
-        seq += 1
-        event = _link(entry, seq=seq, prev_hash=prev_hash, now=now)
-        events.append(event)
-        prev_hash = event.hash
-    return AuditEvent.objects.bulk_create(events, batch_size=1000)
+    events = AuditEvent.objects.bulk_create([_event(entry, now=now) for entry in entries], batch_size=1000)
+    sequence_on_commit()
+    return events
 
 
 def record(
@@ -131,13 +118,14 @@ def record(
     target: Target | models.Model | None = None,
     data: dict[str, Any] | None = None,
 ) -> AuditEvent:
-    """Append one event to the chain, in the caller's transaction.
+    """Write one event in the caller's transaction; it joins the chain right after the commit.
 
-    Appends are serialised by a transaction-scoped advisory lock on the chain head, so concurrent
-    writers in any number of processes produce one gapless chain and never fork it. The lock is
-    released when the caller's transaction ends.
+    No lock is taken here, so concurrent writers never wait for each other; the sequencer serialises
+    only the append itself (``sequencer.sequence_pending``), and concurrent writers in any number of
+    processes still produce one gapless chain. The returned event has ``seq`` None until sequenced.
     """
     return record_many([Entry(actor=actor, action=action, target=target, data=data)])[0]
+
 
 def audit_checkpoint(*, checkpoint_file, key: str) -> AuditEvent:
     """Verify the whole chain, sign its head into a file outside the database, and record the result.
@@ -147,7 +135,9 @@ def audit_checkpoint(*, checkpoint_file, key: str) -> AuditEvent:
     ``audit.chain_broken`` and is not checkpointed.
     """
     from .selectors import chain_verify, checkpoint_signature
+    from .sequencer import sequence_pending
 
+    sequence_pending(wait=True)  # sign the freshest head: events committed a moment ago first
     report = chain_verify()
     if not report.ok:
         return record(

@@ -6,5 +6,5 @@ app_name = "audit"
 
 urlpatterns = [
     path("", views.event_list, name="events"),
-    path("<int:seq>/", views.event_detail, name="event"),
+    path("<int:pk>/", views.event_detail, name="event"),
 ]

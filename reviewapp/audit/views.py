@@ -23,6 +23,7 @@ def event_list(request):
 
 @login_required
 @permission_required("audit.view_auditevent", raise_exception=True)
-def event_detail(request, seq: int):
-    event = get_object_or_404(AuditEvent, seq=seq)
+def event_detail(request, pk: int):
+    # By id, not seq: an event is viewable before the sequencer has given it its place in the chain.
+    event = get_object_or_404(AuditEvent, pk=pk)
     return render(request, "audit/event.html", {"event": event})

@@ -201,7 +201,7 @@ def test_attachments_open_for_the_appeals_reviewer_and_compliance_each_opening_a
     assert attachment_read(attachment=attachment, staff=staff.compliance) == PDF
     with pytest.raises(PermissionDenied):
         attachment_read(attachment=attachment, staff=staff.other_senior)
-    openings = AuditEvent.objects.filter(action=AuditAction.ATTACHMENT_OPENED).order_by("seq")
+    openings = AuditEvent.objects.filter(action=AuditAction.ATTACHMENT_OPENED).order_by("id")
     assert [e.actor_display for e in openings] == ["olga", "cora"]
 
 
@@ -512,7 +512,7 @@ def test_attachments_download_only_for_the_reviewer_and_compliance_audited(claim
     assert refused.status_code == 403 and "Not opened" in refused.content.decode()
     assert client.get(reverse("appeal-review:attachment", args=[appeal.pk, attachment.pk])).status_code == 405
     assert _page(client, staff.outsider, "attachment", appeal.pk + 1, attachment.pk).status_code == 404
-    openings = AuditEvent.objects.filter(action=AuditAction.ATTACHMENT_OPENED).order_by("seq")
+    openings = AuditEvent.objects.filter(action=AuditAction.ATTACHMENT_OPENED).order_by("id")
     assert [e.actor_display for e in openings] == ["olga", "cora"]
 
 

@@ -16,17 +16,23 @@ from reviewapp.audit.actions import AuditAction
 from reviewapp.audit.chain import GENESIS_HASH
 from reviewapp.audit.models import AuditEvent
 from reviewapp.audit.selectors import chain_verify
-from reviewapp.audit.services import SYSTEM, Actor, Target, record
+from reviewapp.audit.services import SYSTEM, Actor, Entry, Target, record, record_many
+from tests.support import sequence_audit
 
 pytestmark = pytest.mark.django_db
 
 
 def _append(n: int) -> list[AuditEvent]:
-    return [
+    """Record n events and sequence them, as the after-commit sequencer would."""
+    events = [
         record(actor=SYSTEM, action=AuditAction.STAFF_CREATED, target=Target("people.user", str(i)),
                data={"i": i, "when": date(2026, 1, i % 28 + 1), "ref": uuid.UUID(int=i)})
         for i in range(n)
     ]
+    sequence_audit()
+    for event in events:
+        event.refresh_from_db()
+    return events
 
 
 def test_events_form_a_gapless_linked_chain():
@@ -136,6 +142,70 @@ def test_failed_append_leaves_no_gap():
     with pytest.raises(RuntimeError), transaction.atomic():
         record(actor=Actor(type="system", id="x"), action=AuditAction.STAFF_CREATED)
         raise RuntimeError("the change this event described failed")
+    assert not AuditEvent.objects.filter(actor_id="x").exists()
     event = _append(1)[0]
     assert event.seq == 3
     assert chain_verify().ok
+
+
+def test_an_event_exists_at_once_and_joins_the_chain_when_sequenced():
+    event = record(actor=SYSTEM, action=AuditAction.STAFF_CREATED, data={"i": 1})
+    stored = AuditEvent.objects.get(pk=event.pk)
+    assert (stored.action, stored.seq, stored.prev_hash, stored.hash) == ("staff.created", None, None, None)
+    report = chain_verify()
+    assert report.ok and (report.count, report.unsequenced) == (0, 1)
+
+    assert sequence_audit() == 1
+    stored.refresh_from_db()
+    assert stored.seq == 1 and stored.prev_hash == GENESIS_HASH
+    report = chain_verify()
+    assert report.ok and (report.count, report.unsequenced, report.head_hash) == (1, 0, stored.hash)
+    assert sequence_audit() == 0  # each event is sequenced once
+
+
+def test_record_many_is_sequenced_in_the_order_given():
+    record(actor=SYSTEM, action=AuditAction.STAFF_CREATED, data={"first": True})
+    record_many([Entry(actor=SYSTEM, action=AuditAction.STAFF_CREATED, data={"i": i}) for i in range(5)])
+    sequence_audit()
+    chain = list(AuditEvent.objects.order_by("seq").values_list("seq", "data"))
+    assert chain == [(1, {"first": True})] + [(i + 2, {"i": i}) for i in range(5)]
+    assert chain_verify().ok
+
+
+@pytest.mark.parametrize(("statement", "why"), [
+    ("UPDATE audit_auditevent SET data = '{\"forged\": true}'::jsonb WHERE seq IS NULL", "pending content"),
+    ("UPDATE audit_auditevent SET seq = 7, prev_hash = repeat('0', 64), hash = repeat('1', 64), "
+     "actor_display = 'someone else' WHERE seq IS NULL", "sequencing that also edits"),
+    ("UPDATE audit_auditevent SET seq = 9, prev_hash = repeat('0', 64), hash = repeat('2', 64) "
+     "WHERE seq IS NOT NULL", "sequencing twice"),
+    ("UPDATE audit_auditevent SET seq = NULL, prev_hash = NULL, hash = NULL WHERE seq IS NOT NULL", "unsequencing"),
+    ("DELETE FROM audit_auditevent WHERE seq IS NULL", "deleting a pending event"),
+])
+def test_the_only_update_allowed_is_sequencing_a_pending_event_once(statement, why):
+    _append(2)
+    record(actor=SYSTEM, action=AuditAction.STAFF_CREATED, data={"pending": True})
+    with pytest.raises(DatabaseError, match="pgtrigger: Cannot"), transaction.atomic(), connection.cursor() as cur:
+        cur.execute(statement)
+    assert sequence_audit() == 1, why
+    report = chain_verify()
+    assert report.ok and report.count == 3
+
+
+def test_verify_audit_names_an_event_whose_link_was_removed():
+    _append(5)
+    _tamper("UPDATE audit_auditevent SET seq = NULL, prev_hash = NULL, hash = NULL WHERE seq = 2")
+    code, _, err = _verify_audit()
+    assert code == 1
+    assert "BROKEN at event 2" in err
+    assert "missing" in err
+
+
+def test_verify_audit_names_an_event_moved_to_another_place():
+    events = _append(5)
+    # Swap the positions of events 2 and 3, keeping their stored hashes: the relinked chain breaks at 2.
+    _tamper("UPDATE audit_auditevent SET seq = -seq WHERE seq IN (2, 3)")
+    _tamper("UPDATE audit_auditevent SET seq = CASE seq WHEN -2 THEN 3 ELSE 2 END WHERE seq IN (-2, -3)")
+    assert AuditEvent.objects.get(seq=2).pk == events[2].pk
+    code, _, err = _verify_audit()
+    assert code == 1
+    assert "BROKEN at event 2" in err

@@ -10,6 +10,7 @@ from reviewapp.audit.chain import link_hash
 from reviewapp.audit.models import AuditEvent
 from reviewapp.audit.selectors import chain_verify, checkpoints_compare
 from reviewapp.audit.services import SYSTEM, audit_checkpoint, record
+from tests.support import sequence_audit
 
 pytestmark = pytest.mark.django_db
 KEY = "checkpoint-test-key"
@@ -18,6 +19,7 @@ KEY = "checkpoint-test-key"
 def _append(n):
     for i in range(n):
         record(actor=SYSTEM, action=AuditAction.STAFF_CREATED, data={"i": i})
+    sequence_audit()  # no commit in these tests, so nothing is sequenced after one
 
 
 def _rewrite_history_and_rehash(from_seq: int) -> None:

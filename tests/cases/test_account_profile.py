@@ -19,7 +19,7 @@ def account() -> Account:
 
 
 def profile_events():
-    return AuditEvent.objects.filter(action=AuditAction.ACCOUNT_PROFILE_UPDATED).order_by("seq")
+    return AuditEvent.objects.filter(action=AuditAction.ACCOUNT_PROFILE_UPDATED).order_by("id")
 
 
 def test_sets_the_fields_given_and_audits_what_changed(account, make_staff):

@@ -5,6 +5,7 @@ from django.urls import reverse
 
 from reviewapp.people.navigation import items_for
 from reviewapp.people.roles import Role
+from tests.support import sequence_audit
 
 pytestmark = pytest.mark.django_db
 
@@ -44,9 +45,13 @@ def test_audit_event_page_shows_its_hashes(make_staff, client):
     from reviewapp.audit.models import AuditEvent
 
     client.force_login(make_staff(Role.COMPLIANCE_OFFICER))
-    event = AuditEvent.objects.order_by("seq").first()
-    page = client.get(reverse("audit:event", args=[event.seq])).content.decode()
-    assert event.hash in page and event.prev_hash in page
+    event = AuditEvent.objects.order_by("id").first()
+    pending = client.get(reverse("audit:event", args=[event.pk])).content.decode()
+    assert "pending sequencing" in pending
+    sequence_audit()
+    event.refresh_from_db()
+    page = client.get(reverse("audit:event", args=[event.pk])).content.decode()
+    assert f"#{event.seq}" in page and event.hash in page and event.prev_hash in page
     assert client.get(reverse("audit:event", args=[10**9])).status_code == 404
 
 

@@ -11,6 +11,7 @@ from reviewapp.audit.selectors import chain_verify
 from reviewapp.audit.services import Actor
 from reviewapp.cases.models import Account, Campaign, Case
 from reviewapp.cases.services import account_profile_set
+from tests.support import sequence_audit
 
 pytestmark = pytest.mark.django_db
 SEEDER = Actor(type="system", id="seed_demo", display="seed_demo (demo data)")
@@ -82,13 +83,14 @@ def test_every_flag_has_a_case_and_every_account_one_open_case():
 def test_a_second_run_changes_nothing_and_the_chain_verifies():
     first = demo_campaign_ensure(actor=SEEDER)
     before = counts()
-    head = AuditEvent.objects.order_by("-seq").values_list("seq", flat=True).first()
+    head = AuditEvent.objects.order_by("-id").values_list("id", flat=True).first()
 
     second = demo_campaign_ensure(actor=SEEDER)
 
     assert second == first
     assert counts() == before
-    assert not AuditEvent.objects.filter(seq__gt=head).exists()
+    assert not AuditEvent.objects.filter(id__gt=head).exists()
+    sequence_audit()
     report = chain_verify()
     assert report.ok and report.count == before["events"]
 

@@ -34,7 +34,7 @@ def shown_token(response) -> str:
 
 
 def events(action: AuditAction, target) -> list[AuditEvent]:
-    return list(AuditEvent.objects.filter(action=action, target_id=str(target.pk)).order_by("seq"))
+    return list(AuditEvent.objects.filter(action=action, target_id=str(target.pk)).order_by("id"))
 
 
 def test_an_admin_creates_a_detector_and_it_is_audited(client, admin):

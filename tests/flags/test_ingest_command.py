@@ -121,7 +121,7 @@ def test_chunks_keep_line_numbers_and_each_chunk_is_one_audited_batch(detectors,
     batches = FlagBatch.objects.order_by("pk")  # lines 1–2, 3–4, 5
     assert [(b.source, b.created, b.duplicates, b.conflicts, b.rejected) for b in batches] == [
         ("file", 2, 0, 0, 0), ("file", 1, 0, 0, 1), ("file", 0, 1, 1, 0)]
-    events = AuditEvent.objects.filter(action=AuditAction.FLAGS_INGESTED).order_by("seq")
+    events = AuditEvent.objects.filter(action=AuditAction.FLAGS_INGESTED).order_by("id")
     assert [e.data["created"] for e in events] == [2, 1, 0]
     assert {(e.actor_type, e.actor_id, e.actor_display) for e in events} == {
         ("system", "manage.py ingest_flags", f"ingest_flags {source}")}

@@ -73,7 +73,7 @@ def test_admin_creates_changes_role_and_deactivates(client, make_staff):
     kofi.refresh_from_db()
     assert not kofi.is_active
     actions = list(AuditEvent.objects.filter(target_id=str(kofi.pk), actor_id=str(admin.pk))
-                   .order_by("seq").values_list("action", flat=True))
+                   .order_by("id").values_list("action", flat=True))
     assert actions == [AuditAction.STAFF_CREATED, AuditAction.STAFF_ROLE_CHANGED, AuditAction.STAFF_DEACTIVATED]
 
 

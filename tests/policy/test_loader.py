@@ -47,7 +47,7 @@ def snapshot(version: PolicyVersion) -> tuple[dict, list[dict]]:
 
 
 def published_events() -> list[AuditEvent]:
-    return list(AuditEvent.objects.filter(action=AuditAction.POLICY_VERSION_PUBLISHED).order_by("seq"))
+    return list(AuditEvent.objects.filter(action=AuditAction.POLICY_VERSION_PUBLISHED).order_by("id"))
 
 
 def test_the_real_policy_loads_with_the_documented_attributes():

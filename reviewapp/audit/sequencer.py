@@ -1,0 +1,132 @@
+"""The sequencer: gives committed audit events their place in the hash chain, in order, after commit.
+
+Why a sequencer (issue 8, section 2; DESIGN.md invariant 1). A hash chain has one serialisation point,
+its head: link n+1 needs the hash of link n. If writers appended to the chain themselves, each would
+hold the chain head from its first event until its transaction commits, and a slow transaction (a
+grouping batch) would hold up every claim, decision and ingestion in the system. Certificate
+Transparency logs and Trillian split the append in two, and so do we:
+
+1. **Write** (``services.record``, in the writer's own transaction, no global lock): the event is
+   inserted with its content and ``created_at``; ``seq``, ``prev_hash`` and ``hash`` stay empty. The
+   event commits or rolls back with the change it describes, so there is still no change without its
+   event and no event without its change. A rolled-back writer leaves nothing, hence no gap.
+2. **Sequence** (``sequence_pending``, here, in its own short transaction): under a transaction-scoped
+   advisory lock on the chain head, read the head, take committed events that have no ``seq`` yet in
+   ``(created_at, id)`` order, give each the next ``seq``, its ``prev_hash`` and
+   ``hash = sha256(prev_hash ‖ RFC 8785 JSON of {seq, content})`` (``chain.link_hash``), commit. The
+   lock is held for a few milliseconds per batch of up to ``batch_size`` events, never for a writer's
+   transaction.
+
+It runs (a) in the writing process right after each commit that recorded events
+(``transaction.on_commit``), with a *try*-lock, so writers never wait for each other: if another
+sequencer holds the lock, that one (which loops until it finds nothing left) or the next one takes our
+events; and (b) from Celery beat every second (``tasks.sequence_audit_events``), the backstop for the
+one race the loop cannot close (an event that commits after the running sequencer's last, empty read
+while our try-lock found it still busy) and for a process that died between commit and sequencing.
+
+Why the chain lives on the event row rather than in a separate link table: every reader (the audit
+pages, checkpoints, tests, other apps) keeps reading ``seq``/``prev_hash``/``hash`` where they always
+were, and a partial index on the rows whose ``seq`` is empty makes finding the pending events cost
+only as much as there are pending events. The price is one narrowly allowed UPDATE: the append-only
+trigger (``models._APPEND_ONLY``) accepts exactly the step that fills ``seq``, ``prev_hash`` and
+``hash`` from empty on a row whose other columns stay as written; every other UPDATE, every DELETE
+and TRUNCATE are refused as before. In production the application role needs UPDATE only on those
+three columns (``GRANT UPDATE (seq, prev_hash, hash)``), and nothing a writer can do with it escapes
+``verify_audit``: a row sequenced out of turn is a gap or a bad hash.
+
+Readers: the chain is the events with a ``seq``, 1…head without gaps; the head is the row with the
+largest ``seq`` (``chain_head``). Events not yet sequenced are shown as "pending sequencing" and
+counted by ``selectors.chain_verify``; one pending for long is a fault (``selectors.unsequenced_events``).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import connection, transaction
+
+from .chain import GENESIS_HASH, HASHED_FIELDS, link_hash
+from .models import AuditEvent
+
+logger = logging.getLogger(__name__)
+
+# Any constant works; it only has to be the same in every process ("auditchn" as a bigint).
+_CHAIN_LOCK_KEY = int.from_bytes(b"auditchn", "big")
+_CONTENT_FIELDS = tuple(name for name in HASHED_FIELDS if name != "seq")
+BATCH_SIZE = 1000
+
+
+def chain_head() -> tuple[int, str]:
+    """``(seq, hash)`` of the last sequenced event, or ``(0, GENESIS_HASH)`` for an empty chain."""
+    head = AuditEvent.objects.filter(seq__isnull=False).order_by("-seq").values("seq", "hash").first()
+    return (head["seq"], head["hash"]) if head else (0, GENESIS_HASH)
+
+
+def _lock_chain_head(*, wait: bool) -> bool:
+    with connection.cursor() as cursor:
+        if wait:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s::bigint)", [_CHAIN_LOCK_KEY])
+            return True
+        cursor.execute("SELECT pg_try_advisory_xact_lock(%s::bigint)", [_CHAIN_LOCK_KEY])
+        return cursor.fetchone()[0]
+
+
+def _sequence_one_batch(*, batch_size: int, wait: bool) -> int | None:
+    """One short transaction: sequence up to ``batch_size`` events. None if another sequencer is busy."""
+    with transaction.atomic():
+        if not _lock_chain_head(wait=wait):
+            return None
+        seq, prev_hash = chain_head()
+        pending = list(
+            AuditEvent.objects.filter(seq__isnull=True).order_by("created_at", "id")
+            .values("id", *_CONTENT_FIELDS)[:batch_size]
+        )
+        links = []
+        for event in pending:
+            seq += 1
+            digest = link_hash(prev_hash=prev_hash, fields={**event, "seq": seq})
+            links.append((event["id"], seq, prev_hash, digest))
+            prev_hash = digest
+        if links:
+            # Only "%s" placeholders are formatted in; every value is a query parameter.
+            placeholders = ", ".join(["(%s::bigint, %s::bigint, %s, %s)"] * len(links))
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"UPDATE audit_auditevent AS event SET seq = link.seq, prev_hash = link.prev_hash, "  # noqa: S608
+                    f"hash = link.hash FROM (VALUES {placeholders}) AS link (id, seq, prev_hash, hash) "
+                    f"WHERE event.id = link.id AND event.seq IS NULL",
+                    [value for link in links for value in link],
+                )
+                if cursor.rowcount != len(links):  # cannot happen while every sequencer takes the lock
+                    raise RuntimeError(f"sequenced {cursor.rowcount} of {len(links)} audit events")
+        return len(links)
+
+
+def sequence_pending(*, batch_size: int = BATCH_SIZE, wait: bool = False) -> int:
+    """Give every committed, not yet sequenced event its ``seq`` and hashes; return how many.
+
+    Loops, one short transaction per batch, until a batch finds nothing left, so events that commit
+    while it runs are taken too. With ``wait=False`` (after a commit, and from beat) it returns at once
+    when another sequencer holds the chain head: that one takes our events. ``wait=True`` waits for the
+    lock (tests, and commands that must see the whole chain).
+    """
+    total = 0
+    while True:
+        done = _sequence_one_batch(batch_size=batch_size, wait=wait)
+        if not done:
+            return total
+        total += done
+
+
+def _sequence_after_commit() -> None:
+    sequence_pending()
+
+
+def sequence_on_commit() -> None:
+    """Sequence this transaction's events right after it commits (once per transaction)."""
+    if not connection.in_atomic_block:
+        return
+    # One callback per transaction is enough: it sequences everything pending, ours included.
+    if any(callback is _sequence_after_commit for _, callback, _ in connection.run_on_commit):
+        return
+    transaction.on_commit(_sequence_after_commit, robust=True)
