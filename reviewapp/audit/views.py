@@ -6,7 +6,7 @@ from django.shortcuts import get_object_or_404, render
 
 from .actions import AuditAction
 from .models import AuditEvent
-from .selectors import events_for_listing, latest_checkpoint
+from .selectors import events_for_listing, latest_checkpoint, unsequenced_events
 
 
 @login_required
@@ -17,7 +17,7 @@ def event_list(request):
     query = urlencode({key: value for key, value in filters.items() if value})
     return render(request, "audit/events.html", {
         "page": page, "filters": filters, "query": query, "actions": AuditAction.choices,
-        "checkpoint": latest_checkpoint(),
+        "checkpoint": latest_checkpoint(), "stale": unsequenced_events(),
     })
 
 
