@@ -86,9 +86,10 @@ def _configure_queues(sender: Celery, **kwargs) -> None:
         "audit-sequence": {
             "task": "reviewapp.audit.tasks.sequence_audit_events", "schedule": 1.0, "options": {"expires": 5},
         },
-        "audit-checkpoint": {
+        "audit-checkpoint": {  # every minute by default; a run that finds the chain idle writes nothing
             "task": "reviewapp.audit.tasks.audit_checkpoint",
             "schedule": settings.AUDIT_CHECKPOINT_INTERVAL,
+            "options": {"expires": settings.AUDIT_CHECKPOINT_INTERVAL.total_seconds()},  # no backlog of late runs
         },
     }
 

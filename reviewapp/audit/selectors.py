@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import hmac
-import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 
 from django.db.models import F, QuerySet
 from django.utils import timezone
@@ -86,44 +83,6 @@ def unsequenced_events(*, older_than: timedelta = timedelta(seconds=60)) -> Unse
     stale = AuditEvent.objects.filter(seq__isnull=True, created_at__lt=timezone.now() - older_than)
     oldest = stale.order_by("created_at").values_list("created_at", flat=True).first()
     return UnsequencedEvents(count=stale.count() if oldest else 0, oldest_at=oldest)
-
-
-def checkpoint_signature(*, key: str, seq: int, head_hash: str, at: str) -> str:
-    message = json.dumps({"seq": seq, "hash": head_hash, "at": at}, sort_keys=True).encode()
-    return hmac.new(key.encode(), message, "sha256").hexdigest()
-
-
-@dataclass(frozen=True)
-class CheckpointMismatch:
-    seq: int
-    reason: str
-
-
-def checkpoints_compare(*, path: Path, key: str) -> list[CheckpointMismatch]:
-    """Compare the signed checkpoints kept outside the database with the chain as it is now.
-
-    A superuser who rewrites history and recomputes every later hash makes a chain that verifies on
-    its own; it no longer matches the head hashes that were checkpointed before the rewrite.
-    """
-    if not path.exists():
-        return []
-    mismatches: list[CheckpointMismatch] = []
-    lines = path.read_text().splitlines()
-    wanted = {}
-    for number, line in enumerate(lines, start=1):
-        entry = json.loads(line)
-        good = checkpoint_signature(key=key, seq=entry["seq"], head_hash=entry["hash"], at=entry["at"])
-        if not hmac.compare_digest(good, entry["signature"]):
-            mismatches.append(CheckpointMismatch(entry["seq"], f"checkpoint line {number} has a bad signature"))
-            continue
-        wanted[entry["seq"]] = entry["hash"]
-    stored = dict(AuditEvent.objects.filter(seq__in=list(wanted)).values_list("seq", "hash"))
-    for seq, head_hash in sorted(wanted.items()):
-        if seq not in stored:
-            mismatches.append(CheckpointMismatch(seq, f"checkpointed event {seq} is gone"))
-        elif stored[seq] != head_hash:
-            mismatches.append(CheckpointMismatch(seq, f"event {seq} differs from its signed checkpoint"))
-    return mismatches
 
 
 def events_for_listing(*, action: str = "", actor: str = "", target_type: str = "",

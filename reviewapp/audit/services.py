@@ -125,34 +125,3 @@ def record(
     processes still produce one gapless chain. The returned event has ``seq`` None until sequenced.
     """
     return record_many([Entry(actor=actor, action=action, target=target, data=data)])[0]
-
-
-def audit_checkpoint(*, checkpoint_file, key: str) -> AuditEvent:
-    """Verify the whole chain, sign its head into a file outside the database, and record the result.
-
-    The signed head hashes are what catch a superuser who rewrites history *and* recomputes every
-    later hash (``verify_audit --checkpoints`` compares them). A broken chain is recorded as
-    ``audit.chain_broken`` and is not checkpointed.
-    """
-    from .selectors import chain_verify, checkpoint_signature
-    from .sequencer import sequence_pending
-
-    sequence_pending(wait=True)  # sign the freshest head: events committed a moment ago first
-    report = chain_verify()
-    if not report.ok:
-        return record(
-            actor=SYSTEM,
-            action=AuditAction.AUDIT_CHAIN_BROKEN,
-            data={"broken_seq": report.broken_seq, "reason": report.reason, "verified": report.count},
-        )
-    at = timezone.now().isoformat()
-    signature = checkpoint_signature(key=key, seq=report.head_seq, head_hash=report.head_hash, at=at)
-    line = json.dumps({"seq": report.head_seq, "hash": report.head_hash, "at": at, "signature": signature})
-    checkpoint_file.parent.mkdir(parents=True, exist_ok=True)
-    with open(checkpoint_file, "a", encoding="utf-8") as handle:
-        handle.write(line + "\n")
-    return record(
-        actor=SYSTEM,
-        action=AuditAction.AUDIT_CHECKPOINT,
-        data={"verified": report.count, "head_seq": report.head_seq, "head_hash": report.head_hash},
-    )

@@ -1,16 +1,14 @@
 from celery import shared_task
-from django.conf import settings
 
-from . import services
+from . import checkpoints
 
 
 @shared_task
-def audit_checkpoint() -> int:
-    """Periodic (Celery beat): verify the chain and sign its head outside the database."""
-    event = services.audit_checkpoint(
-        checkpoint_file=settings.AUDIT_CHECKPOINT_FILE, key=settings.AUDIT_CHECKPOINT_KEY
-    )
-    return event.seq
+def audit_checkpoint() -> int | None:
+    """Periodic (Celery beat, every AUDIT_CHECKPOINT_INTERVAL_SECONDS): verify the chain and sign its head
+    outside the database if it grew. Returns the seq checkpointed, or None when nothing changed."""
+    event = checkpoints.audit_checkpoint(**checkpoints.configured())
+    return event.data.get("head_seq") if event is not None else None
 
 
 @shared_task(ignore_result=True)

@@ -276,12 +276,17 @@ HEALTH_OUTBOX_MAX_AGE_SECONDS = env_int("HEALTH_OUTBOX_MAX_AGE_SECONDS", 300)
 HEALTH_PENDING_FLAG_MAX_AGE_SECONDS = env_int("HEALTH_PENDING_FLAG_MAX_AGE_SECONDS", 600)
 FLAGS_RECONCILE_INTERVAL = timedelta(seconds=env_int("FLAGS_RECONCILE_INTERVAL_SECONDS", 30))
 OUTBOX_RECONCILE_INTERVAL = timedelta(seconds=env_int("OUTBOX_RECONCILE_INTERVAL_SECONDS", 15))
-AUDIT_CHECKPOINT_INTERVAL = timedelta(seconds=env_int("AUDIT_CHECKPOINT_INTERVAL_SECONDS", 3600))
+# Only events after the last checkpoint are unwitnessed: checkpoint every minute in which the chain grew.
+AUDIT_CHECKPOINT_INTERVAL = timedelta(seconds=env_int("AUDIT_CHECKPOINT_INTERVAL_SECONDS", 60))
 
 # --- Audit ----------------------------------------------------------------------------------------
 # Signed checkpoints of the chain head are appended to this file, outside the database.
 AUDIT_CHECKPOINT_FILE = Path(os.environ.get("AUDIT_CHECKPOINT_FILE", DATA_DIR / "audit-checkpoints.jsonl"))
 AUDIT_CHECKPOINT_KEY = os.environ.get("AUDIT_CHECKPOINT_KEY", "")
+# A copy of each checkpoint is POSTed (through the outbox, signed like the enforcement webhook with this
+# secret) to a witness outside this deployment; `verify_audit --witness` GETs its copies back. Optional.
+AUDIT_WITNESS_URL = os.environ.get("AUDIT_WITNESS_URL", "")
+AUDIT_WITNESS_SECRET = os.environ.get("AUDIT_WITNESS_SECRET", "")
 
 LOGGING = {
     "version": 1,

@@ -87,4 +87,7 @@ class Command(BaseCommand):
             if stack.peer_ports:
                 with contextlib.suppress(FileNotFoundError):
                     peers_file.unlink()
+            from reviewapp.audit.checkpoints import checkpoint_now
+
+            checkpoint_now()  # sign the head the stopped processes left: nothing they wrote stays unwitnessed
             self.stdout.write("Stopped.")
