@@ -16,6 +16,7 @@ import psycopg
 import pytest
 from django.db import connection
 from psycopg import sql
+from sqlalchemy.engine import URL
 
 from reviewapp.embedded import ensure_broker_tables
 
@@ -42,8 +43,14 @@ def fresh_broker_url():
         with psycopg.connect(dbname="postgres", autocommit=True, **params) as conn:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        base = child_env()["DATABASE_URL"].rsplit("/", 1)[0]
-        return "sqla+" + base.replace("postgresql://", "postgresql+psycopg://", 1) + f"/{name}"
+        if params["host"] and params["host"].startswith("/"):  # the embedded server: a unix socket
+            query = {"host": params["host"], **({"port": str(params["port"])} if params["port"] else {})}
+            url = URL.create("postgresql+psycopg", username=params["user"], password=params["password"],
+                             database=name, query=query)
+        else:
+            url = URL.create("postgresql+psycopg", username=params["user"], password=params["password"],
+                             host=params["host"], port=int(params["port"]) if params["port"] else None, database=name)
+        return "sqla+" + url.render_as_string(hide_password=False)
 
     yield recreate
     with psycopg.connect(dbname="postgres", autocommit=True, **params) as conn:
