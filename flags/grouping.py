@@ -34,14 +34,26 @@ log = logging.getLogger(__name__)
 
 GROUPER = Actor(type="system", id="flags.grouping", display="flag grouping")
 
-# Pending: no case and not set aside. Walks the partial index of flags without a case in id order.
+# Pending: no case and not set aside. The batch is chosen (and locked) by walking the partial index of
+# flags without a case in id order, so a batch reads about ``limit`` entries however large the backlog or
+# the table. The planner's statistics usually say "almost nothing is pending" (true between bursts), and
+# then it prefers reading every pending row and sorting them: a cost that grows with the backlog, which
+# made 100,000 flags take minutes. _BY_KEY_ONLY rules that plan out.
+# The same holds for every statement of a batch (cases by account, accounts by external id, cases by id):
+# each touches a batch's worth of rows by key, so index scans are always right, whatever stale statistics
+# say. Set for the grouping transaction only, and reset when it is done (it may run inside a larger one).
+_BY_KEY_ONLY = "SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off; SET LOCAL enable_sort = off"
+_PLANNER_DEFAULTS = "RESET enable_seqscan; RESET enable_bitmapscan; RESET enable_sort"
 _PENDING = """
+WITH batch AS (
+    SELECT f.id FROM flags_flag f
+    WHERE f.case_id IS NULL AND NOT EXISTS (SELECT 1 FROM flags_flagsetaside s WHERE s.flag_id = f.id)
+    ORDER BY f.id
+    LIMIT %s
+    FOR NO KEY UPDATE SKIP LOCKED
+)
 SELECT f.id, f.external_id, f.account_external_id, f.organization_id, f.cluster_id, d.slug, f.detector_id
-FROM flags_flag f JOIN flags_detector d ON d.id = f.detector_id
-WHERE f.case_id IS NULL AND NOT EXISTS (SELECT 1 FROM flags_flagsetaside s WHERE s.flag_id = f.id)
-ORDER BY f.id
-LIMIT %s
-FOR NO KEY UPDATE OF f SKIP LOCKED
+FROM batch JOIN flags_flag f ON f.id = batch.id JOIN flags_detector d ON d.id = f.detector_id
 """
 _PENDING_COUNT = """
 SELECT count(*) FROM flags_flag f
@@ -53,11 +65,13 @@ WHERE f.case_id IS NULL AND NOT EXISTS (SELECT 1 FROM flags_flagsetaside s WHERE
 ORDER BY f.id LIMIT 1
 """
 # Attach and sum in one statement: what each case gains from this batch, from the rows just attached.
+# The rows are found by primary key (``id = ANY``) only. No "case_id IS NULL" test: this transaction holds
+# them locked as pending, and that test invites the planner to read every flag without a case (above).
 _ATTACH = """
 WITH attached AS (
     UPDATE flags_flag f SET case_id = m.case_id
-    FROM unnest(%s::bigint[], %s::bigint[]) AS m(flag_id, case_id)
-    WHERE f.id = m.flag_id AND f.case_id IS NULL
+    FROM unnest(%(flags)s::bigint[], %(cases)s::bigint[]) AS m(flag_id, case_id)
+    WHERE f.id = ANY(%(flags)s::bigint[]) AND f.id = m.flag_id
     RETURNING f.case_id, f.signal, f.request_count, f.score, f.observed_to
 )
 SELECT case_id, count(*), coalesce(sum(request_count), 0), max(score), max(observed_to),
@@ -82,7 +96,7 @@ class GroupingRun:
         return self.flags + self.set_aside
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, order=True)
 class _Pending:
     id: int
     external_id: str
@@ -99,18 +113,22 @@ def flags_group(*, limit: int | None = None) -> GroupingRun:
     Returns how many flags and cases it touched and how many flags it set aside.
     """
     limit = limit or settings.FLAGS_GROUP_BATCH_SIZE
-    with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute(_PENDING, [limit])
-            pending = [_Pending(*row) for row in cursor.fetchall()]
-        if not pending:
-            return GroupingRun(0, 0)
-        try:
-            with transaction.atomic():
-                return _group(pending)
-        except _DATA_ERRORS as exc:
-            log.warning("grouping %d flags failed (%s); isolating the flag that fails", len(pending), exc)
-        return _group_isolating(pending)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(_BY_KEY_ONLY)
+        cursor.execute(_PENDING, [limit])
+        pending = sorted(_Pending(*row) for row in cursor.fetchall())
+        run = _group_pending(pending) if pending else GroupingRun(0, 0)
+        cursor.execute(_PLANNER_DEFAULTS)
+        return run
+
+
+def _group_pending(pending: list[_Pending]) -> GroupingRun:
+    try:
+        with transaction.atomic():
+            return _group(pending)
+    except _DATA_ERRORS as exc:
+        log.warning("grouping %d flags failed (%s); isolating the flag that fails", len(pending), exc)
+    return _group_isolating(pending)
 
 
 def _group_isolating(pending: list[_Pending]) -> GroupingRun:
@@ -169,7 +187,7 @@ def _group(pending: list[_Pending]) -> GroupingRun:
         if flag.cluster_id:
             clusters.setdefault(case_id, f"{flag.detector_slug}:{flag.cluster_id}")
     with connection.cursor() as cursor:
-        cursor.execute(_ATTACH, [flag_ids, case_ids])
+        cursor.execute(_ATTACH, {"flags": flag_ids, "cases": case_ids})
         added = [FlagsAdded(case_id=case_id, flag_count=count, total_requests=int(requests), max_score=score,
                             last_observed_at=observed, signals=signals)
                  for case_id, count, requests, score, observed, signals in cursor.fetchall()]

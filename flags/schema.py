@@ -154,9 +154,8 @@ def split_body(body: bytes) -> list[msgspec.Raw]:
     """A body is one flag object or ``{"flags": [...]}``; returns each item still undecoded."""
     try:
         top = msgspec.json.decode(body, type=dict[str, msgspec.Raw])
-    except RecursionError:  # deeper than the decoder goes; each item may nest at most MAX_EVIDENCE_DEPTH
-        raise BodyError(f"the body is nested too deeply to read; a flag's evidence may be nested at most "
-                        f"{MAX_EVIDENCE_DEPTH} levels") from None
+    except RecursionError:  # deeper than the decoder goes: split without it, and reject the deep items one by one
+        return _checked_items(_split_deep(body))
     except msgspec.ValidationError:
         raise BodyError("the body must be a JSON object: one flag, or {\"flags\": [...]}") from None
     except msgspec.DecodeError as exc:
@@ -169,10 +168,13 @@ def split_body(body: bytes) -> list[msgspec.Raw]:
     try:
         items = msgspec.json.decode(top["flags"], type=list[msgspec.Raw])
     except RecursionError:
-        raise BodyError(f"the body is nested too deeply to read; a flag's evidence may be nested at most "
-                        f"{MAX_EVIDENCE_DEPTH} levels") from None
+        items = _split_deep(body)
     except msgspec.ValidationError:
         raise BodyError("\"flags\" must be a list of flag objects") from None
+    return _checked_items(items)
+
+
+def _checked_items(items: list[msgspec.Raw]) -> list[msgspec.Raw]:
     if len(items) > MAX_FLAGS_PER_REQUEST:
         raise BodyError(
             f"{len(items)} flags in one request; the limit is {MAX_FLAGS_PER_REQUEST} — split the batch", status=413
@@ -180,3 +182,41 @@ def split_body(body: bytes) -> list[msgspec.Raw]:
     if not items:
         raise BodyError("\"flags\" is empty")
     return items
+
+
+_STRUCTURE = re.compile(rb'"(?:[^"\\]|\\.)*"|[\[\]{},:]', re.DOTALL)
+_TOO_DEEP = (f"the body is nested too deeply to read; a flag's evidence may be nested at most {MAX_EVIDENCE_DEPTH} "
+             "levels")
+
+
+def _split_deep(body: bytes) -> list[msgspec.Raw]:
+    """Split a body too deep for the decoder into its items, iteratively: one flag object, or the elements of
+    ``{"flags": [...]}``. Each item is then checked on its own (parse_flag rejects a deep one by name)."""
+    data = body.strip()
+    tokens = list(_STRUCTURE.finditer(data))
+    if not tokens or tokens[0].group() != b"{" or data[-1:] != b"}":
+        raise BodyError(_TOO_DEEP)
+    # Is it a batch? Its first key at depth 1 is "flags", followed by ':' and '['.
+    if not (len(tokens) >= 4 and tokens[1].group() == b'"flags"' and tokens[2].group() == b":"
+            and tokens[3].group() == b"["):
+        return [msgspec.Raw(data)]
+    items: list[msgspec.Raw] = []
+    depth, start = 2, tokens[3].end()
+    for token in tokens[4:]:
+        text = token.group()
+        if text in (b"[", b"{"):
+            depth += 1
+        elif text in (b"]", b"}"):
+            depth -= 1
+            if depth == 1:  # the end of the flags array
+                last = data[start:token.start()].strip()
+                if last:
+                    items.append(msgspec.Raw(last))
+                rest = data[token.end():].strip()
+                if rest != b"}":
+                    raise BodyError("a batch is {\"flags\": [...]} with nothing beside it")
+                return items
+        elif text == b"," and depth == 2:
+            items.append(msgspec.Raw(data[start:token.start()].strip()))
+            start = token.end()
+    raise BodyError(_TOO_DEEP)

@@ -160,7 +160,7 @@ _encoder = msgspec.json.Encoder()
 def _external_id_of(raw) -> str | None:
     try:
         value = msgspec.json.decode(raw)
-    except (msgspec.DecodeError, UnicodeDecodeError):
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):  # a deep item is named by its index only
         return None
     external_id = value.get("external_id") if isinstance(value, dict) else None
     return external_id if isinstance(external_id, str) else None

@@ -43,7 +43,7 @@ class FlagSummarySerializer(serializers.Serializer):
     has_evidence = serializers.SerializerMethodField()
 
     def get_has_evidence(self, flag) -> bool:
-        return flag.has_evidence if hasattr(flag, "has_evidence") else flag.evidence is not None
+        return flag.has_evidence  # annotated by the selector: the evidence itself is never loaded here
 
 
 class CaseSerializer(serializers.ModelSerializer):

@@ -38,7 +38,8 @@ def with_flag_from_detector(cases: QuerySet[Case], detector_slug: str) -> QueryS
 
 
 def recent_flags_of(case: Case, limit: int = 200):
-    return case.flags.select_related("detector").order_by("-observed_to", "-id")[:limit]
+    """The case's most recent flags for the API: whether each has evidence, never the evidence (case_flags)."""
+    return case_flags(case, limit)
 
 
 def can_open_evidence(user, case: Case) -> bool:

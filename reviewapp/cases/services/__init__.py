@@ -65,9 +65,11 @@ def open_cases_for(*, account_ids: set[int], actor, opened_by: dict[int, list[st
     ``case.opened`` events are appended to it for the caller to record later in the same transaction
     (grouping records all of a batch's events at once, after its case rows are updated).
     """
-    existing = dict(
-        Case.objects.filter(account_id__in=account_ids, state__in=Case.OPEN_STATES).values_list("account_id", "pk")
-    )
+    # By account only (the state is checked here): "state IN (open states)" in SQL would tempt the planner
+    # to read every open case when its statistics say there are few.
+    existing = {account_id: pk for account_id, pk, state in
+                Case.objects.filter(account_id__in=account_ids).values_list("account_id", "pk", "state")
+                if state in Case.OPEN_STATES}
     missing = sorted(account_ids - set(existing))
     if missing:
         now = timezone.now()
@@ -117,7 +119,10 @@ def campaigns_link(*, case_clusters: dict[int, str], actor, events: list[Entry] 
         campaigns = {c.key: c for c in Campaign.objects.filter(key__in=keys)}
     entries = [Entry(actor=actor, action=AuditAction.CAMPAIGN_CREATED, target=campaigns[c.key], data={"key": c.key})
                for c in new if c.key in campaigns]
-    unlinked = sorted(Case.objects.filter(pk__in=case_clusters, campaign__isnull=True).values_list("pk", flat=True))
+    # By primary key only, the unlinked ones picked here: "campaign IS NULL" in SQL would tempt the planner
+    # to read every unlinked case.
+    unlinked = sorted(pk for pk, campaign in Case.objects.filter(pk__in=case_clusters)
+                      .values_list("pk", "campaign_id") if campaign is None)
     by_campaign: dict[str, list[int]] = defaultdict(list)
     for case_id in unlinked:
         by_campaign[case_clusters[case_id]].append(case_id)
@@ -129,9 +134,9 @@ def campaigns_link(*, case_clusters: dict[int, str], actor, events: list[Entry] 
         with connection.cursor() as cursor:
             cursor.execute(
                 "UPDATE cases_case c SET campaign_id = l.campaign_id "
-                "FROM unnest(%s::bigint[], %s::bigint[]) AS l(case_id, campaign_id) "
-                "WHERE c.id = l.case_id AND c.campaign_id IS NULL",
-                [ids, links],
+                "FROM unnest(%(ids)s::bigint[], %(links)s::bigint[]) AS l(case_id, campaign_id) "
+                "WHERE c.id = ANY(%(ids)s::bigint[]) AND c.id = l.case_id AND coalesce(c.campaign_id, 0) = 0",
+                {"ids": ids, "links": links},
             )
     if events is None:
         record_many(entries)
@@ -154,68 +159,62 @@ class FlagsAdded:
 # bigint's largest value: a case's request total saturates there instead of overflowing.
 MAX_TOTAL_REQUESTS = 2**63 - 1
 
-# Adds a batch's per-case deltas to the stored aggregates in one statement. The arithmetic happens on the
-# row as it is when this transaction locks it (READ COMMITTED re-reads a row another transaction updated
-# meanwhile), so concurrent batches for one case each add their own flags and none is lost. The cost
-# depends on the batch only, never on how many flags a case already has. Rows are locked in case id
-# order first (the MATERIALIZED CTE), so two batches touching the same cases cannot deadlock.
-_ADD_FLAGS = """
-WITH d AS (
-    SELECT * FROM unnest(%(ids)s::bigint[], %(counts)s::integer[], %(requests)s::numeric[], %(scores)s::float8[],
-                         %(observed)s::timestamptz[], %(signals)s::text[])
-        AS d(case_id, flag_count, total_requests, max_score, last_observed_at, signals)
-), locked AS MATERIALIZED (
-    SELECT id FROM cases_case WHERE id IN (SELECT case_id FROM d) ORDER BY id FOR NO KEY UPDATE
-)
-UPDATE cases_case c SET
-    flag_count = c.flag_count + d.flag_count,
-    total_requests = LEAST(c.total_requests::numeric + d.total_requests, %(max_total)s)::bigint,
-    max_score = GREATEST(c.max_score, d.max_score),
-    last_observed_at = GREATEST(c.last_observed_at, d.last_observed_at),
-    signals = ARRAY(SELECT DISTINCT s COLLATE "C" FROM unnest(c.signals || string_to_array(d.signals, ',')::varchar[])
-                    AS t(s) ORDER BY 1),
-    updated_at = %(now)s
-FROM d JOIN locked ON locked.id = d.case_id
-WHERE c.id = d.case_id
-RETURNING c.id, c.signals, c.max_score, c.total_requests, c.last_observed_at, c.opened_at, c.sla_due_at
+# Lock the batch's cases in case id order (so two batches touching the same cases cannot deadlock) and read
+# their aggregates as they are now: later batches for these cases wait for this transaction, earlier ones
+# have committed (READ COMMITTED reads the newest committed row once it holds the lock).
+_LOCK_CASES = """
+SELECT id, signals, flag_count, total_requests, max_score, last_observed_at, opened_at, sla_due_at
+FROM cases_case WHERE id = ANY(%s::bigint[]) ORDER BY id FOR NO KEY UPDATE
 """
-_SET_PRIORITY = """
-UPDATE cases_case c SET queue = p.queue, priority = p.priority, sla_due_at = p.sla_due_at
-FROM unnest(%s::bigint[], %s::text[], %s::integer[], %s::timestamptz[]) AS p(case_id, queue, priority, sla_due_at)
-WHERE c.id = p.case_id
+# One write per case for the whole batch: aggregates plus the queue, priority and SLA derived from them.
+_WRITE_CASES = """
+UPDATE cases_case c SET flag_count = v.flag_count, total_requests = v.total_requests, max_score = v.max_score,
+    last_observed_at = v.last_observed_at, signals = string_to_array(v.signals, ',')::varchar[], queue = v.queue,
+    priority = v.priority, sla_due_at = v.sla_due_at, updated_at = %(now)s
+FROM unnest(%(ids)s::bigint[], %(counts)s::integer[], %(totals)s::bigint[], %(scores)s::float8[],
+            %(observed)s::timestamptz[], %(signals)s::text[], %(queues)s::text[], %(priorities)s::integer[],
+            %(due)s::timestamptz[])
+    AS v(case_id, flag_count, total_requests, max_score, last_observed_at, signals, queue, priority, sla_due_at)
+WHERE c.id = ANY(%(ids)s::bigint[]) AND c.id = v.case_id
 """
 
 
 def cases_add_flags(*, added: list[FlagsAdded], now: datetime | None = None) -> int:
-    """Add newly attached flags to their cases' aggregates, then set queue, priority and SLA (priority.py).
+    """Add newly attached flags to their cases' aggregates, and set queue, priority and SLA (priority.py).
 
-    Derived values only; the flags that produced them are audited by the grouping event. Two statements
-    for the whole batch: the aggregates are added in SQL (see ``_ADD_FLAGS``), and queue, priority and SLA
-    are computed here from the updated rows, which this transaction holds locked until it commits.
-    Returns how many cases changed.
+    Incremental: each case gains what this batch adds to it (count and request total added, score and last
+    observation the larger, signals united), so the cost depends on the batch, never on how many flags a case
+    already has. Two statements for the whole batch: lock and read the cases (``_LOCK_CASES``), write each
+    once (``_WRITE_CASES``); the lock held from read to commit is what makes concurrent batches for one case
+    add up instead of overwriting each other. A request total saturates at bigint's maximum.
+    Derived values only; the flags that produced them are audited by the grouping event. Returns how many
+    cases changed.
     """
     if not added:
         return 0
     now = now or timezone.now()
+    by_case = {a.case_id: a for a in added}
+    columns: dict[str, list] = {name: [] for name in (
+        "ids", "counts", "totals", "scores", "observed", "signals", "queues", "priorities", "due")}
     with connection.cursor() as cursor:
-        cursor.execute(_ADD_FLAGS, {
-            "ids": [a.case_id for a in added], "counts": [a.flag_count for a in added],
-            "requests": [min(a.total_requests, MAX_TOTAL_REQUESTS) for a in added],
-            "scores": [a.max_score for a in added], "observed": [a.last_observed_at for a in added],
-            "signals": [",".join(a.signals) for a in added], "max_total": MAX_TOTAL_REQUESTS, "now": now,
-        })
-        rows = cursor.fetchall()
-        ids, queues, priorities, due = [], [], [], []
-        for case_id, signals, max_score, total_requests, last_observed_at, opened_at, sla_due_at in rows:
-            priority = case_priority(signals=signals, max_score=max_score, total_requests=total_requests,
-                                     last_observed=last_observed_at, now=now)
-            ids.append(case_id)
-            queues.append(queue_for(signals))
-            priorities.append(priority)
-            # The SLA only ever gets closer: a rising priority shortens it, a falling one never extends it.
-            due.append(min(sla_due_at, opened_at + sla_for(priority)))
-        cursor.execute(_SET_PRIORITY, [ids, queues, priorities, due])
-    return len(rows)
+        cursor.execute(_LOCK_CASES, [sorted(by_case)])
+        for case_id, signals, count, total, score, observed, opened_at, sla_due_at in cursor.fetchall():
+            a = by_case[case_id]
+            signals = sorted(set(signals) | set(a.signals))
+            total = min(total + a.total_requests, MAX_TOTAL_REQUESTS)
+            score = max(score, a.max_score)
+            observed = a.last_observed_at if observed is None else max(observed, a.last_observed_at)
+            priority = case_priority(signals=signals, max_score=score, total_requests=total, last_observed=observed,
+                                     now=now)
+            for name, value in (("ids", case_id), ("counts", count + a.flag_count), ("totals", total),
+                                ("scores", score), ("observed", observed), ("signals", ",".join(signals)),
+                                ("queues", queue_for(signals)), ("priorities", priority),
+                                # The SLA only ever gets closer: a rising priority shortens it, a falling one
+                                # never extends it.
+                                ("due", min(sla_due_at, opened_at + sla_for(priority)))):
+                columns[name].append(value)
+        cursor.execute(_WRITE_CASES, {**columns, "now": now})
+    return len(columns["ids"])
 
 
 @transaction.atomic
