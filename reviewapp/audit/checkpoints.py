@@ -8,9 +8,10 @@ a rewrite that recomputed every later hash no longer matches a signed head, and 
 before a signed head was cut. Only what lies after the last checkpoint is unwitnessed, so beat
 checkpoints every minute in which the chain grew, and ``make run`` checkpoints when it stops.
 
-The checkpoint records its own ``audit.checkpoint`` event, which moves the head by one. A run that
-finds nothing but checkpoint events after the last checkpoint writes nothing, so an idle system
-does not checkpoint (and grow the chain) forever; that one event is the next checkpoint's first link.
+The checkpoint records its own ``audit.checkpoint`` event, which moves the head by one (and the
+outbox records delivering its witness copy). A run that finds nothing but such events after the last
+checkpoint writes nothing, so an idle system does not checkpoint (and grow the chain) forever; those
+events are covered by the next checkpoint that something else calls for.
 """
 
 from __future__ import annotations
@@ -222,10 +223,12 @@ def _last_checkpoint(path: Path) -> Checkpoint | None:
 
 
 def _grew_since(seq: int, *, head_seq: int) -> bool:
-    # Events a checkpoint writes about itself do not count: otherwise every checkpoint would call for another.
+    # Events a checkpoint causes do not count (its own event, and the outbox's record of delivering its
+    # copy to the witness): otherwise every checkpoint would call for another, for ever.
     return (
         AuditEvent.objects.filter(seq__gt=seq, seq__lte=head_seq)
         .exclude(action=AuditAction.AUDIT_CHECKPOINT)
+        .exclude(action__in=[AuditAction.OUTBOX_DELIVERED, AuditAction.OUTBOX_FAILED], data__kind=WITNESS_KIND)
         .exists()
     )
 

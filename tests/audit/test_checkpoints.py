@@ -319,6 +319,15 @@ def _checkpoint_and_deliver():
         assert outbox_deliver(message_id=message.pk).state == OutboxMessage.State.DELIVERED
 
 
+def test_delivering_the_witness_copy_does_not_call_for_another_checkpoint(witness):
+    _append(2)
+    _checkpoint_and_deliver()
+    assert AuditEvent.objects.filter(action=AuditAction.OUTBOX_DELIVERED, data__kind="witness").exists()
+    sequence_audit()
+    assert checkpoint_now() is None  # idle: only the checkpoint's own events since
+    assert len(witness.witnessed_checkpoints()) == 1
+
+
 def test_a_rewrite_of_the_database_and_the_checkpoint_file_is_caught_by_the_witness(witness):
     _append(5)
     _checkpoint_and_deliver()
