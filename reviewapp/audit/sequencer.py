@@ -19,15 +19,16 @@ Transparency logs and Trillian split the append in two, and so do we:
 
 It runs (a) in the writing process right after each commit that recorded events
 (``transaction.on_commit``), with a *try*-lock, so writers never wait for each other: if another
-sequencer holds the lock, that one (which loops until it finds nothing left) or the next one takes our
-events; and (b) from Celery beat every second (``tasks.sequence_audit_events``), the backstop for the
-one race the loop cannot close (an event that commits after the running sequencer's last, empty read
-while our try-lock found it still busy) and for a process that died between commit and sequencing.
+sequencer holds the lock, that one takes our events (after releasing the lock it looks again and goes
+on while events wait; see ``sequence_pending`` for why that misses none); and (b) from Celery beat
+every second (``tasks.sequence_audit_events``), the backstop for a process that died between its
+commit and its sequencing, a sequencing run that failed, or one that stopped at its time budget.
 
 Why the chain lives on the event row rather than in a separate link table: every reader (the audit
 pages, checkpoints, tests, other apps) keeps reading ``seq``/``prev_hash``/``hash`` where they always
 were, and a partial index on the rows whose ``seq`` is empty makes finding the pending events cost
-only as much as there are pending events. The price is one narrowly allowed UPDATE: the append-only
+only as much as there are pending events (a separate link table would need a third, deletable queue
+table for that, as Trillian's ``Unsequenced``). The price is one narrowly allowed UPDATE: the append-only
 trigger (``models._APPEND_ONLY``) accepts exactly the step that fills ``seq``, ``prev_hash`` and
 ``hash`` from empty on a row whose other columns stay as written; every other UPDATE, every DELETE
 and TRUNCATE are refused as before. In production the application role needs UPDATE only on those
@@ -41,19 +42,18 @@ counted by ``selectors.chain_verify``; one pending for long is a fault (``select
 
 from __future__ import annotations
 
-import logging
+import time
 
 from django.db import connection, transaction
 
 from .chain import GENESIS_HASH, HASHED_FIELDS, link_hash
 from .models import AuditEvent
 
-logger = logging.getLogger(__name__)
-
 # Any constant works; it only has to be the same in every process ("auditchn" as a bigint).
 _CHAIN_LOCK_KEY = int.from_bytes(b"auditchn", "big")
 _CONTENT_FIELDS = tuple(name for name in HASHED_FIELDS if name != "seq")
 BATCH_SIZE = 1000
+AFTER_COMMIT_BUDGET_SECONDS = 0.5
 
 
 def chain_head() -> tuple[int, str]:
@@ -71,22 +71,28 @@ def _lock_chain_head(*, wait: bool) -> bool:
         return cursor.fetchone()[0]
 
 
+def _links(pending: list[dict], *, head_seq: int, head_hash: str) -> list[tuple[int, int, str, str]]:
+    """``(event id, seq, prev_hash, hash)`` for each pending event, continuing the chain from its head."""
+    links, seq, prev_hash = [], head_seq, head_hash
+    for event in pending:
+        seq += 1
+        digest = link_hash(prev_hash=prev_hash, fields={**event, "seq": seq})
+        links.append((event["id"], seq, prev_hash, digest))
+        prev_hash = digest
+    return links
+
+
 def _sequence_one_batch(*, batch_size: int, wait: bool) -> int | None:
     """One short transaction: sequence up to ``batch_size`` events. None if another sequencer is busy."""
     with transaction.atomic():
         if not _lock_chain_head(wait=wait):
             return None
-        seq, prev_hash = chain_head()
         pending = list(
             AuditEvent.objects.filter(seq__isnull=True).order_by("created_at", "id")
             .values("id", *_CONTENT_FIELDS)[:batch_size]
         )
-        links = []
-        for event in pending:
-            seq += 1
-            digest = link_hash(prev_hash=prev_hash, fields={**event, "seq": seq})
-            links.append((event["id"], seq, prev_hash, digest))
-            prev_hash = digest
+        seq, prev_hash = chain_head() if pending else (0, GENESIS_HASH)
+        links = _links(pending, head_seq=seq, head_hash=prev_hash)
         if links:
             # Only "%s" placeholders are formatted in; every value is a query parameter.
             placeholders = ", ".join(["(%s::bigint, %s::bigint, %s, %s)"] * len(links))
@@ -102,24 +108,34 @@ def _sequence_one_batch(*, batch_size: int, wait: bool) -> int | None:
         return len(links)
 
 
-def sequence_pending(*, batch_size: int = BATCH_SIZE, wait: bool = False) -> int:
+def sequence_pending(*, batch_size: int = BATCH_SIZE, wait: bool = False, budget_seconds: float | None = None) -> int:
     """Give every committed, not yet sequenced event its ``seq`` and hashes; return how many.
 
-    Loops, one short transaction per batch, until a batch finds nothing left, so events that commit
-    while it runs are taken too. With ``wait=False`` (after a commit, and from beat) it returns at once
-    when another sequencer holds the chain head: that one takes our events. ``wait=True`` waits for the
-    lock (tests, and commands that must see the whole chain).
+    One short transaction per batch. After each one, with the lock released, it looks again for waiting
+    events and goes on while there are any. That closes the race with writers: a writer whose
+    after-commit try-lock found the chain head busy had committed before it tried, so before the
+    holder released the lock, so the holder's look after releasing it sees that writer's events.
+
+    With ``wait=False`` (after a commit, and from beat) it returns at once when another sequencer holds
+    the chain head: that one takes our events. ``wait=True`` waits for the lock (tests, checkpoints).
+    ``budget_seconds`` bounds how long one caller keeps going under a steady stream of writes (a web
+    request sequencing after its commit); what it leaves, the next writer or beat takes.
     """
+    deadline = None if budget_seconds is None else time.monotonic() + budget_seconds
     total = 0
     while True:
         done = _sequence_one_batch(batch_size=batch_size, wait=wait)
-        if not done:
+        if done is None:
             return total
         total += done
+        if deadline is not None and time.monotonic() > deadline:
+            return total
+        if done < batch_size and not AuditEvent.objects.filter(seq__isnull=True).exists():
+            return total
 
 
 def _sequence_after_commit() -> None:
-    sequence_pending()
+    sequence_pending(budget_seconds=AFTER_COMMIT_BUDGET_SECONDS)
 
 
 def sequence_on_commit() -> None:

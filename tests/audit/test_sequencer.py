@@ -105,9 +105,34 @@ def test_the_sequencer_takes_an_event_committed_while_it_was_running(monkeypatch
     assert chain_verify().ok
 
 
+def test_a_sequencer_finishing_an_empty_batch_still_takes_an_event_whose_try_lock_it_refused(monkeypatch):
+    """The tighter race: the holder already found nothing; we commit and our try-lock finds it still busy."""
+    from reviewapp.audit import sequencer
+
+    found_nothing, go_on = threading.Event(), threading.Event()
+    real_links = sequencer._links
+
+    def pausing_links(pending, **kwargs):
+        if threading.current_thread().name == "running-sequencer" and not pending and not found_nothing.is_set():
+            found_nothing.set()  # its read is done and empty; it still holds the lock
+            go_on.wait(WAIT)
+        return real_links(pending, **kwargs)
+
+    monkeypatch.setattr(sequencer, "_links", pausing_links)
+    running = threading.Thread(target=lambda: (sequence_pending(), connection.close()), name="running-sequencer")
+    running.start()
+    assert found_nothing.wait(WAIT)
+    record(actor=Actor(type="system", id="late"), action=AuditAction.STAFF_CREATED)
+    assert AuditEvent.objects.get(actor_id="late").seq is None  # our try-lock found the holder busy
+    go_on.set()
+    running.join(WAIT)
+    # After releasing the lock the holder looked again, saw our committed event, and took it.
+    assert _chain() == [(1, "late")]
+
+
 def test_the_beat_backstop_sequences_what_no_after_commit_run_took():
     with connection.cursor() as cur:
-        # Another process's sequencer holds the chain head (finishing its last, empty batch) …
+        # Something that will not look again holds the chain head (a sequencer whose process dies) …
         cur.execute("SELECT pg_advisory_lock(%s::bigint)", [_CHAIN_LOCK_KEY])
     holder_done = threading.Event()
 
