@@ -43,10 +43,11 @@ def child_env(**extra: str) -> dict[str, str]:
 class CeleryWorker:
     """A real `celery worker` process consuming this test session's queues."""
 
-    def __init__(self, env: dict[str, str], log_path: Path, *, concurrency: int = 1):
+    def __init__(self, env: dict[str, str], log_path: Path, *, concurrency: int = 1, name: str | None = None):
         self.env = env
         self.log_path = log_path
         self.concurrency = concurrency
+        self.name = name  # a second worker on the same queues needs a node name of its own
         self.process: subprocess.Popen | None = None
         self._ready = threading.Event()
 
@@ -56,7 +57,7 @@ class CeleryWorker:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "reviewapp", "worker", "-Q", queues,
              "--concurrency", str(self.concurrency), "--loglevel", "INFO", "--without-gossip", "--without-mingle",
-             "-n", f"{prefix.strip('-') or os.getpid()}@%h"],
+             "-n", self.name or f"{prefix.strip('-') or os.getpid()}@%h"],
             cwd=ROOT, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
             start_new_session=True,  # its own process group: the pool children die with it
         )
