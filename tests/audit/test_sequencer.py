@@ -17,6 +17,7 @@ from reviewapp.audit.selectors import chain_verify, unsequenced_events
 from reviewapp.audit.sequencer import _CHAIN_LOCK_KEY, sequence_pending
 from reviewapp.audit.services import SYSTEM, Actor, record
 from reviewapp.celery import app as celery_app
+from tests.support import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 WAIT = 20  # seconds; a bound for a hung thread, never the thing measured
@@ -187,4 +188,16 @@ def test_a_rolled_back_writer_leaves_no_event_and_no_gap():
     sequence_pending(wait=True)
     assert _chain() == [(1, "kept"), (2, "after")]
     assert not AuditEvent.objects.filter(actor_id="doomed").exists()
+    assert chain_verify().ok
+
+
+@pytest.mark.worker
+@pytest.mark.xdist_group("worker")
+def test_the_backstop_task_runs_in_a_real_worker(celery_worker, monkeypatch):
+    restore = _without_after_commit_sequencing(monkeypatch)
+    record(actor=Actor(type="system", id="left-behind"), action=AuditAction.STAFF_CREATED)
+    restore()
+    tasks.sequence_audit_events.delay()  # as beat queues it, on the maintenance queue
+    wait_for(lambda: AuditEvent.objects.filter(actor_id="left-behind", seq__isnull=False).exists(),
+             what="the worker to sequence the event")
     assert chain_verify().ok
