@@ -19,6 +19,12 @@ if os.environ.get("ENFORCEMENT_WEBHOOK_URL") and len(ENFORCEMENT_WEBHOOK_SECRET)
         "ENFORCEMENT_WEBHOOK_SECRET must be set in the environment (at least 32 random characters, shared with "
         "the platform) when ENFORCEMENT_WEBHOOK_URL is set"
     )
+AUDIT_WITNESS_SECRET = os.environ.get("AUDIT_WITNESS_SECRET", "")
+if os.environ.get("AUDIT_WITNESS_URL") and len(AUDIT_WITNESS_SECRET) < 32:
+    raise ImproperlyConfigured(
+        "AUDIT_WITNESS_SECRET must be set in the environment (at least 32 random characters, shared with the "
+        "witness) when AUDIT_WITNESS_URL is set"
+    )
 DEBUG = False
 
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)

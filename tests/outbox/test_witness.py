@@ -73,3 +73,13 @@ def test_delivery_needs_a_witness_url_and_secret():
     no_secret = override_settings(AUDIT_WITNESS_URL="http://127.0.0.1:9/witness/checkpoints", AUDIT_WITNESS_SECRET="")
     with no_secret, pytest.raises(DeliveryError, match="AUDIT_WITNESS_SECRET is not set"):
         deliver_witness_checkpoint(_message())
+
+
+@pytest.mark.django_db
+def test_production_refuses_a_witness_url_without_its_secret():
+    from tests.outbox.test_settings import _check
+
+    refused = _check(AUDIT_WITNESS_URL="https://witness.example/checkpoints", AUDIT_WITNESS_SECRET="")
+    assert refused.returncode != 0 and "AUDIT_WITNESS_SECRET must be set" in refused.stderr
+    accepted = _check(AUDIT_WITNESS_URL="https://witness.example/checkpoints", AUDIT_WITNESS_SECRET="w" * 40)
+    assert accepted.returncode == 0, accepted.stderr
