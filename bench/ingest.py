@@ -42,8 +42,12 @@ MEMORY_GOAL_MB = 300
 MEMORY_FLAGS = 1_000_000
 
 
+_STARTED = time.monotonic()
+
+
 def log(message: str) -> None:
-    print(f"· {message}", file=sys.stderr, flush=True)
+    """Progress on stderr, with the seconds since the benchmark started."""
+    print(f"· {time.monotonic() - _STARTED:6.1f} s  {message}", file=sys.stderr, flush=True)
 
 
 # --- Realistic flags --------------------------------------------------------------------------------

@@ -418,7 +418,13 @@ def main(argv: list[str]) -> int:
         if apps.ready:
             from django.db import connections
 
+            from bench.stack import purge_queues
+
             connections.close_all()
+            try:
+                purge_queues()  # what the isolated part queued (a Redis broker outlives the database)
+            except Exception as exc:  # clean-up must not hide the run's own error
+                log(f"could not purge the benchmark's queues: {exc}")
         db.drop()
         if args.keep:
             log(f"kept {workdir}")

@@ -27,11 +27,9 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from bench.ingest import log
+
 _READY = re.compile(r"\S+@\S+ ready\.")
-
-
-def log(message: str) -> None:
-    print(f"· {message}", file=sys.stderr, flush=True)
 
 
 class RealStack:
