@@ -38,10 +38,10 @@ def group_pending_flags(batch_size: int | None = None) -> int:
     except Exception:
         log.warning("grouping dedupe unavailable", exc_info=True)
     batch_size = batch_size or settings.FLAGS_GROUP_BATCH_SIZE
-    started, grouped = time.monotonic(), 0
+    started, grouped, after = time.monotonic(), 0, 0
     while time.monotonic() - started < TIME_BUDGET_SECONDS:
-        run = flags_group(limit=batch_size)
-        grouped += run.flags
+        run = flags_group(limit=batch_size, after_id=after)
+        grouped, after = grouped + run.flags, run.last_id
         if run.taken < batch_size:
             return grouped
     group_pending_flags.delay(batch_size)
