@@ -418,11 +418,12 @@ def main(argv: list[str]) -> int:
         if apps.ready:
             from django.db import connections
 
-            from bench.stack import purge_queues
+            from bench.stack import forget_queues, purge_queues
 
             connections.close_all()
             try:
                 purge_queues()  # what the isolated part queued (a Redis broker outlives the database)
+                forget_queues()
             except Exception as exc:  # clean-up must not hide the run's own error
                 log(f"could not purge the benchmark's queues: {exc}")
         db.drop()

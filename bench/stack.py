@@ -174,6 +174,23 @@ def purge_queues() -> None:
                 channel.queue_purge(queue_name(kind))
 
 
+def forget_queues() -> None:
+    """At the end: on Redis, also the exchange bindings kombu keeps per queue (the lists are gone once empty)."""
+    from django.conf import settings
+
+    from reviewapp.celery import app
+
+    if not settings.CELERY_BROKER_URL.startswith("redis"):
+        return  # the SQLAlchemy transport's tables go with the benchmark's database
+    with app.connection_for_write() as connection:
+        client = connection.default_channel.client
+        prefix = settings.CELERY_QUEUE_PREFIX
+        keys = [key for pattern in (f"_kombu.binding.{prefix}*", f"_kombu.binding_permanent.{prefix}*")
+                for key in client.scan_iter(match=pattern)]
+        if keys:
+            client.delete(*keys)
+
+
 # --- Waiting for grouping ---------------------------------------------------------------------------
 
 def pending(db) -> int:
