@@ -199,7 +199,7 @@ def run_stack(args, db: BenchDatabase, token: str, path: Path, rows: list[tuple]
     levels = sorted({int(n) for n in args.reviewers.split(",")})
     people = reviewers_create(max(levels), prefix=f"bench{os.getpid()}") if levels else []
     purge_queues()  # what the isolated part queued with no worker to take it
-    stack = RealStack(free_port(), workdir, node=f"bench{os.getpid()}")
+    stack = RealStack(free_port(), workdir, node=f"bench{os.getpid()}", web_workers=args.stack_web_workers)
     results.web_workers = stack.stack.web_workers
     watch = PendingWatch(db)
     try:
@@ -334,22 +334,24 @@ def stack_lines(args, count: int, r: StackResults, baseline: float) -> list[Line
 # --- Main ---------------------------------------------------------------------------------------------
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--flags", type=int, help="how many flags (default 100,000; 1,000,000 with --memory)")
-    parser.add_argument("--accounts", type=int, default=ACCOUNTS, help="accounts the flags are about")
+    parser.add_argument("--accounts", type=int, default=ACCOUNTS, help="accounts the flags are about (default 24,000)")
     parser.add_argument("--mode", choices=("all", "isolated", "stack"), default="all",
-                        help="isolated: gunicorn alone (no worker); stack: the real stack; all: both")
+                        help="isolated: gunicorn alone (no worker); stack: the real stack; all: both (default)")
     parser.add_argument("--memory", action="store_true", help="measure peak RSS of ingest_flags only")
-    parser.add_argument("--workers", type=int, default=4, help="gunicorn workers of the isolated part")
-    parser.add_argument("--clients", type=int, default=4, help="client threads posting batches")
-    parser.add_argument("--batch", type=int, default=1000, help="flags per HTTP request")
-    parser.add_argument("--chunk", type=int, default=5000, help="ingest_flags --chunk")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds of the isolated part (medians)")
-    parser.add_argument("--reviewers", default="1,4,8", help="concurrent reviewers to measure ('' for none)")
-    parser.add_argument("--review-seconds", type=float, default=10, help="seconds per reviewer measure")
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn workers of the isolated part (default 4)")
+    parser.add_argument("--stack-web-workers", type=int,
+                        help="gunicorn workers of the real stack, for a what-if (default: what make run starts)")
+    parser.add_argument("--clients", type=int, default=4, help="client threads posting batches (default 4)")
+    parser.add_argument("--batch", type=int, default=1000, help="flags per HTTP request (default 1,000)")
+    parser.add_argument("--chunk", type=int, default=5000, help="ingest_flags --chunk (default 5,000)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of the isolated part, medians (default 3)")
+    parser.add_argument("--reviewers", default="1,4,8",
+                        help="concurrent reviewers to measure, '' for none (default 1,4,8)")
+    parser.add_argument("--review-seconds", type=float, default=10, help="seconds per reviewer measure (default 10)")
     parser.add_argument("--group-timeout", type=float, default=240,
-                        help="stop waiting for the last flag to be in a case after this many seconds")
+                        help="stop waiting for the last flag to be in a case after this many seconds (default 240)")
     parser.add_argument("--profile", action="store_true",
                         help="py-spy on the worker during flag-to-case and database waits "
                              "(summary in test-artifacts/bench/)")

@@ -35,10 +35,10 @@ _READY = re.compile(r"\S+@\S+ ready\.")
 class RealStack:
     """Start, watch and stop the processes of `make run`. Django must be set up with the benchmark's settings."""
 
-    def __init__(self, port: int, logdir: Path, *, node: str):
+    def __init__(self, port: int, logdir: Path, *, node: str, web_workers: int | None = None):
         from reviewapp.core.stack import Stack
 
-        self.stack = Stack(port=port)
+        self.stack = Stack(port=port) if web_workers is None else Stack(port=port, web_workers=web_workers)
         self.port = port
         self.logdir = logdir
         self.node = node
