@@ -163,7 +163,7 @@ def test_clients_posting_while_two_workers_group_keep_every_aggregate_exact(
     try:
         # Few accounts: every grouping batch (100 flags in the test workers) touches most of the cases, so
         # the workers' transactions overlap on the same case rows all the time.
-        clients, batches, per_batch, accounts = 4, 6, 250, 40
+        clients, batches, per_batch, accounts = 4, 4, 500, 10
         errors: list[BaseException] = []
         created = [0] * clients
 
