@@ -65,8 +65,8 @@ class Case(models.Model):
     queue = models.CharField(max_length=24, choices=Queue.choices)
     priority = models.PositiveSmallIntegerField(default=0)
     sla_due_at = models.DateTimeField()
-    # Derived from the case's flags, kept on the row so queues sort and filter without joins;
-    # recomputed from the flags by services.flags_group every time flags arrive.
+    # Derived from the case's flags, kept on the row so queues sort and filter without joins; each grouping
+    # batch adds its flags to them (services.cases_add_flags), never re-reading the case's earlier flags.
     signals = ArrayField(models.CharField(max_length=32), default=list)
     flag_count = models.PositiveIntegerField(default=0)
     total_requests = models.BigIntegerField(default=0)
