@@ -188,12 +188,13 @@ class StackResults:
     background_pending: int = 0
     web_workers: int = 0
     profiles: list[Path] | None = None
+    cpu: list[tuple[str, str]] | None = None  # (measure, who used the cores)
 
 
 def run_stack(args, db: BenchDatabase, token: str, path: Path, rows: list[tuple], bodies: list[bytes],
               count: int, runs: dict[str, list[float]], workdir: Path) -> StackResults:
     from bench.review import Reviewer, decisions_per_second, reviewers_create
-    from bench.stack import PendingWatch, RealStack, WorkerProfile, purge_queues
+    from bench.stack import CpuMeter, PendingWatch, RealStack, WorkerProfile, purge_queues
 
     results = StackResults()
     levels = sorted({int(n) for n in args.reviewers.split(",")})
@@ -210,12 +211,23 @@ def run_stack(args, db: BenchDatabase, token: str, path: Path, rows: list[tuple]
         runs["copy"].append(measure_copy(db, rows))
         runs["copy_stack"].append(runs["copy"][-1])
 
-        results.without, results.profiles = [], []
+        results.without, results.profiles, results.cpu = [], [], []
+
+        def cpu_meter():
+            if CpuMeter.available():
+                return CpuMeter(db, {name: process.pid for name, process in stack.processes.items()})
+            return contextlib.nullcontext()
+
+        def cpu_note(label: str, meter) -> None:
+            if isinstance(meter, CpuMeter):
+                results.cpu.append((label, meter.line()))
 
         def without_grouping(tag: str) -> None:
             log(f"stack 4 ({tag}): HTTP ingestion, no grouping (worker not consuming the ingest queue)")
-            results.without.append(measure_http(db, stack.port, token, bodies, clients=args.clients,
-                                                expected=count).seconds)
+            with cpu_meter() as meter:
+                results.without.append(measure_http(db, stack.port, token, bodies, clients=args.clients,
+                                                    expected=count).seconds)
+            cpu_note(f"4, without grouping ({tag})", meter)
             db.execute("TRUNCATE flags_flag CASCADE")
             stack.stop_worker()
             purge_queues()
@@ -227,9 +239,13 @@ def run_stack(args, db: BenchDatabase, token: str, path: Path, rows: list[tuple]
         profile = WorkerProfile(db, stack.worker_pid(), workdir) if args.profile else None
         if profile:
             profile.start()
-        run = measure_http(db, stack.port, token, bodies, clients=args.clients, expected=count)
+        with cpu_meter() as meter:
+            run = measure_http(db, stack.port, token, bodies, clients=args.clients, expected=count)
+        cpu_note("1, HTTP ingestion while grouping runs", meter)
+        with cpu_meter() as meter:
+            done, results.to_case_left = watch.wait_empty(timeout=args.group_timeout, stack=stack)
+        cpu_note("2, after the last post until the last flag is in a case", meter)
         results.with_ = run.seconds
-        done, results.to_case_left = watch.wait_empty(timeout=args.group_timeout, stack=stack)
         results.to_case = done - run.first_post
         if profile:
             profile.stop()
@@ -241,8 +257,10 @@ def run_stack(args, db: BenchDatabase, token: str, path: Path, rows: list[tuple]
         backfill = workdir / "backfill.jsonl"
         backfill.write_bytes(renamed(path.read_bytes(), 1))
         started = time.monotonic()
-        results.backfill = run_ingest_flags(db, backfill, "--chunk", str(args.chunk),
-                                            expect={"created": count, "rejected": 0})[0]
+        with cpu_meter() as meter:
+            results.backfill = run_ingest_flags(db, backfill, "--chunk", str(args.chunk),
+                                                expect={"created": count, "rejected": 0})[0]
+        cpu_note("3, ingest_flags while the worker groups", meter)
         done, results.backfill_left = watch.wait_empty(timeout=args.group_timeout, stack=stack)
         results.backfill_to_case = done - started
 
@@ -274,7 +292,11 @@ def run_stack(args, db: BenchDatabase, token: str, path: Path, rows: list[tuple]
                 time.sleep(2)  # ingestion and grouping under way
                 for level in levels:
                     log(f"stack 5: {level} reviewer(s), under load")
-                    results.loaded[level] = decisions_per_second(reviewers[:level], seconds=args.review_seconds)
+                    with cpu_meter() as meter:
+                        results.loaded[level] = decisions_per_second(reviewers[:level],
+                                                                     seconds=args.review_seconds)
+                    if level == max(levels):
+                        cpu_note(f"5, {level} reviewers while ingestion and grouping run", meter)
             results.background_rate = background.created / background.seconds
             results.background_pending = watch.count()
         stack.check_alive()
@@ -411,6 +433,10 @@ def main(argv: list[str]) -> int:
             print_table("Under the real stack (make run's worker, beat, gunicorn, receiver, SMTP sink; one pass each, "
                         "4 twice)",
                         stack_lines(args, count, stack, baseline))
+            if stack.cpu:
+                print("CPU: average cores in use during each measure (PostgreSQL: this database's backends only)")
+                for label, line in stack.cpu:
+                    print(f"  {label}: {line}")
             for profile in stack.profiles or ():
                 print(f"  profile: {profile.relative_to(ROOT)}")
         return 0

@@ -358,3 +358,107 @@ def summarise_pyspy(path: Path, *, top: int = 25, task: str = "group_pending_fla
     out += ["", "Inclusive, below the task (the function or something it called was on the stack):"]
     out += [f"  {share(n)}  {name}" for name, n in inclusive.most_common(top)]
     return out
+
+
+# --- CPU: who used the two cores during a measure ----------------------------------------------------
+
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _cpu_ticks(pid: int) -> tuple[int, int] | None:
+    """(ppid, utime + stime in clock ticks) of a process, None when it is gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = text[text.rindex(")") + 2:].split()
+    return int(fields[1]), int(fields[11]) + int(fields[12])
+
+
+def _machine_ticks() -> tuple[int, int]:
+    """(busy, total) clock ticks of the whole machine since boot (every process, other users' included)."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + (values[4] if len(values) > 4 else 0)
+    total = sum(values[:8])
+    return total - idle, total
+
+
+class CpuMeter:
+    """CPU seconds per part of the stack over a window: the stack's processes and their children, this
+    benchmark (its client threads) and what it starts (``ingest_flags``), and the PostgreSQL backends of
+    the benchmark's database; and how busy the whole machine was. Sampled every ``interval`` seconds, so a
+    process that ends between samples is counted up to its last sample. Linux only (``/proc``)."""
+
+    def __init__(self, db, roots: dict[str, int], interval: float = 0.5):
+        self.db, self.roots, self.interval = db, roots, interval
+        self.first: dict[int, tuple[str, int]] = {}
+        self.last: dict[int, int] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @staticmethod
+    def available() -> bool:
+        return Path("/proc/stat").exists()
+
+    def _sample(self, conn, *, initial: bool = False) -> None:
+        parents: dict[int, int] = {}
+        ticks: dict[int, int] = {}
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                got = _cpu_ticks(int(entry.name))
+                if got:
+                    parents[int(entry.name)], ticks[int(entry.name)] = got
+        backends = {pid for (pid,) in conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()").fetchall()}
+        me = os.getpid()
+        by_root = {pid: role for role, pid in self.roots.items()}
+        for pid, value in ticks.items():
+            role, seen, node = None, 0, pid
+            while node and seen < 64:  # walk up to a stack process, this benchmark, or init
+                if node in by_root:
+                    role = by_root[node]
+                    break
+                if node == me:
+                    role = "this benchmark (clients)" if pid == me else "commands it ran (ingest_flags, py-spy)"
+                    break
+                node, seen = parents.get(node, 0), seen + 1
+            if role is None and pid in backends:
+                role = "PostgreSQL (this database's backends)"
+            if role is None:
+                continue
+            if pid not in self.first:
+                self.first[pid] = (role, value if initial else 0)
+            self.last[pid] = value
+
+    def _run(self) -> None:
+        with self.db.server.connect(self.db.name, autocommit=True) as conn:
+            self._sample(conn, initial=True)
+            while not self._stop.wait(self.interval):
+                self._sample(conn)
+            self._sample(conn)
+
+    def __enter__(self) -> CpuMeter:
+        self.started, self.machine_started = time.monotonic(), _machine_ticks()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(30)
+        self.seconds = time.monotonic() - self.started
+        busy, total = (end - start for end, start in zip(_machine_ticks(), self.machine_started, strict=True))
+        self.machine_busy = busy / total * (os.cpu_count() or 1) if total else 0.0
+
+    def cores(self) -> dict[str, float]:
+        """Average cores each part used over the window."""
+        used: collections.Counter = collections.Counter()
+        for pid, (role, start) in self.first.items():
+            used[role] += (self.last.get(pid, start) - start) / _TICK
+        return {role: seconds / self.seconds for role, seconds in used.most_common()}
+
+    def line(self) -> str:
+        parts = ", ".join(f"{role} {cores:.2f}" for role, cores in self.cores().items() if cores >= 0.005)
+        return (f"cores used over {self.seconds:.0f} s: {parts}; the whole machine {self.machine_busy:.2f} of "
+                f"{os.cpu_count()} busy")
