@@ -120,6 +120,9 @@ def sequence_pending(*, batch_size: int = BATCH_SIZE, wait: bool = False, budget
     the chain head: that one takes our events. ``wait=True`` waits for the lock (tests, checkpoints).
     ``budget_seconds`` bounds how long one caller keeps going under a steady stream of writes (a web
     request sequencing after its commit); what it leaves, the next writer or beat takes.
+
+    Call it outside any transaction: inside one, the transaction-scoped lock would stay held (and
+    writers' try-locks refused) until that transaction ends, after the last look.
     """
     deadline = None if budget_seconds is None else time.monotonic() + budget_seconds
     total = 0
