@@ -198,7 +198,7 @@ def run_stack(args, db: BenchDatabase, token: str, path: Path, rows: list[tuple]
     from bench.stack import CpuMeter, PendingWatch, RealStack, WorkerProfile, purge_queues
 
     results = StackResults()
-    levels = sorted({int(n) for n in args.reviewers.split(",")})
+    levels = sorted({int(n) for n in args.reviewers.split(",") if n.strip()})
     people = reviewers_create(max(levels), prefix=f"bench{os.getpid()}") if levels else []
     purge_queues()  # what the isolated part queued with no worker to take it
     stack = RealStack(free_port(), workdir, node=f"bench{os.getpid()}", web_workers=args.stack_web_workers)
