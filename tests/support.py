@@ -27,6 +27,22 @@ def test_database_url() -> str:
     return f"postgresql://{db['USER']}{password}@{host}{port}/{db['NAME']}"
 
 
+def sqla_broker_url(database: str | None = None) -> str:
+    """kombu's SQLAlchemy broker URL (psycopg 3) for the database this test process uses, or another on the same
+    server. The embedded server listens on a unix socket, which SQLAlchemy takes only as the ``host`` query."""
+    from sqlalchemy.engine import URL
+
+    db = connection.settings_dict
+    host, port = db["HOST"] or None, db["PORT"] or None
+    common = {"drivername": "postgresql+psycopg", "username": db["USER"], "password": db.get("PASSWORD") or None,
+              "database": database or db["NAME"]}
+    if host and host.startswith("/"):
+        url = URL.create(**common, query={"host": host, **({"port": str(port)} if port else {})})
+    else:
+        url = URL.create(**common, host=host, port=int(port) if port else None)
+    return "sqla+" + url.render_as_string(hide_password=False)
+
+
 def child_env(**extra: str) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if key != "DJANGO_ALLOW_ASYNC_UNSAFE"}
     env.update({

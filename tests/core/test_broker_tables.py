@@ -16,11 +16,10 @@ import psycopg
 import pytest
 from django.db import connection
 from psycopg import sql
-from sqlalchemy.engine import URL
 
 from reviewapp.embedded import ensure_broker_tables
 
-from ..support import ROOT, child_env
+from ..support import ROOT, child_env, sqla_broker_url
 
 RACE = """
 import sys, time
@@ -43,14 +42,7 @@ def fresh_broker_url():
         with psycopg.connect(dbname="postgres", autocommit=True, **params) as conn:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        if params["host"] and params["host"].startswith("/"):  # the embedded server: a unix socket
-            query = {"host": params["host"], **({"port": str(params["port"])} if params["port"] else {})}
-            url = URL.create("postgresql+psycopg", username=params["user"], password=params["password"],
-                             database=name, query=query)
-        else:
-            url = URL.create("postgresql+psycopg", username=params["user"], password=params["password"],
-                             host=params["host"], port=int(params["port"]) if params["port"] else None, database=name)
-        return "sqla+" + url.render_as_string(hide_password=False)
+        return sqla_broker_url(name)
 
     yield recreate
     with psycopg.connect(dbname="postgres", autocommit=True, **params) as conn:

@@ -69,7 +69,7 @@ def _brokers() -> list[str]:
 def _broker_url(kind: str) -> str:
     if kind == "session":
         return settings.CELERY_BROKER_URL
-    return "sqla+" + support.test_database_url().replace("postgresql://", "postgresql+psycopg://", 1)
+    return support.sqla_broker_url()
 
 
 class _Beat:
