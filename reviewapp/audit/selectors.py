@@ -73,6 +73,13 @@ class UnsequencedEvents:
     oldest_at: datetime | None  # created_at of the oldest of them
 
 
+def oldest_unsequenced_at():
+    """When the oldest committed event still waiting for the sequencer was written; None when none waits
+    (one indexed read: the partial index on events without a ``seq``)."""
+    return (AuditEvent.objects.filter(seq__isnull=True).order_by("created_at")
+            .values_list("created_at", flat=True).first())
+
+
 def unsequenced_events(*, older_than: timedelta = timedelta(seconds=60)) -> UnsequencedEvents:
     """Events committed but still not sequenced after ``older_than``: a fault to report.
 

@@ -12,6 +12,8 @@ So three more checks, each against a threshold from settings:
   purpose), against HEALTH_OUTBOX_MAX_AGE_SECONDS.
 - ``grouping``: how long the oldest flag without a case has waited (set-aside flags do not count),
   against HEALTH_PENDING_FLAG_MAX_AGE_SECONDS.
+- ``audit``: how long the oldest committed audit event has waited for the sequencer to give it its place
+  in the chain (until then no checkpoint covers it), against HEALTH_AUDIT_SEQUENCE_MAX_AGE_SECONDS.
 
 Each check costs one indexed read or one cache read, so /healthz stays cheap enough for a load balancer.
 """
@@ -135,12 +137,22 @@ def grouping_check() -> Check:
     return Check("grouping", "stalled", f"a flag has waited {age:.0f} s for its case (limit {limit} s)")
 
 
+def audit_check() -> Check:
+    from reviewapp.audit.selectors import oldest_unsequenced_at
+
+    oldest, limit = oldest_unsequenced_at(), settings.HEALTH_AUDIT_SEQUENCE_MAX_AGE_SECONDS
+    age = 0.0 if oldest is None else (timezone.now() - oldest).total_seconds()
+    if age <= limit:
+        return Check("audit", "ok")
+    return Check("audit", "stalled", f"an audit event has waited {age:.0f} s for the sequencer (limit {limit} s)")
+
+
 def health_checks() -> list[Check]:
     """Every check, in the order /healthz lists them. Work checks are "unknown" without the database."""
     database, broker = database_state(), broker_state()
     checks = [Check("database", "down", database) if database else Check("database", "ok"),
               Check("broker", "down", broker) if broker else Check("broker", "ok")]
-    for check in (worker_check, outbox_check, grouping_check):
+    for check in (worker_check, outbox_check, grouping_check, audit_check):
         name = check.__name__.removesuffix("_check")
         if database:
             checks.append(Check(name, "unknown", "the database is down"))

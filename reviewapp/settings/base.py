@@ -274,6 +274,8 @@ HEALTH_WORKER_MAX_SILENCE_SECONDS = env_int("HEALTH_WORKER_MAX_SILENCE_SECONDS",
 HEALTH_OUTBOX_MAX_AGE_SECONDS = env_int("HEALTH_OUTBOX_MAX_AGE_SECONDS", 300)
 # How long the oldest flag may wait for its case (set-aside flags do not count).
 HEALTH_PENDING_FLAG_MAX_AGE_SECONDS = env_int("HEALTH_PENDING_FLAG_MAX_AGE_SECONDS", 600)
+# How long a committed audit event may wait for the sequencer (normally milliseconds; beat runs it every second).
+HEALTH_AUDIT_SEQUENCE_MAX_AGE_SECONDS = env_int("HEALTH_AUDIT_SEQUENCE_MAX_AGE_SECONDS", 60)
 FLAGS_RECONCILE_INTERVAL = timedelta(seconds=env_int("FLAGS_RECONCILE_INTERVAL_SECONDS", 30))
 OUTBOX_RECONCILE_INTERVAL = timedelta(seconds=env_int("OUTBOX_RECONCILE_INTERVAL_SECONDS", 15))
 # Only events after the last checkpoint are unwitnessed: checkpoint every minute in which the chain grew.

@@ -15,7 +15,9 @@ from django.utils import timezone
 
 from flags.models import Flag
 from flags.services import flags_ingest
-from reviewapp.audit.services import SYSTEM
+from reviewapp.audit.actions import AuditAction
+from reviewapp.audit.models import AuditEvent
+from reviewapp.audit.services import SYSTEM, record
 from reviewapp.core import health
 from reviewapp.core.tasks import heartbeat
 from reviewapp.outbox.models import OutboxMessage
@@ -24,7 +26,7 @@ from tests.conftest import flag_payload
 from tests.support import ROOT, child_env
 
 CLOSED = "127.0.0.1:9"  # discard port: nothing listens there
-FLOWING = {"worker": "ok", "outbox": "ok", "grouping": "ok"}
+FLOWING = {"worker": "ok", "outbox": "ok", "grouping": "ok", "audit": "ok"}
 
 
 @pytest.fixture(autouse=True)
@@ -71,7 +73,8 @@ def test_names_the_database_when_it_is_down():
     assert status == 503
     # Without the database nothing can be said about the work waiting in it.
     assert body == {"status": "unavailable", "database": "down", "broker": "ok",
-                    "worker": "unknown", "outbox": "unknown", "grouping": "unknown", "down": ["database"]}
+                    "worker": "unknown", "outbox": "unknown", "grouping": "unknown", "audit": "unknown",
+                    "down": ["database"]}
 
 
 # --- the worker: a heartbeat queued by beat and not taken by any worker ------------------------------
@@ -161,6 +164,22 @@ def test_names_grouping_when_a_flag_waits_for_its_case_past_the_threshold(client
 
 
 @pytest.mark.django_db
+def test_names_audit_when_an_event_waits_for_the_sequencer_past_the_threshold(client, settings, caplog):
+    settings.HEALTH_AUDIT_SEQUENCE_MAX_AGE_SECONDS = 60
+    # Under the db fixture nothing commits, so the sequencer never gives this event its place.
+    event = record(actor=SYSTEM, action=AuditAction.AUDIT_CHECKPOINT, data={})
+    assert event.seq is None
+    assert _healthz(client)[0] == 200
+
+    with pgtrigger.ignore("audit.AuditEvent:audit_append_only"):  # only to age it
+        AuditEvent.objects.filter(pk=event.pk).update(created_at=timezone.now() - timedelta(seconds=90))
+    status, body = _healthz(client)
+    assert status == 503
+    assert body["audit"] == "stalled" and body["down"] == ["audit"]
+    assert "an audit event has waited 90 s for the sequencer (limit 60 s)" in caplog.text
+
+
+@pytest.mark.django_db
 def test_every_stalled_part_is_named(client, settings, detector):
     settings.HEALTH_WORKER_MAX_SILENCE_SECONDS = 60
     cache.set(health.HEARTBEAT_QUEUED_KEY, time.time() - 120, timeout=None)
@@ -169,12 +188,13 @@ def test_every_stalled_part_is_named(client, settings, detector):
     status, body = _healthz(client)
     assert status == 503
     assert body == {"status": "unavailable", "database": "ok", "broker": "ok", "worker": "stalled",
-                    "outbox": "stalled", "grouping": "stalled", "down": ["grouping", "outbox", "worker"]}
+                    "outbox": "stalled", "grouping": "stalled", "audit": "ok",
+                    "down": ["grouping", "outbox", "worker"]}
 
 
 @pytest.mark.django_db
 def test_healthz_stays_cheap(client, django_assert_max_num_queries):
-    with django_assert_max_num_queries(4):  # SELECT 1, the heartbeat note, one indexed read each for the rest
+    with django_assert_max_num_queries(5):  # SELECT 1, the heartbeat note, one indexed read each for the rest
         assert _healthz(client)[0] == 200
 
 
