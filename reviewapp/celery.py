@@ -7,6 +7,7 @@ killed worker never loses the task it held. Workers run a thread pool (``CELERY_
 settings says why not prefork), and beat queues a heartbeat that /healthz watches.
 """
 
+import logging
 import os
 
 from celery import Celery
@@ -26,6 +27,21 @@ SqlaTransport.polling_interval = 0.1
 
 
 HEARTBEAT_TASK = "reviewapp.core.tasks.heartbeat"
+# Beat queues these every few seconds; their routine "sent / received / succeeded" lines would bury
+# everything else `make run` prints. Warnings and failures are still logged.
+ROUTINE_TASKS = (HEARTBEAT_TASK, "reviewapp.audit.tasks.sequence_audit_events", "audit-sequence", "core-heartbeat")
+
+
+class _QuietRoutineTasks(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno > logging.INFO:
+            return True
+        message = record.getMessage()
+        return not any(name in message for name in ROUTINE_TASKS)
+
+
+for _logger in ("celery.beat", "celery.app.trace", "celery.worker.strategy"):
+    logging.getLogger(_logger).addFilter(_QuietRoutineTasks())
 
 
 @before_task_publish.connect
