@@ -53,7 +53,9 @@ def accounts_ensure(*, accounts: dict[str, str]) -> dict[str, int]:
             """,
             [ids, orgs],
         )
-    return dict(Account.objects.filter(external_id__in=ids).values_list("external_id", "pk"))
+        # One array parameter: an ORM "__in" gives each id a placeholder that is parsed again on every call.
+        cursor.execute("SELECT external_id, id FROM cases_account WHERE external_id = ANY(%s::text[])", [ids])
+        return dict(cursor.fetchall())
 
 
 def open_cases_for(*, account_ids: set[int], actor, opened_by: dict[int, list[str]],
@@ -67,9 +69,10 @@ def open_cases_for(*, account_ids: set[int], actor, opened_by: dict[int, list[st
     """
     # By account only (the state is checked here): "state IN (open states)" in SQL would tempt the planner
     # to read every open case when its statistics say there are few.
-    existing = {account_id: pk for account_id, pk, state in
-                Case.objects.filter(account_id__in=account_ids).values_list("account_id", "pk", "state")
-                if state in Case.OPEN_STATES}
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT account_id, id, state FROM cases_case WHERE account_id = ANY(%s::bigint[])",
+                       [sorted(account_ids)])
+        existing = {account_id: pk for account_id, pk, state in cursor.fetchall() if state in Case.OPEN_STATES}
     missing = sorted(account_ids - set(existing))
     if missing:
         now = timezone.now()
@@ -121,8 +124,9 @@ def campaigns_link(*, case_clusters: dict[int, str], actor, events: list[Entry] 
                for c in new if c.key in campaigns]
     # By primary key only, the unlinked ones picked here: "campaign IS NULL" in SQL would tempt the planner
     # to read every unlinked case.
-    unlinked = sorted(pk for pk, campaign in Case.objects.filter(pk__in=case_clusters)
-                      .values_list("pk", "campaign_id") if campaign is None)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT id, campaign_id FROM cases_case WHERE id = ANY(%s::bigint[])", [sorted(case_clusters)])
+        unlinked = sorted(pk for pk, campaign in cursor.fetchall() if campaign is None)
     by_campaign: dict[str, list[int]] = defaultdict(list)
     for case_id in unlinked:
         by_campaign[case_clusters[case_id]].append(case_id)
