@@ -6,11 +6,12 @@ emails and exports read that stored content, never the live decision.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.conf import settings
 from django.template.loader import render_to_string
 
+from reviewapp.policy.dsa_rules import EEA_COUNTRY_CODES
 from reviewapp.policy.enforcement import Action
 
 SCOPE = {
@@ -33,7 +34,10 @@ def statement_content(decision, *, issued_at: datetime, appeal_deadline: datetim
     return {
         "decision_id": decision.pk,
         "account_id": decision.account.external_id,
+        # The account belongs to an organisation (a business customer); unknown otherwise.
+        "account_type": "business" if decision.account.organization_id else None,
         "issued_at": issued_at.isoformat(),
+        "content_date": content_date(decision.case, fallback=issued_at),
         "restriction": {
             "action": action.value,
             "label": action.label,
@@ -62,6 +66,13 @@ def statement_content(decision, *, issued_at: datetime, appeal_deadline: datetim
     }
 
 
+def content_date(case, *, fallback: datetime) -> str:
+    """When the content (the prompts the detectors flagged) was sent: the day of the case's latest
+    observed traffic, else the day the case was opened (its first flag had arrived by then)."""
+    moment = case.last_observed_at or case.opened_at or fallback
+    return moment.astimezone(UTC).date().isoformat()
+
+
 def statement_email(statement, *, to: str, sign_in_url: str) -> dict:
     """The notice to the holder, as an outbox "email" payload (the text is fixed when it is queued)."""
     content = statement.content
@@ -71,48 +82,90 @@ def statement_email(statement, *, to: str, sign_in_url: str) -> dict:
                                    f"{content['restriction']['label']}", "body": body}
 
 
+# Our actions restrict an AI model's API account, never content's visibility or the holder's income, so
+# decision_visibility and decision_monetary (payments *to* the recipient, e.g. monetisation) never apply:
+# - a rate limit keeps the service but less of it: a partial suspension of the provision of the service;
+# - a suspension stops the account's access and keys for a time: suspension of the account;
+# - a termination closes the account for good: termination of the account.
+# Each timed restriction carries the end date of its own kind.
 DSA_RESTRICTION = {
-    Action.RATE_LIMIT: {"decision_provision": "DECISION_PROVISION_PARTIAL_SUSPENSION"},
-    Action.SUSPEND: {"decision_account": "DECISION_ACCOUNT_SUSPENDED"},
-    Action.TERMINATE: {"decision_account": "DECISION_ACCOUNT_TERMINATED"},
+    Action.RATE_LIMIT: ("decision_provision", "DECISION_PROVISION_PARTIAL_SUSPENSION", "end_date_service_restriction"),
+    Action.SUSPEND: ("decision_account", "DECISION_ACCOUNT_SUSPENDED", "end_date_account_restriction"),
+    Action.TERMINATE: ("decision_account", "DECISION_ACCOUNT_TERMINATED", None),
 }
+DSA_ACCOUNT_TYPE = {"business": "ACCOUNT_TYPE_BUSINESS", "private": "ACCOUNT_TYPE_PRIVATE"}
 
 
 class NotReportable(ValueError):
     """A statement the Transparency Database does not take (no restriction, e.g. a warning)."""
 
 
+def _bounded(text: str, limit: int) -> str:
+    """``text`` within the API's ``max:limit`` characters, an ellipsis marking a cut (the full text is
+    in the statement the holder received)."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
+
+
+def _day(moment: str | None) -> str | None:
+    """The API's ``Y-m-d`` for one of our RFC 3339 timestamps, as a UTC day."""
+    return datetime.fromisoformat(moment).astimezone(UTC).date().isoformat() if moment else None
+
+
 def dsa_export(statement) -> dict:
-    """The statement in the DSA Transparency Database's field vocabulary (one statement, as JSON).
+    """The statement in the DSA Transparency Database's field vocabulary: one item of ``POST
+    /api/v1/statements`` that passes ``reviewapp.policy.dsa_rules.statement_errors``.
 
     Only restrictions are reported: a warning restricts nothing and raises NotReportable.
+    The choices, where the API's vocabulary leaves room:
+    - ground: always the terms of service (``DECISION_GROUND_INCOMPATIBLE_CONTENT``), never illegality;
+      ``category`` is the first clause's DSA category, further clauses' categories go in
+      ``category_addition``;
+    - content: ``CONTENT_TYPE_TEXT`` — what was restricted for is prompts and outputs, which are text;
+      ``content_date`` the day of the flagged traffic (statements issued before it was recorded fall
+      back to the case's dates);
+    - source: ``SOURCE_VOLUNTARY`` — our own detectors and Forum intelligence, neither an Art. 16 notice
+      nor a trusted flagger's, so no ``source_identity``;
+    - scope: every EEA country, because an account restriction applies wherever the account is used;
+    - ``account_type`` only when we know the account is an organisation's; ``content_language`` never
+      (prompts are in any language and we do not classify them).
     """
     content = statement.content
     action = Action(content["restriction"]["action"])
     if action not in DSA_RESTRICTION:
         raise NotReportable(f"a {action.label.lower()} restricts nothing; the Transparency Database takes "
                             "only restrictions")
+    field, value, end_field = DSA_RESTRICTION[action]
     clauses = content["ground"]["clauses"]
-    ends = (content["restriction"]["ends_at"] or "")[:10] or None
+    categories = list(dict.fromkeys(c["dsa_category"] for c in clauses))
     export = {
-        **DSA_RESTRICTION[action],
+        field: value,
         "decision_ground": "DECISION_GROUND_INCOMPATIBLE_CONTENT",
-        "incompatible_content_ground": "; ".join(f"{c['ref']} {c['title']}" for c in clauses),
-        "incompatible_content_explanation": " ".join(c["text"] for c in clauses)[:2000],
+        "incompatible_content_ground": _bounded("; ".join(f"{c['ref']} {c['title']}" for c in clauses), 500),
+        "incompatible_content_explanation": _bounded(" ".join(f"{c['ref']}: {c['text']}" for c in clauses), 2000),
         "incompatible_content_illegal": "No",
-        "category": clauses[0]["dsa_category"],
-        "content_type": ["CONTENT_TYPE_OTHER"],
-        "content_type_other": "API usage (prompts and model outputs)",
-        "decision_facts": content["facts"][:5000],
+        "category": categories[0],
+        "content_type": ["CONTENT_TYPE_TEXT"],
+        "territorial_scope": list(EEA_COUNTRY_CODES),
+        "content_date": content.get("content_date") or _legacy_content_date(statement),
+        "application_date": _day(content["restriction"]["starts_at"]),
+        "decision_facts": _bounded(content["facts"], 5000),
         "source_type": "SOURCE_VOLUNTARY",
         "automated_detection": "Yes" if content["automated_detection"] else "No",
-        "automated_decision": ("AUTOMATED_DECISION_NOT_AUTOMATED" if not content["automated_decision"]
-                               else "AUTOMATED_DECISION_FULLY"),
-        "application_date": content["restriction"]["starts_at"][:10],
+        "automated_decision": ("AUTOMATED_DECISION_FULLY" if content["automated_decision"]
+                               else "AUTOMATED_DECISION_NOT_AUTOMATED"),
         "puid": f"reviewapp-statement-{statement.pk}",
     }
-    if action == Action.RATE_LIMIT:
-        export["end_date_service_restriction"] = ends
-    elif action == Action.SUSPEND:
-        export["end_date_account_restriction"] = ends
+    if categories[1:]:
+        export["category_addition"] = categories[1:]
+    if end_field and content["restriction"]["ends_at"]:
+        export[end_field] = _day(content["restriction"]["ends_at"])
+    if content.get("account_type") in DSA_ACCOUNT_TYPE:
+        export["account_type"] = DSA_ACCOUNT_TYPE[content["account_type"]]
     return export
+
+
+def _legacy_content_date(statement) -> str:
+    """Statements issued before ``content_date`` was recorded: the case's dates as they are now (the one
+    place the export reads beyond the stored statement)."""
+    return content_date(statement.decision.case, fallback=datetime.fromisoformat(statement.content["issued_at"]))

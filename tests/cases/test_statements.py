@@ -63,8 +63,145 @@ def test_dsa_export_uses_the_transparency_database_vocabulary(case, policy, make
     assert export["automated_decision"] == "AUTOMATED_DECISION_NOT_AUTOMATED"
     assert export["end_date_account_restriction"] and export["application_date"]
     assert export["puid"].startswith("reviewapp-statement-")
+    assert export["content_type"] == ["CONTENT_TYPE_TEXT"] and export["source_type"] == "SOURCE_VOLUNTARY"
+    assert "decision_visibility" not in export and "decision_monetary" not in export
+
+
+@pytest.mark.parametrize(("action", "duration", "restriction", "end_field"), [
+    ("rate_limit", 14, {"decision_provision": "DECISION_PROVISION_PARTIAL_SUSPENSION"},
+     "end_date_service_restriction"),
+    ("suspend", 30, {"decision_account": "DECISION_ACCOUNT_SUSPENDED"}, "end_date_account_restriction"),
+    ("terminate", None, {"decision_account": "DECISION_ACCOUNT_TERMINATED"}, None),
+])
+def test_an_enforced_decision_exports_a_statement_the_api_accepts(case, policy, make_staff, action, duration,
+                                                                  restriction, end_field):
+    from reviewapp.policy.dsa_rules import statement_errors
+
+    clause = policy["competing"] if action == "terminate" else policy["extraction"]
+    reviewer, senior = make_staff(Role.REVIEWER), make_staff(Role.SENIOR_REVIEWER)
+    case_claim(reviewer=reviewer, case=case)
+    decision = decision_record(reviewer=reviewer, case=case, clauses=[clause], action=action,
+                               duration_days=duration, rationale="Extraction at scale.", facts_for_holder=FACTS)
+    if not StatementOfReasons.objects.exists():   # a severe action waits for its second approval
+        from reviewapp.cases.services.decisions import decision_approve
+
+        decision_approve(approver=senior, decision=decision)
+    statement = StatementOfReasons.objects.get()
+    export = dsa_export(statement)
+    assert statement_errors(export) == {}
+    assert restriction.items() <= export.items()
+    if end_field:
+        assert export[end_field] == statement.content["restriction"]["ends_at"][:10]
+    assert [f for f in export if f.startswith("end_date_")] == ([end_field] if end_field else [])
+    assert export["content_date"] == statement.content["content_date"] <= export["application_date"]
+
+
+def test_a_statement_issued_before_content_date_was_recorded_still_exports(case, policy, make_staff):
+    from types import SimpleNamespace
+
+    from reviewapp.policy.dsa_rules import statement_errors
+
+    statement = enforce(case, policy, make_staff, "suspend", 10)
+    legacy = {key: value for key, value in statement.content.items() if key not in ("content_date", "account_type")}
+    export = dsa_export(SimpleNamespace(pk=statement.pk, content=legacy, decision=statement.decision))
+    assert statement_errors(export) == {} and export["content_date"] == statement.content["content_date"]
+
+
+def test_every_clause_cited_still_fits_the_api_lengths():
+    """Before: the twelve clauses' refs and titles made incompatible_content_ground 504 characters."""
+    from reviewapp.policy.dsa_rules import statement_errors
+
+    first, *others = _policy_clauses()
+    export = dsa_export(_issued(first, "suspend", ends=True, automated_detection=True, automated_decision=False,
+                                facts="x" * 6000, extra_clauses=others, organization_id="org-1"))
+    assert statement_errors(export) == {}
+    assert export["incompatible_content_ground"].endswith("…") and len(export["decision_facts"]) == 5000
+    assert export["category_addition"] == ["STATEMENT_CATEGORY_SCAMS_AND_FRAUD"]
+    assert export["account_type"] == "ACCOUNT_TYPE_BUSINESS"
 
 
 def test_a_warning_is_not_reported(case, policy, make_staff):
     with pytest.raises(NotReportable, match="restricts nothing"):
         dsa_export(enforce(case, policy, make_staff, "warn"))
+
+
+# ── The export passes the Transparency Database's rules (reviewapp/policy/dsa_rules.py) ──────────────
+
+def _policy_clauses():
+    from django.conf import settings
+
+    from reviewapp.policy.loader import read_policy_directory
+
+    return [clause for document in read_policy_directory(settings.POLICIES_DIR) for clause in document.clauses]
+
+
+def _issued(clause, action, *, ends: bool, automated_detection: bool, automated_decision: bool,
+            facts: str = FACTS, organization_id: str = "", extra_clauses=()):
+    """A statement as statement_content issues it, for a decision under ``clause`` (no database needed)."""
+    import datetime
+    from types import SimpleNamespace
+
+    from reviewapp.cases.statements import statement_content
+
+    now = datetime.datetime(2026, 12, 1, 9, 30, tzinfo=datetime.UTC)
+    clauses = [clause, *extra_clauses]
+    decision = SimpleNamespace(
+        pk=7, action=action, clauses=SimpleNamespace(all=lambda: clauses),
+        account=SimpleNamespace(external_id="acct-1", organization_id=organization_id),
+        case=SimpleNamespace(last_observed_at=now - datetime.timedelta(days=3),
+                             opened_at=now - datetime.timedelta(days=2)),
+        policy_version=SimpleNamespace(policy=SimpleNamespace(title="Usage policy"), number=1,
+                                       effective_from=datetime.date(2026, 1, 1)),
+        effective_at=now, ends_at=now + datetime.timedelta(days=30) if ends else None,
+        duration_days=30 if ends else None, facts_for_holder=facts)
+    content = statement_content(decision, issued_at=now, appeal_deadline=now + datetime.timedelta(days=183))
+    content["automated_detection"], content["automated_decision"] = automated_detection, automated_decision
+    return SimpleNamespace(pk=7, content=content, decision=decision)
+
+
+def _cases():
+    from reviewapp.policy.enforcement import TIMED_ACTIONS, Action
+
+    for clause in _policy_clauses():
+        for action in clause.permitted_actions:
+            if action in (Action.NO_VIOLATION, Action.WARN):
+                continue
+            for ends in ([True, False] if action in TIMED_ACTIONS else [False]):
+                for detection in (True, False):
+                    for automated in (True, False):
+                        yield pytest.param(clause, action, ends, detection, automated,
+                                           id=f"{clause.ref}-{action}-{'ends' if ends else 'open'}-"
+                                              f"{'det' if detection else 'nodet'}-{'auto' if automated else 'human'}")
+
+
+@pytest.mark.parametrize(("clause", "action", "ends", "detection", "automated"), list(_cases()))
+def test_every_exported_statement_passes_the_transparency_database_rules(clause, action, ends, detection,
+                                                                         automated):
+    from reviewapp.policy.dsa_rules import statement_errors
+
+    statement = _issued(clause, action, ends=ends, automated_detection=detection, automated_decision=automated)
+    assert statement_errors(dsa_export(statement)) == {}
+
+
+@pytest.mark.filterwarnings("ignore")
+def test_long_and_unusual_text_still_passes():
+    """Facts, clause titles and texts of any length and script: the export bounds them, never the API."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from reviewapp.policy.dsa_rules import statement_errors
+
+    clauses = _policy_clauses()
+    text = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), min_size=1, max_size=7000)
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(facts=text.filter(str.strip), title=text, body=text, extra=st.integers(0, len(clauses) - 1))
+    def check(facts, title, body, extra):
+        from dataclasses import replace
+
+        first = replace(clauses[0], title=title, text=body)
+        statement = _issued(first, "suspend", ends=True, automated_detection=True, automated_decision=False,
+                            facts=facts, extra_clauses=clauses[1:extra + 1])
+        assert statement_errors(dsa_export(statement)) == {}
+
+    check()
