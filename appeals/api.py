@@ -13,7 +13,7 @@ from django.conf import settings
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import authentication, permissions, serializers, status
-from rest_framework.exceptions import Throttled, ValidationError
+from rest_framework.exceptions import Throttled
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -21,6 +21,7 @@ from rest_framework.views import APIView
 from reviewapp.audit.services import Actor
 from reviewapp.cases.holders import holder_actor
 from reviewapp.cases.models import Account, Decision
+from reviewapp.core.api import service_errors
 from reviewapp.policy.enforcement import Action
 
 from . import services
@@ -174,6 +175,8 @@ class MessageInputSerializer(serializers.Serializer):
 REFUSED = OpenApiResponse(description='The service refused; {"detail": "…"} says why, written for the holder.')
 NOT_SIGNED_IN = OpenApiResponse(description="No holder session (a staff session does not count), or no CSRF token.")
 NOT_YOURS = OpenApiResponse(description="No such decision or appeal of your account.")
+CONFLICT = OpenApiResponse(description='Conflicts with the appeal as it stands (an open appeal against this decision '
+                                      'already; the appeal is decided); {"detail": "…"} says which.')
 TOO_MANY = OpenApiResponse(description="Too many writes in a short time; try again later.")
 
 
@@ -190,10 +193,9 @@ class HolderAPIView(APIView):
 
 
 def _refused(call):
-    try:
-        return call()
-    except services.AppealError as exc:
-        raise ValidationError({"detail": str(exc)}) from exc
+    """The staff appeals API's mapping: a conflict with the appeal's state (an open appeal already, a decided
+    appeal) is 409, any other refusal 400."""
+    return service_errors(call, conflicts=(services.AppealConflict,), problems=(services.AppealError,))
 
 
 class HolderDecisionList(HolderAPIView):
@@ -219,7 +221,7 @@ class HolderAppealList(HolderAPIView):
                                "is emailed to the account's contact address.",
                    request={"multipart/form-data": AppealFileSerializer, "application/json": AppealFileSerializer},
                    responses={201: HolderAppealDetailSerializer, 400: REFUSED, 403: NOT_SIGNED_IN, 404: NOT_YOURS,
-                              429: TOO_MANY})
+                              409: CONFLICT, 429: TOO_MANY})
     def post(self, request):
         self.limit("appeals.file")
         data = AppealFileSerializer(data=request.data)
@@ -248,7 +250,7 @@ class HolderAppealMessages(HolderAPIView):
                    summary="Write to the reviewer of your open appeal (answers a request for information)",
                    request=MessageInputSerializer,
                    responses={201: HolderMessageSerializer, 400: REFUSED, 403: NOT_SIGNED_IN, 404: NOT_YOURS,
-                              429: TOO_MANY})
+                              409: CONFLICT, 429: TOO_MANY})
     def post(self, request, pk: int):
         account = self.account()
         appeal = holder_appeal_or_404(account, pk)

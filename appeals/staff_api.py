@@ -5,16 +5,19 @@ with the appeal's state 409, a problem with what was sent 400.
 
 from __future__ import annotations
 
+import re
+
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
 from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.response import Response
 
 from reviewapp.cases.api import ClauseRefsField, DecisionSerializer
 from reviewapp.cases.services.decisions import MAX_DURATION_DAYS
-from reviewapp.core.api import service_errors
+from reviewapp.core.api import RolePermits, service_errors
 from reviewapp.policy.enforcement import Action
 
 from .models import Appeal, AppealAttachment, AppealMessage
@@ -119,7 +122,10 @@ class AppealReviewViewSet(viewsets.ReadOnlyModelViewSet):
     Attachments are listed, not served here: staff open them on the appeal page, each opening audited.
     """
 
-    permission_classes = [IsAuthenticated, ReadsAppeals]
+    permission_classes = [IsAuthenticated, ReadsAppeals, RolePermits]
+    # The services' own first refusal, checked before the body is read (a compliance officer gets 403, not 400).
+    role_permissions = dict.fromkeys(["claim", "messages", "outcome"],
+                                     ("appeals.decide_appeal", "Only senior reviewers handle appeals."))
     pagination_class = AppealQueueCursor
     filter_backends = []
 
@@ -129,7 +135,10 @@ class AppealReviewViewSet(viewsets.ReadOnlyModelViewSet):
         return Appeal.objects.none()  # one appeal: get_object reads it through the staff selector
 
     def get_object(self):
-        return appeal_for_staff_or_404(int(self.kwargs["pk"]))
+        pk = self.kwargs["pk"]
+        if not re.fullmatch(r"[0-9]{1,18}", pk):  # /appeals/AAA/ is no appeal (not a ValueError); nor past bigint
+            raise NotFound("No such appeal.")
+        return appeal_for_staff_or_404(int(pk))
 
     def get_serializer_class(self):
         return AppealSerializer if self.action == "list" else AppealDetailSerializer

@@ -160,6 +160,8 @@ def split_body(body: bytes) -> list[msgspec.Raw]:
         raise BodyError("the body must be a JSON object: one flag, or {\"flags\": [...]}") from None
     except msgspec.DecodeError as exc:
         raise BodyError(f"the body is not valid JSON: {exc}") from None
+    if not top:
+        raise BodyError("the body is an empty object: no flags (send one flag, or {\"flags\": [...]})")
     if "flags" not in top:
         return [msgspec.Raw(body)]
     if len(top) != 1:

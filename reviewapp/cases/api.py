@@ -1,4 +1,8 @@
+from datetime import UTC
+
 import django_filters
+from django import forms
+from django_filters.fields import IsoDateTimeField
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
@@ -8,7 +12,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from reviewapp.core.api import service_errors
+from reviewapp.core.api import RolePermits, service_errors
 from reviewapp.policy.enforcement import Action
 
 from .models import Case, Decision
@@ -71,6 +75,26 @@ class CaseDetailSerializer(CaseSerializer):
         return FlagSummarySerializer(recent_flags_of(case, RECENT_FLAGS), many=True).data
 
 
+class UTCDateTimeField(IsoDateTimeField):
+    """An RFC 3339 time, turned into UTC here: an offset PostgreSQL refuses (+21:21) or an instant outside
+    years 1-9999 once the offset is applied (9999-12-31T23:59:59-23:00) is the sender's mistake (400, naming
+    the parameter), not a DataError from the database."""
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        if value is None:
+            return None
+        try:
+            return value.astimezone(UTC)
+        except OverflowError:
+            raise forms.ValidationError("Outside the years 1-9999 once its UTC offset is applied.",
+                                        code="invalid") from None
+
+
+class UTCDateTimeFilter(django_filters.IsoDateTimeFilter):
+    field_class = UTCDateTimeField
+
+
 class CaseFilter(django_filters.FilterSet):
     state = django_filters.MultipleChoiceFilter(choices=Case.State.choices)
     queue = django_filters.ChoiceFilter(choices=Queue.choices)
@@ -80,9 +104,9 @@ class CaseFilter(django_filters.FilterSet):
     campaign = django_filters.CharFilter(field_name="campaign__key", help_text="campaign key (detector:cluster)")
     signal = django_filters.ChoiceFilter(choices=Signal.choices, method="filter_signal")
     detector = django_filters.CharFilter(method="filter_detector", help_text="detector slug of any of its flags")
-    opened_after = django_filters.IsoDateTimeFilter(field_name="opened_at", lookup_expr="gte")
-    opened_before = django_filters.IsoDateTimeFilter(field_name="opened_at", lookup_expr="lt")
-    observed_after = django_filters.IsoDateTimeFilter(field_name="last_observed_at", lookup_expr="gte")
+    opened_after = UTCDateTimeFilter(field_name="opened_at", lookup_expr="gte")
+    opened_before = UTCDateTimeFilter(field_name="opened_at", lookup_expr="lt")
+    observed_after = UTCDateTimeFilter(field_name="last_observed_at", lookup_expr="gte")
 
     class Meta:
         model = Case
@@ -150,7 +174,16 @@ def _service_errors(call):
     return service_errors(call, conflicts=(ClaimError,), problems=(PolicyViolation,))
 
 
+# The services' own refusals, checked first (RolePermits) so that the body is judged only for those who may send it.
+CLAIMS = ("cases.claim_case", "Your role does not claim cases.")
+DECIDES = ("cases.claim_case", "Your role does not decide cases.")
+APPROVES = ("cases.approve_decision", "Only senior reviewers give second approval.")
+
+
 class CaseReviewMixin:
+    role_permissions = {"claim": CLAIMS, "release": CLAIMS, "decisions": DECIDES, "approve": APPROVES,
+                        "send_back": APPROVES}
+
     @extend_schema(tags=["review"], request=None, responses={200: CaseSerializer},
                    summary="Claim this case (or renew your claim)")
     @action(detail=True, methods=["post"])
@@ -198,7 +231,8 @@ class CaseReviewMixin:
 
 
 class ClaimNextView(APIView):
-    permission_classes = [IsAuthenticated]
+    permission_classes = [IsAuthenticated, RolePermits]
+    role_permissions = {"post": CLAIMS}
 
     @extend_schema(tags=["review"], request=None, responses={200: CaseSerializer, 204: None},
                    summary="Claim the best unclaimed case of a queue (204 when the queue is empty)")
@@ -218,7 +252,7 @@ class ClaimNextView(APIView):
 class CaseViewSet(CaseReviewMixin, viewsets.ReadOnlyModelViewSet):
     """Case summaries for staff whose role reads cases. Raw evidence is never part of these answers."""
 
-    permission_classes = [IsAuthenticated]
+    permission_classes = [IsAuthenticated, RolePermits]
     filterset_class = CaseFilter
     pagination_class = CaseCursor
 

@@ -94,7 +94,7 @@ def test_refusals_are_400_with_the_services_message_and_nothing_is_stored(signed
     assert ok.status_code == 201
     again = signed_in.post("/api/v1/holder/appeals/", {"decision": holder.decision.pk, "grounds": "Again."},
                            content_type="application/json")
-    assert again.status_code == 400
+    assert again.status_code == 409  # a conflict with the appeal as it stands, as in the staff API
     assert again.json() == {"detail": "You already have an open appeal against this decision."}
     assert not portal_attachments.exists() or not any(portal_attachments.iterdir())
 

@@ -107,3 +107,23 @@ def test_query_count_does_not_grow_with_the_page(reviewer_client, detector, djan
 
 def test_unknown_case_is_404(reviewer_client):
     assert reviewer_client.get(f"{URL}999999/").status_code == 404
+
+
+@pytest.mark.parametrize(("parameter", "value"), [
+    ("opened_after", "9999-12-31T23:59:59-23:00"),    # past year 9999 once in UTC
+    ("opened_before", "9999-12-31T20:00:00-04:00"),
+    ("observed_after", "0001-01-01T00:00:00+01:00"),  # before year 1 once in UTC
+])
+def test_times_the_database_cannot_hold_are_400_naming_the_parameter(reviewer_client, detector, parameter, value):
+    seed(detector, [flag_payload(1)])
+    response = reviewer_client.get(URL, {parameter: value})
+    assert response.status_code == 400, response.content
+    assert list(response.json()) == [parameter]
+
+
+def test_a_far_offset_inside_the_years_still_filters(reviewer_client, detector):
+    """RFC 3339 allows +21:21 (PostgreSQL refuses offsets past 15:59): the time is taken in UTC, not a 500."""
+    seed(detector, [flag_payload(1)])
+    assert len(reviewer_client.get(URL, {"opened_after": "0219-02-07T09:40:56+21:21"}).json()["results"]) == 1
+    assert reviewer_client.get(URL, {"opened_before": "0219-02-07T09:40:56+21:21"}).json()["results"] == []
+    assert reviewer_client.get(URL, {"opened_before": "2000-01-01T00:00:00+14:00"}).json()["results"] == []

@@ -55,7 +55,9 @@ def test_errors_say_what_went_wrong(client, case, policy, make_staff):
     assert not_permitted.status_code == 400 and "does not permit" in not_permitted.json()["detail"]
     taken = as_user(client, other).post(f"/api/v1/cases/{case.pk}/claim")
     assert taken.status_code == 409 and "claimed by" in taken.json()["detail"]
-    assert as_user(client, other).post(f"/api/v1/cases/{case.pk}/approve").status_code == 404  # nothing pending
+    assert as_user(client, other).post(f"/api/v1/cases/{case.pk}/approve").status_code == 403  # not a senior
+    senior = make_staff(Role.SENIOR_REVIEWER)
+    assert as_user(client, senior).post(f"/api/v1/cases/{case.pk}/approve").status_code == 404  # nothing pending
     assert not Decision.objects.exists()
 
 
@@ -79,3 +81,13 @@ def test_compliance_reads_but_every_change_is_refused(client, case, policy, make
                         content_type="application/json").status_code in (403, 404)
     assert api.post(f"/api/v1/queues/{case.queue}/claim-next").status_code == 403
     assert Case.objects.get(pk=case.pk).assignee is None
+
+
+@pytest.mark.parametrize("path", ["claim", "release", "decisions", "approve", "send-back"])
+def test_a_role_that_may_not_write_gets_403_before_its_body_is_judged(client, case, make_staff, path):
+    api = as_user(client, make_staff(Role.COMPLIANCE_OFFICER))
+    for body in ({}, {"clauses": [], "reason": ""}):
+        response = api.post(f"/api/v1/cases/{case.pk}/{path}", body, content_type="application/json")
+        assert response.status_code == 403, (path, response.content)
+    assert api.post(f"/api/v1/queues/{case.queue}/claim-next", {}, content_type="application/json"
+                    ).status_code == 403

@@ -137,6 +137,8 @@ def test_key_order_and_whitespace_do_not_make_a_conflict(client, detector_token)
     (b'{"flags": {"a": 1}}', "\"flags\" must be a list"),
     (b'{"flags": []}', "\"flags\" is empty"),
     (b'{"flags": [], "extra": 1}', "unexpected keys: ['extra']"),
+    (b"{}", "no flags"),
+    (b" { } ", "no flags"),
 ])
 def test_a_malformed_body_is_400_naming_the_problem(client, detector_token, raw, message):
     response = post(client, detector_token, raw)
