@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+
 from django import forms
+from django.core import signing
 
 from reviewapp.policy.enforcement import Action
 from reviewapp.policy.models import Clause
@@ -58,7 +62,37 @@ class DecisionForm(forms.Form):
                 "rationale": data["rationale"], "facts_for_holder": data["facts_for_holder"]}
 
 
+CAMPAIGN_VERBS = {
+    Action.NO_VIOLATION: "Record no violation for {}", Action.WARN: "Warn {}", Action.RATE_LIMIT: "Rate-limit {}",
+    Action.SUSPEND: "Suspend {}", Action.TERMINATE: "Terminate {}",
+}
+
+
+def campaign_decision_sentence(*, action: str, count: int, duration_days: int | None) -> str:
+    """What a campaign decision will do, in the words the reviewer confirms: "Rate-limit 3 accounts for 14 days"."""
+    sentence = CAMPAIGN_VERBS[Action(action)].format(f"{count} account{'' if count == 1 else 's'}")
+    if duration_days:
+        sentence += f" for {duration_days} day{'' if duration_days == 1 else 's'}"
+    return sentence
+
+
+def _lines(text: str) -> str:
+    # A browser sends a hidden input's line breaks as CRLF whatever was typed: compare the text, not its line ends.
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+class CampaignConfirmationStale(ValueError):
+    """The confirmed decision is not the one the confirmation page showed (changed, expired or forged)."""
+
+
 class CampaignDecisionForm(DecisionForm):
+    """A campaign decision, in two steps: the chosen accounts and the decision, then a confirmation page that
+    names the count and the action. The confirmation carries every field back in hidden inputs plus a signed
+    token over them, so what is enforced is exactly what the reviewer was shown."""
+
+    SIGNING_NAMESPACE = "reviewapp.cases.campaign-decision"
+    TOKEN_MAX_AGE = 60 * 60  # a confirmation page left open longer is shown again
+
     accounts = forms.MultipleChoiceField(widget=forms.CheckboxSelectMultiple, error_messages={
         "required": "Choose at least one account."})
     researchers_confirmed = forms.MultipleChoiceField(widget=forms.CheckboxSelectMultiple, required=False)
@@ -67,6 +101,31 @@ class CampaignDecisionForm(DecisionForm):
         super().__init__(*args, **kwargs)
         self.fields["accounts"].choices = [(a, a) for a in accounts]
         self.fields["researchers_confirmed"].choices = [(a, a) for a in researchers]
+
+    def _digest(self, *, campaign_id: int, reviewer_id: int) -> str:
+        data = self.cleaned_data
+        canonical = {
+            "campaign": campaign_id, "reviewer": reviewer_id, "accounts": sorted(set(data["accounts"])),
+            "researchers_confirmed": sorted(set(data["researchers_confirmed"])),
+            "clauses": sorted(c.pk for c in data["clauses"]), "action": data["action"],
+            "duration_days": data["duration_days"], "rationale": _lines(data["rationale"]),
+            "facts_for_holder": _lines(data["facts_for_holder"]),
+        }
+        return hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
+
+    def confirmation_token(self, *, campaign_id: int, reviewer_id: int) -> str:
+        digest = self._digest(campaign_id=campaign_id, reviewer_id=reviewer_id)
+        return signing.dumps(digest, salt=self.SIGNING_NAMESPACE)
+
+    def check_confirmation(self, token: str, *, campaign_id: int, reviewer_id: int) -> None:
+        try:
+            digest = signing.loads(token, salt=self.SIGNING_NAMESPACE, max_age=self.TOKEN_MAX_AGE)
+        except signing.SignatureExpired as exc:
+            raise CampaignConfirmationStale("the confirmation was left open too long; check it again") from exc
+        except signing.BadSignature as exc:
+            raise CampaignConfirmationStale("the decision was not confirmed on its confirmation page") from exc
+        if digest != self._digest(campaign_id=campaign_id, reviewer_id=reviewer_id):
+            raise CampaignConfirmationStale("the decision changed after its confirmation page; check it again")
 
 
 class NoteForm(forms.Form):

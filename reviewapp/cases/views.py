@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import PermissionDenied
@@ -20,11 +21,20 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from reviewapp.policy.enforcement import Action
 from reviewapp.policy.selectors import clauses_in_force
 
 from . import charts
 from .evidence import evidence_for_display
-from .forms import CampaignDecisionForm, DecisionForm, NoteForm, QueueFilterForm, SendBackForm
+from .forms import (
+    CampaignConfirmationStale,
+    CampaignDecisionForm,
+    DecisionForm,
+    NoteForm,
+    QueueFilterForm,
+    SendBackForm,
+    campaign_decision_sentence,
+)
 from .models import Campaign, Case, Decision, StatementOfReasons
 from .selectors import (
     campaign_cases,
@@ -43,7 +53,15 @@ from .selectors import (
 )
 from .services import case_note_add
 from .services.claims import ClaimError, case_claim, case_claim_next, case_release, evidence_open
-from .services.decisions import PolicyViolation, campaign_decide, decision_approve, decision_record, decision_send_back
+from .services.decisions import (
+    PolicyViolation,
+    campaign_decide,
+    campaign_needs_second_approval,
+    decision_approve,
+    decision_record,
+    decision_send_back,
+    needs_second_approval,
+)
 from .statements import NotReportable, dsa_export
 from .vocabulary import Queue, Signal
 
@@ -308,26 +326,37 @@ def decision_send_back_view(request, pk: int):
 # ── Campaign decisions ────────────────────────────────────────────────────────────────────────────────
 
 
-def _campaign_page(request, campaign: Campaign, *, form=None, result=None, status: int = 200):
+def _campaign_page(request, campaign: Campaign, *, form=None, chosen=frozenset(), confirmed=frozenset(),
+                   result=None, page_error: str = "", status: int = 200):
+    """The campaign and, for a reviewer, its decision form. Nothing is ticked unless the reviewer ticked it
+    (or pressed "Select all"): a campaign decision must never act on accounts nobody chose."""
     cases = list(campaign_cases(campaign))
     open_cases = [c for c in cases if c.is_open]
-    chosen = set(form.data.getlist("accounts")) if form is not None and form.is_bound else {
-        c.account.external_id for c in open_cases if not c.account.researcher_programme}
-    confirmed = set(form.data.getlist("researchers_confirmed")) if form is not None and form.is_bound else set()
+    selectable = [c for c in open_cases if not c.account.researcher_programme]
     deciding = request.user.has_perm("cases.claim_case")
     if form is None and deciding:
         form = _campaign_form(None, cases)
     return render(request, "cases/campaign.html", {
-        "campaign": campaign, "cases": cases, "open_count": len(open_cases), "chosen": chosen,
-        "confirmed": confirmed, "form": form if deciding else None, "result": result,
+        "campaign": campaign, "cases": cases, "open_count": len(open_cases), "selectable_count": len(selectable),
+        "researcher_open_count": len(open_cases) - len(selectable), "chosen": set(chosen),
+        "confirmed": set(confirmed), "form": form if deciding else None, "result": result, "page_error": page_error,
+        "approval_threshold": settings.CAMPAIGN_DECISION_APPROVAL_THRESHOLD,
     }, status=status)
 
 
-def _campaign_form(data, cases) -> CampaignDecisionForm:
+def _campaign_form(data, cases, initial=None) -> CampaignDecisionForm:
     # Every account of the campaign is a valid choice: one decided meanwhile is reported as skipped, with why.
     accounts = sorted({c.account.external_id for c in cases})
     researchers = sorted({c.account.external_id for c in cases if c.account.researcher_programme})
-    return CampaignDecisionForm(data, clauses=clauses_in_force(), accounts=accounts, researchers=researchers)
+    return CampaignDecisionForm(data, initial=initial, clauses=clauses_in_force(), accounts=accounts,
+                                researchers=researchers)
+
+
+def _typed_again(post) -> dict:
+    """What was typed, as the initial values of an unbound form: shown again without any error messages."""
+    return {"clauses": post.getlist("clauses"), "action": post.get("action", ""),
+            "duration_days": post.get("duration_days", ""), "rationale": post.get("rationale", ""),
+            "facts_for_holder": post.get("facts_for_holder", "")}
 
 
 @reads_cases
@@ -339,19 +368,56 @@ def campaign_detail(request, pk: int):
 @permission_required("cases.claim_case", raise_exception=True)
 @require_POST
 def campaign_decide_view(request, pk: int):
+    """Three steps, each a POST here: "select all" (the no-JavaScript way to tick every open account), the
+    confirmation page (the exact count and action, the accounts listed), then the confirmed decision."""
     campaign = get_object_or_404(Campaign, pk=pk)
-    form = _campaign_form(request.POST, campaign_cases(campaign))
+    cases = list(campaign_cases(campaign))
+    step = request.POST.get("step", "")
+    if step in {"select_all", "edit"}:
+        chosen = ({c.account.external_id for c in cases if c.is_open and not c.account.researcher_programme}
+                  if step == "select_all" else set(request.POST.getlist("accounts")))
+        return _campaign_page(request, campaign, form=_campaign_form(None, cases, initial=_typed_again(request.POST)),
+                              chosen=chosen, confirmed=set(request.POST.getlist("researchers_confirmed")))
+    form = _campaign_form(request.POST, cases)
+    chosen, confirmed = set(request.POST.getlist("accounts")), set(request.POST.getlist("researchers_confirmed"))
     if not form.is_valid():
-        return _campaign_page(request, campaign, form=form, status=UNPROCESSABLE)
+        return _campaign_page(request, campaign, form=form, chosen=chosen, confirmed=confirmed, status=UNPROCESSABLE)
+    by_account = {c.account.external_id: c for c in cases}
+    acting = [by_account[a] for a in sorted(chosen) if by_account[a].is_open
+              and (not by_account[a].account.researcher_programme or a in confirmed)]
+    left_out = {a: ("no open case in this campaign" if not by_account[a].is_open
+                    else "researcher-programme account not confirmed") for a in sorted(chosen)
+                if by_account[a] not in acting}
+    if not acting:
+        form.add_error("accounts", "None of the chosen accounts can be decided: "
+                       + "; ".join(f"{a}: {why}" for a, why in left_out.items()) + ".")
+        return _campaign_page(request, campaign, form=form, chosen=chosen, confirmed=confirmed, status=UNPROCESSABLE)
     arguments = form.decision_arguments()
+    sentence = campaign_decision_sentence(action=arguments["action"], count=len(acting),
+                                          duration_days=arguments["duration_days"])
+    confirming = {"campaign": campaign, "form": form, "acting": acting, "left_out": left_out, "sentence": sentence,
+                  "action_label": Action(arguments["action"]).label,
+                  "second_approval": arguments["action"] != "no_violation" and (
+                      campaign_needs_second_approval(len(acting)) or needs_second_approval(
+                          arguments["action"], arguments["clauses"])),
+                  "large": campaign_needs_second_approval(len(acting)),
+                  "approval_threshold": settings.CAMPAIGN_DECISION_APPROVAL_THRESHOLD,
+                  "token": form.confirmation_token(campaign_id=campaign.pk, reviewer_id=request.user.pk)}
+    if step != "confirm":
+        return render(request, "cases/campaign_confirm.html", confirming)
+    try:
+        form.check_confirmation(request.POST.get("token", ""), campaign_id=campaign.pk, reviewer_id=request.user.pk)
+    except CampaignConfirmationStale as exc:
+        return render(request, "cases/campaign_confirm.html", {**confirming, "page_error": f"Not decided: {exc}."},
+                      status=409)
     try:
         result = campaign_decide(
             reviewer=request.user, campaign=campaign, account_ids=form.cleaned_data["accounts"],
             researchers_confirmed=set(form.cleaned_data["researchers_confirmed"]), **arguments)
     except PolicyViolation as exc:
         form.add_error(None, f"Not recorded: {exc}.")
-        return _campaign_page(request, campaign, form=form, status=UNPROCESSABLE)
-    return _campaign_page(request, campaign, form=form, result=result)
+        return _campaign_page(request, campaign, form=form, chosen=chosen, confirmed=confirmed, status=UNPROCESSABLE)
+    return _campaign_page(request, campaign, result=result)
 
 
 # ── Statements of reasons ─────────────────────────────────────────────────────────────────────────────

@@ -235,6 +235,8 @@ APPEAL_ATTACHMENT_MAX_FILES = 5
 HOLDER_LINK_RATE_LIMIT = os.environ.get("HOLDER_LINK_RATE_LIMIT", "5/h")
 # A sign-in link for an account holder works once, for this many hours.
 HOLDER_LINK_HOURS = env_int("HOLDER_LINK_HOURS", 72)
+# A campaign decision acting on more accounts than this waits for a senior reviewer's second approval.
+CAMPAIGN_DECISION_APPROVAL_THRESHOLD = env_int("CAMPAIGN_DECISION_APPROVAL_THRESHOLD", 10)
 # A claim lapses after this idle time and the case returns to its queue.
 CASE_CLAIM_LEASE_MINUTES = env_int("CASE_CLAIM_LEASE_MINUTES", 30)
 

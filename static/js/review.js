@@ -71,4 +71,26 @@
       }
     });
   });
+  // A campaign decision: "Select all" ticks every open account here instead of reloading the page, and the
+  // count of chosen accounts stays in view. The confirmation page still says the exact count and action.
+  document.querySelectorAll("form[data-campaign-form]").forEach(function (form) {
+    const boxes = Array.from(form.querySelectorAll("input[name=accounts]"));
+    const count = form.querySelector("[data-chosen-count]");
+    const selectAll = form.querySelector("[data-select-all]");
+    function recount() {
+      const n = boxes.filter(function (b) { return b.checked; }).length;
+      if (count) count.textContent = n + (n === 1 ? " account" : " accounts") + " chosen.";
+    }
+    if (selectAll) {
+      selectAll.addEventListener("click", function (event) {
+        event.preventDefault();
+        boxes.forEach(function (b) {
+          if (!b.closest("tr").classList.contains("researcher-row")) b.checked = true;
+        });
+        recount();
+      });
+    }
+    form.addEventListener("change", recount);
+    recount();
+  });
 })();

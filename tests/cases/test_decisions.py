@@ -204,3 +204,33 @@ def test_campaign_decision_gives_each_account_its_own_decision_and_spares_resear
                                 researchers_confirmed={"acct_3"}, clauses=[policy["research"]], action="warn",
                                 rationale="Research, but over the agreed volume.", facts_for_holder=FACTS)
     assert [d.action for d in confirmed.decided] == ["warn"]
+
+
+def test_a_campaign_decision_above_the_threshold_waits_for_second_approval(detector, policy, make_staff, settings):
+    """The service, not the page, keeps the limit: more accounts than the threshold and nothing is enforced."""
+    settings.CAMPAIGN_DECISION_APPROVAL_THRESHOLD = 2
+    seed_cases(detector, [flag_payload(n, account_id=f"acct_{n}", cluster_id="c-9") for n in range(6)])
+    Account.objects.update(contact_email="holder@example.org")
+    Account.objects.filter(external_id="acct_5").update(researcher_programme=True)
+    from reviewapp.cases.models import Campaign
+
+    campaign = Campaign.objects.get()
+    reviewer, senior = make_staff(Role.REVIEWER), make_staff(Role.SENIOR_REVIEWER)
+    arguments = {"reviewer": reviewer, "campaign": campaign, "researchers_confirmed": set(),
+                 "clauses": [policy["extraction"]], "action": "rate_limit", "duration_days": 14,
+                 "rationale": "One template across the cluster.", "facts_for_holder": FACTS}
+    # Two accounts (a repeated id, and an unconfirmed researcher who is left out, do not count): enforced at once.
+    small = campaign_decide(account_ids=["acct_0", "acct_1", "acct_1", "acct_5"], **arguments)
+    assert {d.state for d in small.decided} == {Decision.State.ENFORCED} and len(small.decided) == 2
+    assert OutboxMessage.objects.filter(kind="email").count() == 2
+
+    large = campaign_decide(account_ids=["acct_2", "acct_3", "acct_4"], **arguments)
+    assert len(large.decided) == 3 and {d.state for d in large.decided} == {Decision.State.AWAITING_APPROVAL}
+    assert OutboxMessage.objects.count() == 4 and StatementOfReasons.objects.count() == 2  # nothing more left
+    assert {e.data["campaign_size"] for e in AuditEvent.objects.filter(
+        action=AuditAction.DECISION_RECORDED, data__campaign_run=str(large.run))} == {3}
+    assert Case.objects.filter(account__external_id="acct_2").get().state == Case.State.AWAITING_APPROVAL
+    with pytest.raises(PermissionDenied):
+        decision_approve(approver=reviewer, decision=large.decided[0])
+    decision_approve(approver=senior, decision=large.decided[0])
+    assert Decision.objects.get(pk=large.decided[0].pk).state == Decision.State.ENFORCED

@@ -365,24 +365,108 @@ def test_sending_back_needs_a_reason_and_returns_the_case_to_its_reviewer(client
 # ── Campaigns ────────────────────────────────────────────────────────────────────────────────────────
 
 
+def confirmed_campaign_decision(client, campaign_id: int, data: dict):
+    """Submit a campaign decision, then confirm it on its confirmation page, as a reviewer would."""
+    url = reverse("review:campaign-decide", args=[campaign_id])
+    confirmation = client.post(url, data)
+    assert confirmation.status_code == 200, confirmation.content.decode()[:2000]
+    token = re.search(r'name="token" value="([^"]+)"', confirmation.content.decode()).group(1)
+    return client.post(url, {**data, "token": token, "step": "confirm"})
+
+
+CAMPAIGN_DECISION = {"action": "rate_limit", "duration_days": "14", "facts_for_holder": "Template fills.",
+                     "rationale": "One template across the cluster.\nSame cadence."}
+
+
+def campaign_data(**changes) -> dict:
+    return {**CAMPAIGN_DECISION, "clauses": [clause("UP-2.1").pk], **changes}
+
+
+def test_the_campaign_page_ticks_no_account_until_the_reviewer_selects_all(client, case, reviewer):
+    account_profile_set(actor=SYSTEM, account=Account.objects.get(external_id="acct_lab"), researcher_programme=True)
+    client = as_user(client, reviewer)
+    page = client.get(reverse("review:campaign", args=[case.campaign_id])).content.decode()
+    assert re.search(r'name="accounts" value="acct_main" id="account-\d+">', page)
+    assert not re.search(r'name="accounts"[^>]* checked', page)
+    assert "Select all 2 open accounts" in page and "not the 1 researcher-programme account" in page
+    before = AuditEvent.objects.count()
+    # Without JavaScript, "Select all" is a submit button: the page comes back with every open account ticked
+    # (researchers still one by one) and what was typed kept, and nothing is decided.
+    response = client.post(reverse("review:campaign-decide", args=[case.campaign_id]),
+                           campaign_data(step="select_all", accounts=[]))
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert re.search(r'value="acct_main" id="account-\d+" checked', page)
+    assert re.search(r'value="acct_peer" id="account-\d+" checked', page)
+    assert re.search(r'value="acct_lab" id="account-\d+">', page)
+    assert "One template across the cluster." in page and "field-error" not in page
+    assert not Decision.objects.exists() and AuditEvent.objects.count() == before
+
+
+def test_a_campaign_decision_names_its_count_and_action_and_acts_only_once_confirmed(client, case, reviewer):
+    client = as_user(client, reviewer)
+    url = reverse("review:campaign-decide", args=[case.campaign_id])
+    data = campaign_data(accounts=["acct_main", "acct_peer"])
+    before = AuditEvent.objects.count()
+    confirmation = client.post(url, data)
+    page = confirmation.content.decode()
+    assert confirmation.status_code == 200
+    assert "<h1>Confirm: Rate-limit 2 accounts for 14 days</h1>" in page
+    assert re.search(r'<button type="submit" name="step" value="confirm" class="button-danger">'
+                     r'Rate-limit 2 accounts for 14 days</button>', page)
+    assert "acct_main" in page and "acct_peer" in page and ">acct_lab<" not in page
+    assert not Decision.objects.exists() and AuditEvent.objects.count() == before  # nothing happened yet
+
+    response = confirmed_campaign_decision(client, case.campaign_id, data)
+    assert response.status_code == 200 and "2 decided, 0 skipped." in response.content.decode()
+    decided = Decision.objects.all()
+    assert sorted(d.account.external_id for d in decided) == ["acct_main", "acct_peer"]
+    assert {d.state for d in decided} == {Decision.State.ENFORCED} and {d.duration_days for d in decided} == {14}
+    assert {d.rationale for d in decided} == {"One template across the cluster.\nSame cadence."}
+
+
+def test_a_campaign_confirmation_only_confirms_what_it_showed(client, case, reviewer, make_staff):
+    client = as_user(client, reviewer)
+    url = reverse("review:campaign-decide", args=[case.campaign_id])
+    data = campaign_data(accounts=["acct_main"])
+    token = re.search(r'name="token" value="([^"]+)"', client.post(url, data).content.decode()).group(1)
+    widened = client.post(url, {**data, "accounts": ["acct_main", "acct_peer", "acct_lab"], "token": token,
+                                "step": "confirm"})
+    assert widened.status_code == 409 and "Not decided: the decision changed after its confirmation page" in (
+        widened.content.decode())
+    assert "Confirm: Rate-limit 3 accounts for 14 days" in widened.content.decode()  # shown again, truthfully
+    harsher = client.post(url, {**data, "duration_days": "90", "token": token, "step": "confirm"})
+    assert harsher.status_code == 409
+    unconfirmed = client.post(url, {**data, "step": "confirm"})
+    assert unconfirmed.status_code == 409 and "was not confirmed on its confirmation page" in (
+        unconfirmed.content.decode())
+    someone_else = as_user(client, make_staff(Role.REVIEWER, username="ravi"))
+    assert someone_else.post(url, {**data, "token": token, "step": "confirm"}).status_code == 409
+    assert not Decision.objects.exists()
+
+
 def test_a_campaign_decision_leaves_researchers_out_unless_confirmed(client, case, reviewer):
     account_profile_set(actor=SYSTEM, account=Account.objects.get(external_id="acct_lab"), researcher_programme=True)
     client = as_user(client, reviewer)
     url = reverse("review:campaign", args=[case.campaign_id])
     page = client.get(url).content.decode()
-    assert re.search(r'value="acct_main" id="account-\d+" checked', page)
     assert re.search(r'value="acct_lab" id="account-\d+">', page)  # a researcher: unchecked
     assert "Confirm researcher acct_lab" in page
     data = {"accounts": ["acct_main", "acct_peer", "acct_lab"], "clauses": [clause("UP-2.1").pk],
             "action": "warn", "rationale": "One template across the cluster.", "facts_for_holder": "Template fills."}
-    response = client.post(reverse("review:campaign-decide", args=[case.campaign_id]), data)
+    confirmation = client.post(reverse("review:campaign-decide", args=[case.campaign_id]), data).content.decode()
+    assert "Confirm: Warn 2 accounts" in confirmation
+    assert "acct_lab</span>: researcher-programme account not confirmed" in confirmation
+    response = confirmed_campaign_decision(client, case.campaign_id, data)
     page = response.content.decode()
     assert response.status_code == 200 and "2 decided, 1 skipped." in page
     assert "acct_lab</span>: researcher-programme account: confirm it individually" in page
     assert set(Decision.objects.values_list("account__external_id", flat=True)) == {"acct_main", "acct_peer"}
 
     data["researchers_confirmed"] = ["acct_lab"]
-    page = client.post(reverse("review:campaign-decide", args=[case.campaign_id]), data).content.decode()
+    assert "Confirm: Warn 1 account<" in client.post(
+        reverse("review:campaign-decide", args=[case.campaign_id]), data).content.decode()
+    page = confirmed_campaign_decision(client, case.campaign_id, data).content.decode()
     assert "1 decided, 2 skipped." in page
     assert Decision.objects.filter(account__external_id="acct_lab").exists()
 
@@ -391,6 +475,22 @@ def test_a_campaign_decision_needs_chosen_accounts(client, case, reviewer):
     response = as_user(client, reviewer).post(reverse("review:campaign-decide", args=[case.campaign_id]), {
         "clauses": [clause("UP-2.1").pk], "action": "warn", "rationale": "r", "facts_for_holder": "f"})
     assert response.status_code == 422 and "Choose at least one account." in response.content.decode()
+
+
+def test_a_campaign_decision_above_the_threshold_waits_for_a_senior(client, case, reviewer, senior, settings):
+    settings.CAMPAIGN_DECISION_APPROVAL_THRESHOLD = 2
+    client = as_user(client, reviewer)
+    data = campaign_data(action="warn", duration_days="", accounts=["acct_main", "acct_peer", "acct_lab"])
+    confirmation = client.post(reverse("review:campaign-decide", args=[case.campaign_id]), data).content.decode()
+    assert "Confirm: Warn 3 accounts" in confirmation
+    assert "More than 2 accounts: each decision waits for a senior reviewer's second approval" in confirmation
+    confirmed_campaign_decision(client, case.campaign_id, data)
+    decided = list(Decision.objects.all())
+    assert len(decided) == 3 and {d.state for d in decided} == {Decision.State.AWAITING_APPROVAL}
+    assert not StatementOfReasons.objects.exists()
+    assert as_user(client, senior).post(reverse("review:decision-approve", args=[decided[0].pk])).status_code == 302
+    decided[0].refresh_from_db()
+    assert decided[0].state == Decision.State.ENFORCED
 
 
 # ── Statements ───────────────────────────────────────────────────────────────────────────────────────

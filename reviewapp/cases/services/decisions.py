@@ -11,6 +11,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
@@ -72,14 +73,21 @@ def needs_second_approval(action: str, clauses: list[Clause]) -> bool:
     return action == Action.TERMINATE or any(clause.requires_second_approval for clause in clauses)
 
 
+def campaign_needs_second_approval(size: int) -> bool:
+    """A campaign decision on more accounts than the configured threshold needs a senior's second approval."""
+    return size > settings.CAMPAIGN_DECISION_APPROVAL_THRESHOLD
+
+
 @transaction.atomic
 def decision_record(*, reviewer, case: Case, clauses: list[Clause], action: str, rationale: str,
                     facts_for_holder: str = "", duration_days: int | None = None,
-                    campaign_run: uuid.UUID | None = None) -> Decision:
+                    campaign_run: uuid.UUID | None = None, campaign_size: int = 1) -> Decision:
     """Record a reviewer's decision on a case they have claimed.
 
     Severe decisions (any ``terminate``, or a clause marked for second approval) wait for a senior
     reviewer; nothing is enforced or told to the holder before that. Others are enforced at once.
+    So does every decision of a campaign decision on more than CAMPAIGN_DECISION_APPROVAL_THRESHOLD
+    accounts (``campaign_size``, see campaign_decide).
     """
     case = Case.objects.select_for_update(no_key=True).select_related("account").get(pk=case.pk)
     if not reviewer.has_perm("cases.claim_case"):
@@ -94,7 +102,8 @@ def decision_record(*, reviewer, case: Case, clauses: list[Clause], action: str,
         raise PolicyViolation("write the rationale")
     if action != Action.NO_VIOLATION and not facts_for_holder.strip():
         raise PolicyViolation("write the facts the account holder will be told")
-    severe = needs_second_approval(action, clauses)
+    severe = needs_second_approval(action, clauses) or (
+        action != Action.NO_VIOLATION and campaign_needs_second_approval(campaign_size))
     decision = Decision.objects.create(
         case=case, account=case.account, policy_version=version, action=action, duration_days=duration_days,
         rationale=rationale.strip(), facts_for_holder=facts_for_holder.strip(), decided_by=reviewer,
@@ -105,6 +114,7 @@ def decision_record(*, reviewer, case: Case, clauses: list[Clause], action: str,
         "case": case.pk, "account": case.account.external_id, "policy_version": str(version),
         "clauses": [clause.ref for clause in clauses], "action": action.value, "duration_days": duration_days,
         "second_approval": severe, "campaign_run": campaign_run,
+        **({"campaign_size": campaign_size} if campaign_run else {}),
     })
     if severe:
         case_transition(case=case, to=Case.State.AWAITING_APPROVAL, actor=reviewer, reason=f"decision {decision.pk}")
@@ -243,10 +253,23 @@ def campaign_decide(*, reviewer, campaign: Campaign, account_ids: list[str], res
     audit event and statement; four-eyes applies to each. Researcher-programme accounts are skipped
     unless confirmed one by one in ``researchers_confirmed``. Each account is decided in its own
     transaction, so one that cannot be decided (claimed by someone else, already decided) is reported
-    and does not stop the others."""
+    and does not stop the others.
+
+    Blast radius: when the decision would act on more than CAMPAIGN_DECISION_APPROVAL_THRESHOLD accounts
+    (those chosen that have an open case here and are not researchers left out), every one of its
+    decisions waits for a senior reviewer's second approval, exactly like a severe decision. This reuses
+    the per-decision four-eyes state (AWAITING_APPROVAL, decision_approve / decision_send_back, the
+    Approvals page) rather than adding a campaign-level approval object: each account keeps its own
+    statement, appeal and enforcement, so its approval belongs to it too, and nothing new can drift out
+    of step with the decisions it stands for. The size is counted here, from the database, not taken from
+    the form. "No violation" restricts nothing and tells nobody, so it needs no approval at any size.
+    """
     result = CampaignDecisionResult(run=uuid.uuid4())
+    account_ids = list(dict.fromkeys(account_ids))  # a repeated id is one account, counted once
     cases = {c.account.external_id: c for c in Case.objects.select_related("account")
              .filter(campaign=campaign, state__in=Case.OPEN_STATES, account__external_id__in=account_ids)}
+    eligible = [a for a in account_ids if a in cases
+                and (not cases[a].account.researcher_programme or a in researchers_confirmed)]
     for account_id in account_ids:
         case = cases.get(account_id)
         if case is None:
@@ -260,13 +283,15 @@ def campaign_decide(*, reviewer, campaign: Campaign, account_ids: list[str], res
                 case_claim(reviewer=reviewer, case=case)
                 result.decided.append(decision_record(
                     reviewer=reviewer, case=case, clauses=clauses, action=action, rationale=rationale,
-                    facts_for_holder=facts_for_holder, duration_days=duration_days, campaign_run=result.run))
+                    facts_for_holder=facts_for_holder, duration_days=duration_days, campaign_run=result.run,
+                    campaign_size=len(eligible)))
         except (ClaimError, PermissionDenied, PolicyViolation) as exc:
             result.skipped[account_id] = str(exc)
     return result
 
 
-__all__ = ["EVIDENCE_PERMISSION", "PolicyViolation", "campaign_decide", "decision_approve", "decision_record",
+__all__ = ["EVIDENCE_PERMISSION", "PolicyViolation", "campaign_decide", "campaign_needs_second_approval",
+           "decision_approve", "decision_record",
            "decision_send_back", "decisions_lift_expired", "needs_second_approval"]
 
 
