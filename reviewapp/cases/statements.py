@@ -6,13 +6,17 @@ emails and exports read that stored content, never the live decision.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from django.conf import settings
 from django.template.loader import render_to_string
 
-from reviewapp.policy.dsa_rules import EEA_COUNTRY_CODES
+from reviewapp.policy.dsa_rules import BATCH_MAX, EEA_COUNTRY_CODES, batch_errors, statement_errors
 from reviewapp.policy.enforcement import Action
+
+from .models import StatementOfReasons
 
 SCOPE = {
     Action.WARN: "A formal warning on your account. Your access is not restricted.",
@@ -135,11 +139,11 @@ def dsa_export(statement) -> dict:
     if action not in DSA_RESTRICTION:
         raise NotReportable(f"a {action.label.lower()} restricts nothing; the Transparency Database takes "
                             "only restrictions")
-    field, value, end_field = DSA_RESTRICTION[action]
+    restriction, value, end_field = DSA_RESTRICTION[action]
     clauses = content["ground"]["clauses"]
     categories = list(dict.fromkeys(c["dsa_category"] for c in clauses))
     export = {
-        field: value,
+        restriction: value,
         "decision_ground": "DECISION_GROUND_INCOMPATIBLE_CONTENT",
         "incompatible_content_ground": _bounded("; ".join(f"{c['ref']} {c['title']}" for c in clauses), 500),
         "incompatible_content_explanation": _bounded(" ".join(f"{c['ref']}: {c['text']}" for c in clauses), 2000),
@@ -169,3 +173,60 @@ def _legacy_content_date(statement) -> str:
     """Statements issued before ``content_date`` was recorded: the case's dates as they are now (the one
     place the export reads beyond the stored statement)."""
     return content_date(statement.decision.case, fallback=datetime.fromisoformat(statement.content["issued_at"]))
+
+
+@dataclass
+class DsaExportReport:
+    """What a batch export did: how many statements went out, which were not reportable, which refused."""
+
+    batches: int = 0
+    exported: int = 0
+    not_reported: list[int] = field(default_factory=list)
+    refused: dict[int, dict] = field(default_factory=dict)
+
+
+def statements_issued_between(since: datetime | None, until: datetime | None):
+    """Statements issued in ``[since, until)``, oldest first, for the Transparency Database export."""
+    statements = StatementOfReasons.objects.select_related("decision__case").order_by("issued_at", "pk")
+    if since:
+        statements = statements.filter(issued_at__gte=since)
+    if until:
+        statements = statements.filter(issued_at__lt=until)
+    return statements
+
+
+def dsa_batches(statements: Iterable, *, report: DsaExportReport, size: int = BATCH_MAX) -> Iterator[dict]:
+    """``POST /api/v1/statements`` bodies, ``{"statements": [...]}`` of at most ``size`` (≤ 100) each.
+
+    Every item passes ``statement_errors`` and every body ``batch_errors``
+    (``reviewapp.policy.dsa_rules``), so the API takes each body whole. A warning is not reported
+    (``report.not_reported``); a statement the rules refuse is left out and named with its errors in
+    ``report.refused`` rather than sent to be refused with its whole batch.
+    """
+    if not 1 <= size <= BATCH_MAX:
+        raise ValueError(f"a batch holds 1 to {BATCH_MAX} statements")
+    items: list[dict] = []
+
+    def body() -> dict:
+        batch = {"statements": items}
+        if errors := batch_errors(batch):   # cannot happen with checked items and unique puids
+            raise RuntimeError(f"the Transparency Database would refuse this batch: {errors}")
+        report.batches += 1
+        report.exported += len(items)
+        return batch
+
+    for statement in statements:
+        try:
+            item = dsa_export(statement)
+        except NotReportable:
+            report.not_reported.append(statement.pk)
+            continue
+        if errors := statement_errors(item, in_batch=True):
+            report.refused[statement.pk] = errors
+            continue
+        items.append(item)
+        if len(items) == size:
+            yield body()
+            items = []
+    if items:
+        yield body()

@@ -205,3 +205,93 @@ def test_long_and_unusual_text_still_passes():
         assert statement_errors(dsa_export(statement)) == {}
 
     check()
+
+
+# ── The batch form: POST /api/v1/statements bodies ───────────────────────────────────────────────────
+
+def test_batches_hold_at_most_100_statements_and_pass_the_batch_rules():
+    from types import SimpleNamespace
+
+    from reviewapp.cases.statements import DsaExportReport, dsa_batches
+    from reviewapp.policy.dsa_rules import batch_errors
+
+    clause = _policy_clauses()[0]
+    statements = []
+    for pk in range(1, 251):
+        issued = _issued(clause, "warn" if pk % 50 == 0 else "suspend", ends=True, automated_detection=True,
+                         automated_decision=False)
+        statements.append(SimpleNamespace(pk=pk, content=issued.content, decision=issued.decision))
+    report = DsaExportReport()
+    bodies = list(dsa_batches(statements, report=report))
+    assert [len(body["statements"]) for body in bodies] == [100, 100, 45]
+    assert all(batch_errors(body) == {} for body in bodies)
+    assert report.exported == 245 and report.not_reported == [50, 100, 150, 200, 250] and not report.refused
+    puids = [item["puid"] for body in bodies for item in body["statements"]]
+    assert len(set(puids)) == 245
+    with pytest.raises(ValueError, match="1 to 100"):
+        list(dsa_batches(statements, report=report, size=101))
+
+
+def _three_enforced_statements(detector, policy, make_staff):
+    from tests.cases.conftest import seed_cases
+    from tests.conftest import flag_payload
+
+    cases = seed_cases(detector, [flag_payload(n, account_id=f"acct_{n}") for n in (1, 2, 3)])
+    reviewer = make_staff(Role.REVIEWER)
+    for case, action, duration in zip(cases, ["suspend", "warn", "rate_limit"], [10, None, 14], strict=True):
+        case_claim(reviewer=reviewer, case=case)
+        decision_record(reviewer=reviewer, case=case, clauses=[policy["extraction"]], action=action,
+                        duration_days=duration, rationale="Extraction at scale.", facts_for_holder=FACTS)
+    return list(StatementOfReasons.objects.order_by("pk"))
+
+
+def test_export_dsa_statements_writes_one_file_per_batch(detector, policy, make_staff, tmp_path):
+    import io
+    import json
+
+    from django.core.management import call_command
+
+    from reviewapp.policy.dsa_rules import batch_errors
+
+    suspended, warned, rate_limited = _three_enforced_statements(detector, policy, make_staff)
+    out, said = tmp_path / "dsa", io.StringIO()
+    call_command("export_dsa_statements", "--out", str(out), "--batch-size", "1",
+                 "--since", suspended.issued_at.date().isoformat(), stdout=said)
+    assert said.getvalue().startswith("2 statements in 2 batch files") and "1 not reportable" in said.getvalue()
+    assert warned.content["restriction"]["action"] == "warn"
+    files = sorted(out.glob("dsa-statements-*.json"))
+    bodies = [json.loads(path.read_text()) for path in files]
+    assert [path.name for path in files] == ["dsa-statements-0001.json", "dsa-statements-0002.json"]
+    assert [body["statements"][0]["puid"] for body in bodies] == [
+        f"reviewapp-statement-{suspended.pk}", f"reviewapp-statement-{rate_limited.pk}"]
+    assert all(batch_errors(body) == {} for body in bodies) and not (out / "refused.json").exists()
+
+    empty = tmp_path / "none"
+    call_command("export_dsa_statements", "--out", str(empty), "--until", "2020-01-01")
+    assert not list(empty.iterdir())
+
+
+def test_export_dsa_statements_names_what_the_rules_refuse(detector, policy, make_staff, tmp_path, monkeypatch):
+    import json
+
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    from reviewapp.cases import statements as module
+
+    suspended, _, rate_limited = _three_enforced_statements(detector, policy, make_staff)
+    real = module.dsa_export
+
+    def broken_for_one(statement):
+        item = real(statement)
+        return {**item, "decision_facts": ""} if statement.pk == rate_limited.pk else item
+
+    monkeypatch.setattr(module, "dsa_export", broken_for_one)
+    with pytest.raises(CommandError, match="1 statements break the Transparency Database's rules"):
+        call_command("export_dsa_statements", "--out", str(tmp_path))
+    (body,) = [json.loads(path.read_text()) for path in tmp_path.glob("dsa-statements-*.json")]
+    assert [item["puid"] for item in body["statements"]] == [f"reviewapp-statement-{suspended.pk}"]
+    assert json.loads((tmp_path / "refused.json").read_text()) == {str(rate_limited.pk): {
+        "decision_facts": ["required"]}}
+    with pytest.raises(CommandError, match="already holds batch files"):
+        call_command("export_dsa_statements", "--out", str(tmp_path))
