@@ -86,12 +86,41 @@ def test_a_token_issued_on_the_page_works_and_is_shown_only_once(client, admin):
     assert f"{row.prefix}…" in again and admin.username in again
 
 
+CONFIRM = {"confirm": "1"}  # the second POST, from the confirmation page
+
+
+def test_revoke_rotate_and_deactivate_ask_first_and_change_nothing_until_confirmed(client, admin):
+    token, _ = issue_token("volume")
+    detector, row = Detector.objects.get(), DetectorToken.objects.get()
+    before = AuditEvent.objects.count()
+    page = client.get(reverse("detectors:list")).content.decode()
+    for label in (f"Revoke token {row.prefix}", f"Rotate token {row.prefix}"):
+        assert f'class="button-danger" aria-label="{label}"' in page
+    assert re.search(r'<button type="submit" class="button-danger">Deactivate volume</button>', page)
+
+    asks = client.post(reverse("detectors:token-revoke", args=[row.pk]))
+    html = asks.content.decode()
+    assert asks.status_code == 200
+    assert f"Revoke token {row.prefix}… of detector volume?" in html and "will get 401" in html
+    assert re.search(r'name="confirm" value="1">\s*<button type="submit" class="button-danger">Revoke token', html)
+    rotate = client.post(reverse("detectors:token-rotate", args=[row.pk])).content.decode()
+    assert f"Rotate token {row.prefix}… of detector volume?" in rotate and "will get 401" in rotate
+    deactivate = client.post(reverse("detectors:active", args=[detector.pk]), {"active": "0"}).content.decode()
+    assert "Deactivate detector volume?" in deactivate and 'name="active" value="0"' in deactivate
+
+    row.refresh_from_db()
+    detector.refresh_from_db()
+    assert row.revoked_at is None and detector.active and DetectorToken.objects.count() == 1
+    assert AuditEvent.objects.count() == before
+    assert post_flag(client, token, detector="volume").status_code == 201
+
+
 def test_revoking_on_the_page_refuses_that_token_and_keeps_the_other(client, admin):
     leaked, _ = issue_token("volume")
     kept, _ = issue_token("volume")
     row = DetectorToken.objects.get(token_hash=token_digest(leaked))
 
-    response = client.post(reverse("detectors:token-revoke", args=[row.pk]), follow=True)
+    response = client.post(reverse("detectors:token-revoke", args=[row.pk]), CONFIRM, follow=True)
 
     assert response.status_code == 200 and f"Revoked token {row.prefix}" in response.content.decode()
     assert post_flag(client, leaked, detector="volume", external_id="a").status_code == 401
@@ -103,7 +132,7 @@ def test_revoking_on_the_page_refuses_that_token_and_keeps_the_other(client, adm
     page = client.get(reverse("detectors:list")).content.decode()
     assert "revoked " in page and f'aria-label="Revoke token {row.prefix}"' not in page
 
-    client.post(reverse("detectors:token-revoke", args=[row.pk]))  # twice: nothing more happens
+    client.post(reverse("detectors:token-revoke", args=[row.pk]), CONFIRM)  # twice: nothing more happens
     assert len(events(AuditAction.DETECTOR_TOKEN_REVOKED, row)) == 1
 
 
@@ -111,7 +140,7 @@ def test_rotating_revokes_the_old_token_and_shows_the_new_one_once(client, admin
     old, _ = issue_token("volume")
     old_row = DetectorToken.objects.get()
 
-    response = client.post(reverse("detectors:token-rotate", args=[old_row.pk]), follow=True)
+    response = client.post(reverse("detectors:token-rotate", args=[old_row.pk]), CONFIRM, follow=True)
 
     new = shown_token(response)
     assert new != old
@@ -122,7 +151,7 @@ def test_rotating_revokes_the_old_token_and_shows_the_new_one_once(client, admin
     assert len(events(AuditAction.DETECTOR_TOKEN_CREATED, new_row)) == 1
     assert new not in client.get(reverse("detectors:list")).content.decode()
 
-    refused = client.post(reverse("detectors:token-rotate", args=[old_row.pk]), follow=True)
+    refused = client.post(reverse("detectors:token-rotate", args=[old_row.pk]), CONFIRM, follow=True)
     assert "already revoked" in refused.content.decode() and not SHOWN_TOKEN.search(refused.content.decode())
     assert DetectorToken.objects.count() == 2
 
@@ -131,7 +160,7 @@ def test_deactivating_refuses_its_tokens_until_reactivated(client, admin):
     token, _ = issue_token("volume")
     detector = Detector.objects.get()
 
-    client.post(reverse("detectors:active", args=[detector.pk]), {"active": "0"})
+    client.post(reverse("detectors:active", args=[detector.pk]), {"active": "0", **CONFIRM})
     assert post_flag(client, token, detector="volume", external_id="a").status_code == 401
     refused = client.post(reverse("detectors:token-create", args=[detector.pk]), follow=True)
     assert "is inactive" in refused.content.decode() and DetectorToken.objects.count() == 1
@@ -194,7 +223,7 @@ def test_changes_are_post_only_csrf_protected_and_unknown_ids_404(make_staff):
         assert browser.post(reverse(f"detectors:{name}", args=[10**9]), csrf).status_code == 404
     for name in ("active", "token-create"):
         assert browser.post(reverse(f"detectors:{name}", args=[10**9]), csrf).status_code == 404
-    assert browser.post(reverse("detectors:token-revoke", args=[row.pk]), csrf).status_code == 302
+    assert browser.post(reverse("detectors:token-revoke", args=[row.pk]), {**csrf, **CONFIRM}).status_code == 302
 
 
 def test_signed_out_visitors_are_sent_to_sign_in(client):
