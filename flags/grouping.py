@@ -78,8 +78,8 @@ WITH attached AS (
     WHERE f.id = ANY(%(flags)s::bigint[]) AND f.id = m.flag_id
     RETURNING f.case_id, f.signal, f.request_count, f.score, f.observed_to
 )
-SELECT case_id, count(*), coalesce(sum(request_count), 0), max(score), max(observed_to),
-       array_agg(DISTINCT signal)
+SELECT case_id, count(*), coalesce(sum(request_count), 0), max(score), max(observed_to)::text,
+       extract(epoch FROM max(observed_to))::float8, array_agg(DISTINCT signal)
 FROM attached GROUP BY case_id ORDER BY case_id
 """
 # Errors that say "this data cannot be stored or computed", as opposed to a lost connection or a deadlock
@@ -198,8 +198,8 @@ def _group(pending: list[_Pending]) -> GroupingRun:
     with connection.cursor() as cursor:
         cursor.execute(_ATTACH, {"flags": flag_ids, "cases": case_ids})
         added = [FlagsAdded(case_id=case_id, flag_count=count, total_requests=int(requests), max_score=score,
-                            last_observed_at=observed, signals=signals)
-                 for case_id, count, requests, score, observed, signals in cursor.fetchall()]
+                            last_observed_at=observed, last_observed_epoch=epoch, signals=signals)
+                 for case_id, count, requests, score, observed, epoch, signals in cursor.fetchall()]
     touched = cases_add_flags(added=added, now=now)
     if clusters:
         campaigns_link(case_clusters=clusters, actor=GROUPER, events=events)

@@ -52,14 +52,33 @@ def staff_create(
     return user, password
 
 
+def _ensure_another_active_admin(user: User, *, change: str) -> None:
+    """Refuse a change that would leave no active admin: nobody could manage staff, and only the command line
+    (``create_staff``) would recover. The active admins are locked, so two admins demoting each other at the
+    same moment cannot both succeed."""
+    admins = set(User.objects.select_for_update(of=("self",)).filter(is_active=True, groups__name=Role.ADMIN.value)
+                 .values_list("pk", flat=True))
+    if admins <= {user.pk}:
+        raise StaffError(f"{user.get_username()} is the last active admin: {change} would leave nobody to manage "
+                         "staff. Make someone else an admin first")
+
+
 @transaction.atomic
 def staff_set_role(*, actor: Actor | User, user: User, role: Role) -> User:
-    """Move a staff member to another role (one role each, so permissions stay readable)."""
+    """Move a staff member to another role (one role each, so permissions stay readable).
+
+    Nobody changes their own role (another admin does: no one-click self-lockout, no self-promotion), and the
+    last active admin keeps hers.
+    """
     role = Role(role)
     user = User.objects.select_for_update().get(pk=user.pk)
     before = role_of(user)
     if before == role:
         return user
+    if getattr(actor, "pk", None) == user.pk:
+        raise StaffError("you cannot change your own role; another admin can")
+    if before == Role.ADMIN and user.is_active:
+        _ensure_another_active_admin(user, change=f"making them {role.label.lower()}")
     user.groups.set([Group.objects.get(name=role.value)])
     record(actor=actor, action=AuditAction.STAFF_ROLE_CHANGED, target=user,
            data={"from": before.value if before else None, "to": role.value})
@@ -68,12 +87,17 @@ def staff_set_role(*, actor: Actor | User, user: User, role: Role) -> User:
 
 @transaction.atomic
 def staff_set_active(*, actor: Actor | User, user: User, active: bool) -> User:
-    """Deactivate (never delete: decisions keep naming who took them) or reactivate a staff member."""
+    """Deactivate (never delete: decisions keep naming who took them) or reactivate a staff member.
+
+    Nobody deactivates themselves, and the last active admin is never deactivated.
+    """
     user = User.objects.select_for_update().get(pk=user.pk)
     if getattr(actor, "pk", None) == user.pk and not active:
         raise StaffError("you cannot deactivate yourself")
     if user.is_active == active:
         return user
+    if not active and role_of(user) == Role.ADMIN:
+        _ensure_another_active_admin(user, change="deactivating them")
     user.is_active = active
     user.save(update_fields=["is_active"])
     record(actor=actor, action=AuditAction.STAFF_REACTIVATED if active else AuditAction.STAFF_DEACTIVATED,

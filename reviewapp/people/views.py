@@ -4,6 +4,7 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.views.decorators.http import require_POST
 from django_ratelimit.decorators import ratelimit
@@ -64,8 +65,12 @@ def staff_role(request, pk: int):
     user = staff_member_or_404(pk)
     form = StaffRoleForm(request.POST)
     if form.is_valid():
-        services.staff_set_role(actor=request.user, user=user, role=form.cleaned_data["role"])
-        messages.success(request, f"{user.username} is now {Role(form.cleaned_data['role']).label}.")
+        try:
+            services.staff_set_role(actor=request.user, user=user, role=form.cleaned_data["role"])
+        except services.StaffError as exc:
+            messages.error(request, f"Role not changed: {exc}.")
+        else:
+            messages.success(request, f"{user.username} is now {Role(form.cleaned_data['role']).label}.")
     else:
         messages.error(request, "Choose a role.")
     return redirect("people:staff")
@@ -77,6 +82,15 @@ def staff_role(request, pk: int):
 def staff_active(request, pk: int):
     user = staff_member_or_404(pk)
     form = StaffActiveForm(request.POST)
+    if form.is_valid() and not form.cleaned_data["active"] and request.POST.get("confirm") != "1":
+        # Deactivation is confirmed first, without JavaScript: this POST only shows what will happen.
+        return render(request, "confirm_action.html", {
+            "title": f"Deactivate {user.username}", "question": f"Deactivate {user.username}?",
+            "consequence": f"{user.username} is signed out everywhere and cannot sign in until an admin reactivates "
+                           "them. Nothing they did is deleted.",
+            "button": f"Deactivate {user.username}", "action_url": request.path, "hidden": {"active": "0"},
+            "cancel_url": reverse("people:staff"),
+        })
     if form.is_valid():
         try:
             services.staff_set_active(actor=request.user, user=user, active=form.cleaned_data["active"])

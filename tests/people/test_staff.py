@@ -69,7 +69,7 @@ def test_admin_creates_changes_role_and_deactivates(client, make_staff):
     kofi = User.objects.get(username="kofi")
     client.post(reverse("people:staff-role", args=[kofi.pk]), {"role": "senior_reviewer"})
     assert role_of(kofi) == Role.SENIOR_REVIEWER
-    client.post(reverse("people:staff-active", args=[kofi.pk]), {"active": "0"})
+    client.post(reverse("people:staff-active", args=[kofi.pk]), {"active": "0", "confirm": "1"})
     kofi.refresh_from_db()
     assert not kofi.is_active
     actions = list(AuditEvent.objects.filter(target_id=str(kofi.pk), actor_id=str(admin.pk))
@@ -80,7 +80,8 @@ def test_admin_creates_changes_role_and_deactivates(client, make_staff):
 def test_admin_cannot_deactivate_themselves(client, make_staff):
     admin = make_staff(Role.ADMIN)
     client.force_login(admin)
-    response = client.post(reverse("people:staff-active", args=[admin.pk]), {"active": "0"}, follow=True)
+    response = client.post(reverse("people:staff-active", args=[admin.pk]), {"active": "0", "confirm": "1"},
+                           follow=True)
     assert b"cannot deactivate yourself" in response.content
     admin.refresh_from_db()
     assert admin.is_active
@@ -89,3 +90,53 @@ def test_admin_cannot_deactivate_themselves(client, make_staff):
 def test_unknown_staff_member_is_404(client, make_staff):
     client.force_login(make_staff(Role.ADMIN))
     assert client.post(reverse("people:staff-role", args=[999999]), {"role": "admin"}).status_code == 404
+
+
+def test_nobody_changes_their_own_role_and_the_page_says_so(client, make_staff):
+    admin, other = make_staff(Role.ADMIN), make_staff(Role.ADMIN)
+    client.force_login(admin)
+    page = client.get(reverse("people:staff")).content.decode()
+    assert f'id="role-{admin.pk}"' not in page and f'id="role-{other.pk}"' in page  # no control for oneself
+    response = client.post(reverse("people:staff-role", args=[admin.pk]), {"role": "reviewer"}, follow=True)
+    assert "Role not changed: you cannot change your own role; another admin can." in response.content.decode()
+    assert role_of(admin) == Role.ADMIN
+    assert not AuditEvent.objects.filter(action=AuditAction.STAFF_ROLE_CHANGED).exists()
+
+
+def test_the_last_active_admin_keeps_her_role_and_stays_active():
+    from reviewapp.audit.services import Actor
+    from reviewapp.people.services import StaffError, staff_create, staff_set_active, staff_set_role
+
+    shell = Actor(type="system", display="manage.py")
+    ada, _ = staff_create(actor=shell, username="ada", role=Role.ADMIN)
+    bo, _ = staff_create(actor=shell, username="bo", role=Role.ADMIN)
+    staff_set_active(actor=ada, user=bo, active=False)  # an inactive admin manages nobody
+    with pytest.raises(StaffError, match="ada is the last active admin"):
+        staff_set_role(actor=shell, user=ada, role=Role.REVIEWER)
+    with pytest.raises(StaffError, match="ada is the last active admin"):
+        staff_set_active(actor=shell, user=ada, active=False)
+    ada.refresh_from_db()
+    assert role_of(ada) == Role.ADMIN and ada.is_active
+    # With a second active admin, either may demote the other.
+    staff_set_active(actor=ada, user=bo, active=True)
+    staff_set_role(actor=bo, user=ada, role=Role.REVIEWER)
+    assert role_of(ada) == Role.REVIEWER
+
+
+def test_deactivating_a_staff_member_is_confirmed_first(client, make_staff):
+    admin, kofi = make_staff(Role.ADMIN), make_staff(Role.REVIEWER, username="kofi")
+    client.force_login(admin)
+    assert '<button type="submit" class="button-danger">Deactivate <span class="visually-hidden">kofi' in (
+        client.get(reverse("people:staff")).content.decode())
+    asks = client.post(reverse("people:staff-active", args=[kofi.pk]), {"active": "0"})
+    html = asks.content.decode()
+    assert asks.status_code == 200 and "Deactivate kofi?" in html and "cannot sign in until an admin" in html
+    assert 'name="confirm" value="1"' in html and 'class="button-danger">Deactivate kofi</button>' in html
+    kofi.refresh_from_db()
+    assert kofi.is_active and not AuditEvent.objects.filter(action=AuditAction.STAFF_DEACTIVATED).exists()
+    client.post(reverse("people:staff-active", args=[kofi.pk]), {"active": "0", "confirm": "1"})
+    kofi.refresh_from_db()
+    assert not kofi.is_active
+    client.post(reverse("people:staff-active", args=[kofi.pk]), {"active": "1"})  # reactivating asks nothing
+    kofi.refresh_from_db()
+    assert kofi.is_active
