@@ -14,6 +14,9 @@ class AuditAction(models.TextChoices):
     STAFF_DEACTIVATED = "staff.deactivated", "Staff member deactivated"
     STAFF_REACTIVATED = "staff.reactivated", "Staff member reactivated"
     STAFF_PASSWORD_RESET = "staff.password_reset", "Staff password reset"
+    STAFF_PASSWORD_ISSUED = "staff.password_issued", "One-time password issued"
+    STAFF_PASSWORD_CHANGED = "staff.password_changed", "Staff member changed their password"
+    STAFF_SIGN_IN_UNLOCKED = "staff.sign_in_unlocked", "Locked sign-in unlocked"
     # Detectors and flags
     DETECTOR_CREATED = "detector.created", "Detector created"
     DETECTOR_UPDATED = "detector.updated", "Detector updated"

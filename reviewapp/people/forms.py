@@ -18,3 +18,39 @@ class StaffRoleForm(forms.Form):
 class StaffActiveForm(forms.Form):
     active = forms.TypedChoiceField(choices=[("1", "active"), ("0", "inactive")], coerce=lambda v: v == "1")
 
+
+
+class PasswordChangeForm(forms.Form):
+    """A staff member's new password, typed twice. Validation against Django's validators is the service's.
+
+    The current password is asked for unless the change is the forced one after a one-time password.
+    """
+
+    old_password = forms.CharField(label="Current password", strip=False, required=False,
+                                   widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}))
+    new_password1 = forms.CharField(label="New password", strip=False,
+                                    widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
+    new_password2 = forms.CharField(label="New password again", strip=False,
+                                    widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
+
+    def __init__(self, *args, forced: bool, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.forced = forced
+        if forced:
+            del self.fields["old_password"]
+        else:
+            self.fields["old_password"].required = True
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("new_password1") and cleaned.get("new_password1") != cleaned.get("new_password2"):
+            self.add_error("new_password2", "The two new passwords didn't match.")
+        return cleaned
+
+
+class StaffMemberForm(forms.Form):
+    user = forms.IntegerField(min_value=1)
+
+
+class SignInUnlockForm(forms.Form):
+    username = forms.CharField(max_length=150)

@@ -32,12 +32,15 @@ NAVIGATION: tuple[NavItem, ...] = (
     NavItem("Detectors", "detectors:list", "flags.view_detector", "g d"),
     NavItem("Deliveries", "outbox:messages", "outbox.view_outboxmessage", "g o"),
     NavItem("API docs", "api-docs", None),
+    NavItem("Change password", "people:password-change", None),
 )
 
 
 def items_for(user) -> list[dict]:
     if not user.is_authenticated:
         return []
+    if getattr(user, "must_change_password", False):  # nothing else opens until then (people.middleware)
+        return [{"label": "Change password", "url": reverse("people:password-change"), "shortcut": ""}]
     return [
         {"label": item.label, "url": reverse(item.url_name), "shortcut": item.shortcut}
         for item in NAVIGATION

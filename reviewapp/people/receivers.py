@@ -6,12 +6,7 @@ Each receiver only parses the request and calls one service.
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 
 from . import services
-
-
-def client_ip(request) -> str | None:
-    if request is None:
-        return None
-    return request.META.get("REMOTE_ADDR")
+from .addresses import client_ip
 
 
 def _on_login(sender, request, user, **kwargs) -> None:

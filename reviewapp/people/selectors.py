@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+from axes.helpers import get_cool_off, get_failure_limit
+from axes.models import AccessAttempt
 from django.contrib.auth import get_user_model
-from django.db.models import QuerySet
+from django.db.models import Max, QuerySet, Sum
+from django.utils import timezone
 
 from .roles import Role
 
@@ -23,3 +26,22 @@ def staff_member_or_404(pk: int):
     from django.shortcuts import get_object_or_404
 
     return get_object_or_404(get_user_model(), pk=pk)
+
+
+def locked_sign_ins() -> list[dict]:
+    """Usernames locked out of sign-in now (django-axes, AXES_LOCKOUT_PARAMETERS = username), most recent first.
+
+    Each: ``{"username", "failures", "last_attempt", "known"}``. A name that belongs to nobody is listed too:
+    such names are locked exactly like real ones (a lockout must not tell an attacker that a name exists).
+    """
+    attempts = AccessAttempt.objects.all()
+    cool_off = get_cool_off()
+    if cool_off:
+        attempts = attempts.filter(attempt_time__gte=timezone.now() - cool_off)
+    rows = list(
+        attempts.values("username").annotate(failures=Sum("failures_since_start"), last_attempt=Max("attempt_time"))
+        .filter(failures__gte=get_failure_limit(None, None)).order_by("-last_attempt")
+    )
+    known = set(get_user_model().objects.filter(username__in=[row["username"] for row in rows])
+                .values_list("username", flat=True))
+    return [{**row, "known": row["username"] in known} for row in rows]

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import secrets
 
+from axes.utils import reset as axes_reset
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from reviewapp.audit.actions import AuditAction
@@ -36,19 +38,30 @@ def staff_create(
     first_name: str = "",
     last_name: str = "",
     password: str | None = None,
+    must_change_password: bool | None = None,
 ) -> tuple[User, str]:
-    """Create a staff member in exactly one role. Returns the user and the password (shown once)."""
+    """Create a staff member in exactly one role. Returns the user and the password (shown once).
+
+    A password generated here is a one-time password: the new member must choose their own at first
+    sign-in (``must_change_password``; pass True for a password someone else chose and handed over too).
+    """
     role = Role(role)
     if User.objects.filter(username__iexact=username).exists():
         raise StaffError(f"a user named {username!r} already exists")
+    if must_change_password is None:
+        must_change_password = password is None
     password = password or generate_password()
-    user = User(username=username, email=email, first_name=first_name, last_name=last_name)
+    user = User(username=username, email=email, first_name=first_name, last_name=last_name,
+                must_change_password=must_change_password)
     validate_password(password, user)
     user.set_password(password)
     user.save()
     user.groups.set([Group.objects.get(name=role.value)])
     record(actor=actor, action=AuditAction.STAFF_CREATED, target=user,
            data={"username": username, "role": role.value, "email": email})
+    if must_change_password:
+        record(actor=actor, action=AuditAction.STAFF_PASSWORD_ISSUED, target=user,
+               data={"username": user.get_username()})
     return user, password
 
 
@@ -114,6 +127,61 @@ def staff_set_password(*, actor: Actor | User, user: User, password: str) -> Use
     user.save(update_fields=["password"])
     record(actor=actor, action=AuditAction.STAFF_PASSWORD_RESET, target=user, data={"username": user.get_username()})
     return user
+
+
+@transaction.atomic
+def staff_password_issue(*, actor: Actor | User, user: User) -> str:
+    """Give a staff member a new one-time password (returned, shown once; never stored or audited in clear).
+
+    Their sessions end (the password hash changes) and they must choose their own at next sign-in.
+    """
+    user = User.objects.select_for_update().get(pk=user.pk)
+    if getattr(actor, "pk", None) == user.pk:
+        raise StaffError("change your own password on the change-password page")
+    password = generate_password()
+    user.set_password(password)
+    user.must_change_password = True
+    user.save(update_fields=["password", "must_change_password"])
+    record(actor=actor, action=AuditAction.STAFF_PASSWORD_ISSUED, target=user, data={"username": user.get_username()})
+    return password
+
+
+@transaction.atomic
+def staff_password_change(*, user: User, new_password: str, old_password: str | None = None) -> User:
+    """A staff member chooses their own password (Django's validators).
+
+    The current password is required, except on the forced change after a one-time password, which was
+    entered at sign-in moments ago. The new password cannot be the current one, so a one-time password
+    never survives its change. The audit event says whether the change was forced, never the password.
+    """
+    user = User.objects.select_for_update().get(pk=user.pk)
+    forced = user.must_change_password
+    if not forced and (old_password is None or not user.check_password(old_password)):
+        raise ValidationError("Your current password was entered incorrectly.", code="password_incorrect")
+    if user.check_password(new_password):
+        raise ValidationError("Choose a password different from your current one.", code="password_unchanged")
+    validate_password(new_password, user)
+    user.set_password(new_password)
+    user.must_change_password = False
+    user.save(update_fields=["password", "must_change_password"])
+    record(actor=user, action=AuditAction.STAFF_PASSWORD_CHANGED, target=user,
+           data={"username": user.get_username(), "forced": forced})
+    return user
+
+
+@transaction.atomic
+def staff_sign_in_unlock(*, actor: Actor | User, username: str) -> int:
+    """Lift the per-account sign-in lockout of a username (django-axes); returns the failed attempts cleared.
+
+    The username need not exist: names that exist and names that do not are locked alike, so that a lockout
+    tells an attacker nothing.
+    """
+    cleared = axes_reset(username=username)
+    known = User.objects.filter(username=username).values_list("pk", flat=True).first()
+    record(actor=actor, action=AuditAction.STAFF_SIGN_IN_UNLOCKED,
+           target=Target(type="people.user", id=str(known)) if known else None,
+           data={"username": username[:150], "failed_attempts_cleared": cleared})
+    return cleared
 
 
 def session_login_record(*, user: User, ip: str | None) -> None:

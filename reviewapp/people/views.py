@@ -1,7 +1,10 @@
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required, permission_required
+from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.password_validation import password_validators_help_text_html
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -10,9 +13,19 @@ from django.views.decorators.http import require_POST
 from django_ratelimit.decorators import ratelimit
 
 from . import services
-from .forms import StaffActiveForm, StaffCreateForm, StaffRoleForm
+from .forms import (
+    PasswordChangeForm,
+    SignInUnlockForm,
+    StaffActiveForm,
+    StaffCreateForm,
+    StaffMemberForm,
+    StaffRoleForm,
+)
 from .roles import ROLE_DESCRIPTIONS, Role
-from .selectors import role_of, staff_for_listing, staff_member_or_404
+from .selectors import locked_sign_ins, role_of, staff_for_listing, staff_member_or_404
+
+LOCKED_OUT_MESSAGE = ("Sign-in for this username is paused after too many failed attempts. Try again in "
+                      "{minutes} minutes, or ask an admin to unlock it.")
 
 
 @method_decorator(
@@ -24,8 +37,45 @@ class LoginView(auth_views.LoginView):
     redirect_authenticated_user = True
 
 
+def login_locked_out(request, original_response=None, credentials=None):
+    """django-axes' answer to a locked-out username (AXES_LOCKOUT_CALLABLE): the sign-in form, saying so.
+
+    The same words whether or not the username exists, since unknown names are locked alike.
+    """
+    minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
+    # Unbound: a bound form would authenticate again when its errors are read (one more failed attempt).
+    form = AuthenticationForm(request, initial={"username": request.POST.get("username", "")})
+    return render(request, "people/login.html", {
+        "form": form, "locked_out": LOCKED_OUT_MESSAGE.format(minutes=minutes),
+        "next": request.POST.get("next", ""),
+    }, status=429)
+
+
 class LogoutView(auth_views.LogoutView):
     """POST only (Django's default): a link cannot sign anyone out."""
+
+
+@login_required
+def password_change(request):
+    """Choose a new password; the one page a holder of a one-time password can reach (people.middleware)."""
+    forced = request.user.must_change_password
+    form = PasswordChangeForm(request.POST or None, forced=forced)
+    if request.method == "POST" and form.is_valid():
+        try:
+            user = services.staff_password_change(
+                user=request.user, new_password=form.cleaned_data["new_password1"],
+                old_password=form.cleaned_data.get("old_password"),
+            )
+        except ValidationError as exc:
+            field = "old_password" if any(e.code == "password_incorrect" for e in exc.error_list) else "new_password1"
+            form.add_error(field, exc)
+        else:
+            update_session_auth_hash(request, user)  # this session stays signed in; others end
+            messages.success(request, "Your password is changed.")
+            return redirect(settings.LOGIN_REDIRECT_URL)
+    return render(request, "people/password_change.html", {
+        "form": form, "forced": forced, "password_help": password_validators_help_text_html(),
+    }, status=422 if form.errors else 200)
 
 
 @login_required
@@ -37,6 +87,7 @@ def staff_list(request):
         "create_form": StaffCreateForm(),
         "roles": [(role, ROLE_DESCRIPTIONS[role]) for role in Role],
         "can_manage": request.user.has_perm("people.change_user"),
+        "locked_sign_ins": locked_sign_ins() if request.user.has_perm("people.change_user") else [],
     })
 
 
@@ -99,4 +150,34 @@ def staff_active(request, pk: int):
         else:
             state = "active" if form.cleaned_data["active"] else "deactivated"
             messages.success(request, f"{user.username} is {state}.")
+    return redirect("people:staff")
+
+
+@login_required
+@permission_required("people.change_user", raise_exception=True)
+@require_POST
+def staff_password_issue(request):
+    form = StaffMemberForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose a staff member.")
+        return redirect("people:staff")
+    user = staff_member_or_404(form.cleaned_data["user"])
+    try:
+        password = services.staff_password_issue(actor=request.user, user=user)
+    except services.StaffError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"New one-time password for {user.username}: {password} — hand it over "
+                                  "privately; it is not shown again, and they must change it at sign-in.")
+    return redirect("people:staff")
+
+
+@login_required
+@permission_required("people.change_user", raise_exception=True)
+@require_POST
+def staff_sign_in_unlock(request):
+    form = SignInUnlockForm(request.POST)
+    if form.is_valid():
+        services.staff_sign_in_unlock(actor=request.user, username=form.cleaned_data["username"])
+        messages.success(request, f"Sign-in for {form.cleaned_data['username']} is unlocked.")
     return redirect("people:staff")

@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "guardian",
     "pgtrigger",
+    "axes",  # per-account sign-in lockout (README "Sign-in")
     "reviewapp.audit",
     "reviewapp.people",
     "reviewapp.policy",
@@ -77,6 +78,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_ratelimit.middleware.RatelimitMiddleware",  # turns Ratelimited into a 429 page (RATELIMIT_VIEW)
+    "reviewapp.people.middleware.PasswordChangeRequiredMiddleware",  # a one-time password must be changed first
+    "axes.middleware.AxesMiddleware",  # answers a locked-out sign-in (AXES_LOCKOUT_CALLABLE); keep it last
 ]
 
 ROOT_URLCONF = "reviewapp.urls"
@@ -116,6 +119,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "people.User"
 
 AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out username before any password check
     "django.contrib.auth.backends.ModelBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
@@ -162,6 +166,24 @@ else:
 RATELIMIT_USE_CACHE = "default"
 RATELIMIT_VIEW = "reviewapp.core.views.rate_limited"
 LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10/m")
+# How many reverse proxies in front of the app append to X-Forwarded-For. 0: the header is ignored and
+# REMOTE_ADDR is the client; N: the client is the Nth address from the right (reviewapp/people/addresses.py).
+TRUSTED_PROXY_HOPS = env_int("TRUSTED_PROXY_HOPS", 0)
+RATELIMIT_IP_META_KEY = "reviewapp.people.addresses.client_ip"
+# Per-account lockout (django-axes): this many failed sign-ins for one username, from any addresses, lock
+# it (the right password too) until an admin unlocks it on /staff/ or the cool-off passes since the last one.
+AXES_FAILURE_LIMIT = env_int("LOGIN_ACCOUNT_FAILURE_LIMIT", 10)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 30))
+AXES_LOCKOUT_PARAMETERS = ["username"]  # per address is django-ratelimit's job (LOGIN_RATE_LIMIT)
+AXES_CLIENT_IP_CALLABLE = "reviewapp.people.addresses.client_ip"
+AXES_LOCKOUT_CALLABLE = "reviewapp.people.views.login_locked_out"
+AXES_RESET_ON_SUCCESS = True
+AXES_DISABLE_ACCESS_LOG = True  # successful sign-ins are in the audit trail already
+AXES_ENABLE_ADMIN = False  # unlocking is audited, on /staff/
+AXES_VERBOSE = False
+# axes.W006 asks for ip_address in AXES_LOCKOUT_PARAMETERS: addresses are limited by django-ratelimit, whose
+# window passes, rather than locked for the cool-off (a shared office address would lock out everyone in it).
+SILENCED_SYSTEM_CHECKS = ["axes.W006"]
 
 # --- REST framework and OpenAPI ------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -298,5 +320,6 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"pgserver": {"level": "WARNING"}},
+    # axes logs each failed sign-in as a warning; those are in the audit trail already.
+    "loggers": {"pgserver": {"level": "WARNING"}, "axes": {"level": "ERROR"}},
 }

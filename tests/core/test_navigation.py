@@ -11,12 +11,12 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.mark.parametrize(("role", "expected"), [
-    (Role.REVIEWER, ["Home", "Queues", "Policy", "API docs"]),
-    (Role.SENIOR_REVIEWER, ["Home", "Queues", "Approvals", "Appeals", "Policy", "API docs"]),
-    (Role.SHARING_OFFICER, ["Home", "Policy", "API docs"]),
+    (Role.REVIEWER, ["Home", "Queues", "Policy", "API docs", "Change password"]),
+    (Role.SENIOR_REVIEWER, ["Home", "Queues", "Approvals", "Appeals", "Policy", "API docs", "Change password"]),
+    (Role.SHARING_OFFICER, ["Home", "Policy", "API docs", "Change password"]),
     (Role.COMPLIANCE_OFFICER, ["Home", "Appeals", "Policy", "Audit trail", "Staff", "Detectors", "Deliveries",
-                              "API docs"]),
-    (Role.ADMIN, ["Home", "Policy", "Staff", "Detectors", "Deliveries", "API docs"]),
+                              "API docs", "Change password"]),
+    (Role.ADMIN, ["Home", "Policy", "Staff", "Detectors", "Deliveries", "API docs", "Change password"]),
 ])
 def test_navigation_per_role(make_staff, client, role, expected):
     user = make_staff(role)

@@ -21,7 +21,7 @@ def test_create_staff_command_creates_one_role_and_prints_the_password():
     call_command("create_staff", "nadia", "--role", "senior_reviewer", stdout=out)
     user = User.objects.get(username="nadia")
     assert role_of(user) == Role.SENIOR_REVIEWER
-    password = out.getvalue().strip().splitlines()[-1].removeprefix("Password: ")
+    password = out.getvalue().strip().splitlines()[-1].removeprefix("One-time password: ")
     assert user.check_password(password)
     event = AuditEvent.objects.get(action=AuditAction.STAFF_CREATED, target_id=str(user.pk))
     assert event.data == {"username": "nadia", "role": "senior_reviewer", "email": ""}
@@ -74,7 +74,8 @@ def test_admin_creates_changes_role_and_deactivates(client, make_staff):
     assert not kofi.is_active
     actions = list(AuditEvent.objects.filter(target_id=str(kofi.pk), actor_id=str(admin.pk))
                    .order_by("id").values_list("action", flat=True))
-    assert actions == [AuditAction.STAFF_CREATED, AuditAction.STAFF_ROLE_CHANGED, AuditAction.STAFF_DEACTIVATED]
+    assert actions == [AuditAction.STAFF_CREATED, AuditAction.STAFF_PASSWORD_ISSUED, AuditAction.STAFF_ROLE_CHANGED,
+                       AuditAction.STAFF_DEACTIVATED]
 
 
 def test_admin_cannot_deactivate_themselves(client, make_staff):

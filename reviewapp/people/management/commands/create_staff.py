@@ -9,7 +9,8 @@ from reviewapp.people.services import StaffError, staff_create
 
 
 class Command(BaseCommand):
-    help = "Create a staff member in one role. Prints a generated password unless --password is given."
+    help = ("Create a staff member in one role. Prints a generated one-time password unless --password is "
+            "given; either way they must choose their own password at first sign-in.")
 
     def add_arguments(self, parser):
         parser.add_argument("username")
@@ -17,18 +18,19 @@ class Command(BaseCommand):
         parser.add_argument("--email", default="")
         parser.add_argument("--first-name", default="")
         parser.add_argument("--last-name", default="")
-        parser.add_argument("--password", default=None, help="default: a random password, printed once")
+        parser.add_argument("--password", default=None, help="default: a random one-time password, printed once")
 
     def handle(self, *args, username, role, email, first_name, last_name, password, **options):
         actor = Actor(type=SYSTEM.type, id="manage.py create_staff", display=f"create_staff (by {getpass.getuser()})")
         try:
             user, password = staff_create(
                 actor=actor, username=username, role=Role(role), email=email,
-                first_name=first_name, last_name=last_name, password=password,
+                first_name=first_name, last_name=last_name, password=password, must_change_password=True,
             )
         except StaffError as exc:
             raise CommandError(str(exc)) from exc
         except ValidationError as exc:
             raise CommandError("password rejected: " + " ".join(exc.messages)) from exc
-        self.stdout.write(f"Created {user.username} ({Role(role).label}).")
-        self.stdout.write(f"Password: {password}")
+        self.stdout.write(f"Created {user.username} ({Role(role).label}); they must choose their own password "
+                          "when they first sign in.")
+        self.stdout.write(f"One-time password: {password}")
