@@ -73,6 +73,7 @@ class InformationRequestForm(forms.Form):
 
 
 class OutcomeForm(forms.Form):
+    anchor = "decide"  # where the error summary's link to a refusal points
     outcome = forms.ChoiceField(choices=Appeal.Outcome.choices, widget=forms.RadioSelect,
                                 error_messages={"required": "Choose an outcome."})
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 5}), required=False, max_length=10_000,

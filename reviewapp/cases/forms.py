@@ -37,6 +37,8 @@ class DecisionForm(forms.Form):
     """What a decision needs. Whether the action fits the clauses (and the rest of the policy) is the
     service's call (decisions.decision_record): its refusal is shown beside this form."""
 
+    anchor = "decision-form"  # where the error summary's link to a refusal points
+
     clauses = forms.ModelMultipleChoiceField(
         queryset=Clause.objects.none(), widget=forms.CheckboxSelectMultiple,
         error_messages={"required": "Cite at least one clause."})

@@ -614,3 +614,17 @@ def test_api_is_documented_under_appeals(client):
                          ("/api/v1/appeals/{id}/claim/", "post"), ("/api/v1/appeals/{id}/messages/", "post"),
                          ("/api/v1/appeals/{id}/outcome/", "post")]:
         assert schema["paths"][path][method]["tags"] == ["appeals"], path
+
+
+def test_a_refused_outcome_opens_on_an_error_summary_at_the_top_linking_to_each_field(claimed, client):
+    staff, appeal = claimed.staff, claimed.appeal
+    response = _page(client, staff.outsider, "outcome", appeal.pk, reason="Kept reasons")
+    assert response.status_code == 422
+    page = response.content.decode()
+    summary = re.search(r'<div class="error-summary" role="alert"[^>]*tabindex="-1" autofocus data-error-summary>'
+                        r'(.*?)</div>', page, re.S)
+    assert summary and page.index("error-summary") < page.index('id="decide"')  # at the top, above the form
+    assert '<a href="#id_outcome">Outcome: Choose an outcome.</a>' in summary.group(1)
+    assert 'id="id_outcome"' in page and "Kept reasons</textarea>" in page
+    response = _page(client, staff.outsider, "outcome", appeal.pk, outcome="overturned", reason=" ")
+    assert '<a href="#decide">Not decided: Write the reasons the holder will read.</a>' in response.content.decode()

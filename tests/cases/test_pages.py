@@ -575,3 +575,15 @@ def test_unknown_ids_are_not_found(client, reviewer, policy, name):
                                   "review:campaign-decide"])
 def test_posts_to_unknown_ids_are_not_found(client, senior, policy, name):
     assert as_user(client, senior).post(reverse(name, args=[999999])).status_code == 404
+
+
+def test_a_refused_decision_opens_on_an_error_summary_at_the_top_linking_to_each_field(client, case, reviewer):
+    claimed(case, reviewer)
+    response = decide(as_user(client, reviewer), case, refs=[], rationale="Kept rationale")
+    assert response.status_code == 422
+    page = response.content.decode()
+    assert page.index('class="error-summary" role="alert"') < page.index('id="summary-h"')
+    assert '<a href="#id_clauses">Clauses: Cite at least one clause.</a>' in page
+    assert 'id="id_clauses"' in page and "Kept rationale</textarea>" in page
+    response = decide(client, case, action="suspend")
+    assert re.search(r'<a href="#decision-form">Not recorded: [^<]*duration', response.content.decode())
