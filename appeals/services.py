@@ -6,6 +6,7 @@ DSA Art. 20: appeals are free, electronic, open for at least six months (the cla
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import secrets
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.formats import date_format
@@ -243,12 +245,46 @@ def appeal_decide(*, reviewer, appeal: Appeal, outcome: str, reason: str, clause
     return appeal
 
 
+def holder_email_normalise(email: str) -> str:
+    """One mailbox, one spelling: the key of the "email me a new link" limit and of the account lookup.
+
+    Spaces around it go, case is folded (``casefold``, so ``Straße`` and ``STRASSE`` meet), and the domain
+    takes its IDNA (punycode) form, so ``bücher.example`` and ``xn--bcher-kva.example`` are one domain.
+    Otherwise ``Holder@Example.com`` or `` holder@example.com `` would each get their own allowance of emails
+    to one mailbox. Local parts are case-sensitive only in theory; no provider we mail treats them so.
+    """
+    local, at, domain = email.strip().rpartition("@")
+    if not at:
+        return email.strip().casefold()
+    domain = domain.strip().casefold().rstrip(".")
+    # Not a valid IDNA name: kept as typed (folded); it matches no stored address anyway.
+    with contextlib.suppress(UnicodeError):
+        domain = domain.encode("idna").decode("ascii")
+    return f"{local.strip().casefold()}@{domain}"
+
+
+def _email_spellings(normalised: str) -> set[str]:
+    """The forms a stored contact email of this mailbox may take (the database compares case-insensitively)."""
+    local, _at, domain = normalised.rpartition("@")
+    spellings = {normalised}
+    with contextlib.suppress(UnicodeError):
+        spellings.add(f"{local}@{domain.encode('ascii').decode('idna')}")
+    return spellings
+
+
 @transaction.atomic
 def holder_link_request(*, email: str) -> None:
     """"Email me a new link": a link for each account with this contact email. The caller answers the same
-    whatever happens here, so nobody learns which addresses we know (no account enumeration)."""
-    email = email.strip()
-    for account in Account.objects.filter(contact_email__iexact=email):
+    whatever happens here, so nobody learns which addresses we know (no account enumeration).
+
+    The address is matched in its normal form (``holder_email_normalise``), as the rate limit keys it.
+    """
+    email = holder_email_normalise(email)
+    lookup = Q()
+    for spelling in _email_spellings(email):
+        lookup |= Q(contact_email__iexact=spelling)
+    candidates = Account.objects.filter(lookup).order_by("pk")
+    for account in (a for a in candidates if holder_email_normalise(a.contact_email) == email):
         link = holder_link_issue(account=account, purpose=HolderLink.Purpose.REQUESTED)
         record(actor=Actor(type="anonymous", display="appeals portal"), action=AuditAction.HOLDER_LINK_REQUESTED,
                target=account, data={})

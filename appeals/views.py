@@ -51,8 +51,13 @@ def _too_many(request):
     return render(request, "appeals/429.html", {"holder": holder_account(request)}, status=429)
 
 
+def _link_request_email_key(group, request) -> str:
+    """The "email me a new link" limit counts per mailbox, however its address is spelled (case, spaces, IDNA)."""
+    return services.holder_email_normalise(request.POST.get("email", ""))
+
+
 @ratelimit(key="ip", rate=lambda group, request: settings.HOLDER_LINK_RATE_LIMIT, method="POST", block=False)
-@ratelimit(key="post:email", rate=lambda group, request: settings.HOLDER_LINK_RATE_LIMIT, method="POST",
+@ratelimit(key=_link_request_email_key, rate=lambda group, request: settings.HOLDER_LINK_RATE_LIMIT, method="POST",
            block=False)
 def start(request):
     """Where a holder without a valid link lands: ask for a new link by email."""

@@ -155,6 +155,39 @@ def test_a_new_link_is_rate_limited(client, holder, settings):
     assert refused.status_code == 429 and "Too many requests" in _text(refused)  # per address and per IP
 
 
+def test_the_link_limit_counts_one_mailbox_however_its_address_is_spelled(holder, settings):
+    """Case, spaces and the domain's IDNA form do not buy more emails to one mailbox (each try from its own IP)."""
+    settings.HOLDER_LINK_RATE_LIMIT = "3/h"
+    spellings = ["holder@example.com", "HOLDER@example.com", " holder@EXAMPLE.com ", "Holder@Example.Com",
+                 "holder@example.com.", "hOlDeR@ExAmPlE.cOm", "  HOLDER@EXAMPLE.COM", "holder@example.COM  "]
+    statuses = [Client().post(reverse("appeals:start"), {"email": email}, REMOTE_ADDR=f"198.51.100.{i}").status_code
+                for i, email in enumerate(spellings, start=1)]
+    assert statuses == [302, 302, 302] + [429] * 5
+    assert _link_emails().count() == 3
+
+
+def test_a_new_link_reaches_the_account_however_its_address_is_spelled(holder):
+    for i, email in enumerate(["  HOLDER@Example.COM ", "\tHolder@EXAMPLE.com"]):
+        Client().post(reverse("appeals:start"), {"email": email}, REMOTE_ADDR=f"198.51.100.{i + 1}")
+    assert [message.payload["to"] for message in _link_emails()] == [["holder@example.com"]] * 2
+
+
+def test_an_international_domain_is_one_mailbox_in_unicode_and_punycode(holder, settings):
+    from appeals.services import holder_email_normalise
+
+    holder.account.contact_email = "Joerg@Bücher.example"
+    holder.account.save(update_fields=["contact_email"])
+    assert holder_email_normalise(" JOERG@BÜCHER.example ") == "joerg@xn--bcher-kva.example"
+    assert holder_email_normalise("joerg@xn--bcher-kva.example") == "joerg@xn--bcher-kva.example"
+    assert holder_email_normalise("Straße@example.com") == holder_email_normalise("STRASSE@example.com")
+    settings.HOLDER_LINK_RATE_LIMIT = "2/h"
+    statuses = [Client().post(reverse("appeals:start"), {"email": email}, REMOTE_ADDR=f"198.51.100.{i}").status_code
+                for i, email in enumerate(["joerg@bücher.example", "JOERG@xn--bcher-kva.example",
+                                           "Joerg@BÜCHER.example"], start=1)]
+    assert statuses == [302, 302, 429]
+    assert [message.payload["to"] for message in _link_emails()] == [["Joerg@Bücher.example"]] * 2
+
+
 # ── The pages ──────────────────────────────────────────────────────────────────────────────────────────
 
 def test_home_lists_the_decisions_with_deadline_statement_and_appeal(signed_in, holder):
