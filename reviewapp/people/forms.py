@@ -28,8 +28,8 @@ class PasswordChangeForm(forms.Form):
 
     old_password = forms.CharField(label="Current password", strip=False, required=False,
                                    widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}))
-    new_password1 = forms.CharField(label="New password", strip=False,
-                                    widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
+    new_password1 = forms.CharField(label="New password", strip=False, widget=forms.PasswordInput(
+        attrs={"autocomplete": "new-password", "aria-describedby": "password-help"}))
     new_password2 = forms.CharField(label="New password again", strip=False,
                                     widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
 

@@ -6,11 +6,14 @@ from django.http import JsonResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 
+# Answered with 403 rather than a redirect that an API client would not follow (the API docs page redirects).
+API_PATHS = ("/api/v1/", "/api/schema/")
+
 
 class PasswordChangeRequiredMiddleware:
     """Sends a signed-in user with ``must_change_password`` to the change-password page from every other page.
 
-    API requests made with that session get 403 instead of a redirect a client would not follow.
+    API requests made with that session get 403 instead (``API_PATHS``).
     """
 
     def __init__(self, get_response):
@@ -22,7 +25,7 @@ class PasswordChangeRequiredMiddleware:
             allowed = {reverse("people:password-change"), reverse("people:logout")}
             # Static files never get here: WhiteNoise answers them before the session is read.
             if request.path not in allowed:
-                if request.path.startswith("/api/"):
+                if request.path.startswith(API_PATHS):
                     return JsonResponse({"detail": "Choose a new password first (/password/)."}, status=403)
                 return redirect("people:password-change")
         return self.get_response(request)
