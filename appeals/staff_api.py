@@ -92,7 +92,7 @@ class InformationRequestSerializer(serializers.Serializer):
 
 class OutcomeSerializer(serializers.Serializer):
     outcome = serializers.ChoiceField(choices=Appeal.Outcome.choices)
-    reason = serializers.CharField(allow_blank=True, max_length=10_000,
+    reason = serializers.CharField(allow_blank=True, min_length=1, max_length=10_000,  # blank: the service says why
                                    help_text="The reasoned outcome, written for the holder (required).")
     clauses = ClauseRefsField(required=False, default=list,
                               help_text="modified: clause refs of the policy in force, e.g. [\"UP-2.1\"].")

@@ -166,6 +166,9 @@ def add_flag_components(result, generator, request, public):
     """drf-spectacular postprocessing hook: put the msgspec-generated FlagV1 schema into components."""
     (_,), components = msgspec.json.schema_components([FlagV1], ref_template="#/components/schemas/{name}")
     result.setdefault("components", {}).setdefault("schemas", {}).update(_openapi30(components))
+    ingest = result.get("paths", {}).get("/api/v1/flags/", {}).get("post")
+    if ingest and "requestBody" in ingest:
+        ingest["requestBody"]["required"] = True  # no body is no flag: 415 without a JSON content type, else 400
     return result
 
 

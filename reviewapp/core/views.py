@@ -45,6 +45,9 @@ def rate_limited(request, exception=None):
 
 
 def not_found(request, exception=None):
-    """404 in the layout the visitor knows: the holders' portal or the staff site."""
+    """404 in the layout the visitor knows: the holders' portal or the staff site; JSON under /api/ (a path no
+    route matches, such as /api/v1/appeals/1.5/, answers as the API's own 404s do, and as the schema says)."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Not found."}, status=404)
     template = "appeals/404.html" if request.path.startswith("/appeals/") else "404.html"
     return render(request, template, status=404)

@@ -77,6 +77,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",  # Content-Security-Policy (CONTENT_SECURITY_POLICY below)
+    "reviewapp.core.middleware.NoStoreMiddleware",  # Cache-Control: no-store on NO_STORE_VIEWS
     "django_ratelimit.middleware.RatelimitMiddleware",  # turns Ratelimited into a 429 page (RATELIMIT_VIEW)
     "reviewapp.people.middleware.PasswordChangeRequiredMiddleware",  # a one-time password must be changed first
     "axes.middleware.AxesMiddleware",  # answers a locked-out sign-in (AXES_LOCKOUT_CALLABLE); keep it last
@@ -185,9 +187,34 @@ AXES_VERBOSE = False
 # window passes, rather than locked for the cool-off (a shared office address would lock out everyone in it).
 SILENCED_SYSTEM_CHECKS = ["axes.W006"]
 
+# --- Browser-facing headers ------------------------------------------------------------------------
+# Our pages' scripts and styles are static files: nothing inline runs (django-csp). /api/docs/ relaxes
+# style-src for Swagger UI's own inline styles (reviewapp/urls.py).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
+# Views whose answers show evidence or personal data: Cache-Control no-store (reviewapp/core/middleware.py).
+NO_STORE_VIEWS = [
+    "review:case", "review:case-evidence", "review:campaign", "review:statement", "review:statement-dsa",
+    "appeal-review:*",       # staff appeal pages: grounds, messages, attachments, evidence
+    "appeals:*",             # the holder portal: statements, appeals, attachments, sign-in links
+    "detectors:token-*",     # a new token is shown once
+    "people:staff-create", "people:staff-password",  # a one-time password is shown once
+    "case-*", "staff-appeal-*", "holder_api:*",      # the case, appeal and holder APIs
+]
+
 # --- REST framework and OpenAPI ------------------------------------------------------------------
 REST_FRAMEWORK = {
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "reviewapp.core.openapi.AutoSchema",  # text fields as the serializers judge them
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
@@ -214,6 +241,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "flags.openapi.add_flag_components",
+        "reviewapp.core.openapi.document_refusals",  # every 4xx an operation can answer, with its body
     ],
 }
 
