@@ -106,8 +106,8 @@ class NotReportable(ValueError):
 
 def _bounded(text: str, limit: int) -> str:
     """``text`` within the API's ``max:limit`` characters, an ellipsis marking a cut (the full text is
-    in the statement the holder received)."""
-    text = " ".join(text.split())
+    in the statement the holder received). Paragraphs are kept; the API trims the ends, so do we."""
+    text = text.strip()
     return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
 
 
