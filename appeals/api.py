@@ -19,9 +19,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from reviewapp.audit.services import Actor
+from reviewapp.cases.api_errors import service_errors
 from reviewapp.cases.holders import holder_actor
 from reviewapp.cases.models import Account, Decision
-from reviewapp.core.api import service_errors
 from reviewapp.policy.enforcement import Action
 
 from . import services

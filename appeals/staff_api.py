@@ -16,8 +16,8 @@ from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.response import Response
 
 from reviewapp.cases.api import ClauseRefsField, DecisionSerializer
+from reviewapp.cases.api_errors import RolePermits, service_errors
 from reviewapp.cases.services.decisions import MAX_DURATION_DAYS
-from reviewapp.core.api import RolePermits, service_errors
 from reviewapp.policy.enforcement import Action
 
 from .models import Appeal, AppealAttachment, AppealMessage

@@ -12,9 +12,9 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from reviewapp.core.api import RolePermits, service_errors
 from reviewapp.policy.enforcement import Action
 
+from .api_errors import RolePermits, service_errors
 from .models import Case, Decision
 from .selectors import (
     cases_visible_to,

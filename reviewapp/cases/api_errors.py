@@ -1,4 +1,6 @@
-"""What every API of ours shares: service refusals mapped onto HTTP the same way."""
+"""What every API of ours shares: service refusals mapped onto HTTP the same way, and the role checked before
+the body. It lives with the case API, its lowest user (DESIGN.md: a helper shared by several layers lives at
+the level of its lowest user); the appeals APIs, above it, import it from here."""
 
 from collections.abc import Callable
 from typing import TypeVar
