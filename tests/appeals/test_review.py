@@ -162,6 +162,22 @@ def test_a_senior_who_took_no_part_claims_and_decides(contested):
     assert appeal.state == Appeal.State.DECIDED and appeal.outcome == Appeal.Outcome.UPHELD
 
 
+def test_a_part_taken_after_the_claim_still_bars_the_decision(contested):
+    """appeal_decide re-checks took_part: a claim can predate the reviewer's later part in the case."""
+    from reviewapp.audit.services import record
+
+    staff, appeal = contested.staff, contested.appeal
+    appeal = appeal_claim(reviewer=staff.outsider, appeal=appeal)
+    record(actor=staff.outsider, action=AuditAction.CASE_CLAIMED, target=contested.case,
+           data={"note": "a later involvement in the case"})
+    assert took_part(staff.outsider, contested.decision)
+    with pytest.raises(PermissionDenied, match="took part"):
+        appeal_decide(reviewer=staff.outsider, appeal=appeal, outcome="overturned", reason=REASON)
+    appeal.refresh_from_db()
+    contested.decision.refresh_from_db()
+    assert appeal.state == Appeal.State.IN_REVIEW and contested.decision.state == Decision.State.ENFORCED
+
+
 def test_the_queue_lists_open_appeals_nearest_deadline_first(contested, suspension, appeal_staff):
     later = contested.appeal  # T-2: 200 days
     sooner = file_appeal(suspension)  # T-1: 180 days, filed after the other

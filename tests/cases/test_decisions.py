@@ -234,3 +234,46 @@ def test_a_campaign_decision_above_the_threshold_waits_for_second_approval(detec
         decision_approve(approver=reviewer, decision=large.decided[0])
     decision_approve(approver=senior, decision=large.decided[0])
     assert Decision.objects.get(pk=large.decided[0].pk).state == Decision.State.ENFORCED
+
+
+# ── Invariant checks that a mutation once removed unnoticed (issue 9) ─────────────────────────────────
+
+def test_a_decision_on_a_lapsed_claim_is_refused(claimed, reviewer, policy):
+    Case.objects.filter(pk=claimed.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    with pytest.raises(PermissionDenied, match="lapsed; claim it again"):
+        decide(reviewer, claimed, [policy["extraction"]], "warn")
+    assert not Decision.objects.exists() and not OutboxMessage.objects.exists()
+    assert Case.objects.get(pk=claimed.pk).state == Case.State.IN_REVIEW
+
+
+def test_the_account_shows_its_strongest_live_action_not_its_latest_or_weakest(claimed, reviewer, policy, detector):
+    decide(reviewer, claimed, [policy["extraction"]], "suspend", duration_days=30)
+    [second] = [c for c in seed_cases(detector, [flag_payload(3, account_id="acct_1")]) if c.is_open]
+    case_claim(reviewer=reviewer, case=second)
+    decide(reviewer, second, [policy["extraction"]], "warn")
+    assert Decision.objects.filter(account=claimed.account, state=Decision.State.ENFORCED).count() == 2
+    assert Account.objects.get(pk=claimed.account_id).enforcement_status == "suspended"
+
+
+def test_the_evidence_permission_ends_with_the_decision(claimed, reviewer, policy):
+    from reviewapp.cases.models import CaseUserObjectPermission
+    from reviewapp.cases.services.claims import evidence_open
+
+    assert evidence_open(user=reviewer, case=claimed, context="review")
+    decide(reviewer, claimed, [policy["extraction"]], "warn")
+    assert not CaseUserObjectPermission.objects.filter(content_object=claimed, user=reviewer).exists()
+    fresh = type(reviewer).objects.get(pk=reviewer.pk)  # no cached permissions
+    with pytest.raises(PermissionDenied):
+        evidence_open(user=fresh, case=claimed, context="after the decision")
+
+
+def test_a_sent_back_case_gets_a_fresh_lease_even_if_the_claim_lapsed_during_approval(
+        claimed, reviewer, policy, make_staff):
+    decision = decide(reviewer, claimed, [policy["competing"]], "terminate")
+    # The senior took longer than the claim's lease to look at it.
+    Case.objects.filter(pk=claimed.pk).update(lease_expires_at=timezone.now() - timedelta(minutes=5))
+    decision_send_back(approver=make_staff(Role.SENIOR_REVIEWER), decision=decision, reason="Check T-3 first.")
+    case = Case.objects.get(pk=claimed.pk)
+    assert case.lease_expires_at > timezone.now() + timedelta(hours=23)
+    again = decide(reviewer, case, [policy["research"]], "no_violation", facts_for_holder="")
+    assert again.state == Decision.State.NO_ACTION
