@@ -445,6 +445,17 @@ def test_a_campaign_confirmation_only_confirms_what_it_showed(client, case, revi
     assert not Decision.objects.exists()
 
 
+def test_changing_a_campaign_decision_from_its_confirmation_keeps_what_was_chosen(client, case, reviewer):
+    client = as_user(client, reviewer)
+    data = campaign_data(accounts=["acct_peer"], step="edit")
+    response = client.post(reverse("review:campaign-decide", args=[case.campaign_id]), data)
+    page = response.content.decode()
+    assert response.status_code == 200 and "Review the decision for the chosen accounts" in page
+    assert re.search(r'value="acct_peer" id="account-\d+" checked', page)
+    assert re.search(r'value="acct_main" id="account-\d+">', page)
+    assert "One template across the cluster." in page and not Decision.objects.exists()
+
+
 def test_a_campaign_decision_leaves_researchers_out_unless_confirmed(client, case, reviewer):
     account_profile_set(actor=SYSTEM, account=Account.objects.get(external_id="acct_lab"), researcher_programme=True)
     client = as_user(client, reviewer)
