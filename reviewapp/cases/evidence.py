@@ -59,7 +59,8 @@ def _shown(value) -> str:
 def evidence_for_display(flags: list[dict]) -> list[dict]:
     """Add what the evidence template shows to each flag of an audited evidence read.
 
-    Each flag gets ``excerpts`` (a list of strings), ``details`` (other keys, values as text) and, for
+    Each flag gets ``excerpts`` (a list of strings), ``details`` (the other keys, values as stored: the
+    template shows them through the ``readable`` filter: lists as "a, b", None as "—", booleans as yes/no) and, for
     evidence nested deeper than the bound, ``too_deep`` (its depth) with ``raw_json`` (its text, elided
     past ``MAX_SHOWN_CHARS``).
     """
@@ -77,5 +78,5 @@ def evidence_for_display(flags: list[dict]) -> list[dict]:
         excerpts = body.get("excerpts") or []
         flag["excerpts"] = [e if isinstance(e, str) else _shown(e) for e in excerpts] if isinstance(
             excerpts, list) else [_shown(excerpts)]
-        flag["details"] = {key: _shown(value) for key, value in body.items() if key != "excerpts"}
+        flag["details"] = {key: value for key, value in body.items() if key != "excerpts"}
     return flags

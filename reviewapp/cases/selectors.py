@@ -172,3 +172,12 @@ def case_flags(case: Case, limit: int = 200):
     has_evidence = ExpressionWrapper(Q(evidence__isnull=False), output_field=BooleanField())
     return (case.flags.select_related("detector").defer("evidence").annotate(has_evidence=has_evidence)
             .order_by("-observed_to", "-id")[:limit])
+
+
+def decision_sent_back_event(decision: Decision):
+    """Who sent a decision back, and when: the audit trail's record of it (the decision keeps only the reason)."""
+    from reviewapp.audit.actions import AuditAction
+    from reviewapp.audit.models import AuditEvent
+
+    return (AuditEvent.objects.filter(action=AuditAction.DECISION_SENT_BACK, target_type=Decision._meta.label_lower,
+                                      target_id=str(decision.pk)).order_by("-created_at").first())

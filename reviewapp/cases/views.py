@@ -44,6 +44,7 @@ from .selectors import (
     can_open_evidence,
     case_flags,
     cases_visible_to,
+    decision_sent_back_event,
     decisions_awaiting_approval,
     decisions_of_account,
     detector_provenance,
@@ -91,8 +92,11 @@ def _span(delta: timedelta) -> str:
     return f"{days}d {hours}h" if days else f"{hours}h {minutes}m" if hours else f"{minutes}m"
 
 
-def _until(moment: datetime) -> str:
-    return f"{moment.astimezone(UTC):%H:%M} UTC"
+def _until(moment: datetime, *, now: datetime | None = None) -> str:
+    """A claim's end with its date, and how far off it is: "2026-12-03 04:25 UTC (in 23h 59m)"."""
+    now = now or timezone.now()
+    relative = f"in {_span(moment - now)}" if moment > now else f"{_span(now - moment)} ago"
+    return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M} UTC ({relative})"
 
 
 # ── Queues ─────────────────────────────────────────────────────────────────────────────────────────────
@@ -146,6 +150,7 @@ def _workspace(request, case: Case, *, status: int = 200, **extra):
     deciding = can_decide(user, case, now=now)
     timeline = flag_timeline(case)
     others = campaign_cases(case.campaign).exclude(pk=case.pk) if case.campaign_id else Case.objects.none()
+    sent_back = of_case[0] if of_case and of_case[0].state == Decision.State.SENT_BACK else None
     context = {
         "case": case, "now": now,
         "flags": case_flags(case), "timeline": timeline, "chart": charts.timeline(timeline),
@@ -153,7 +158,9 @@ def _workspace(request, case: Case, *, status: int = 200, **extra):
         "campaign_cases": others[:CAMPAIGN_PREVIEW], "campaign_count": others.count() if case.campaign_id else 0,
         "history": [d for d in decisions if d.case_id != case.pk], "case_decisions": of_case,
         "pending": pending,
-        "sent_back": of_case[0] if of_case and of_case[0].state == Decision.State.SENT_BACK else None,
+        "sent_back": sent_back, "sent_back_event": decision_sent_back_event(sent_back) if sent_back else None,
+        "latest": of_case[0] if of_case and not pending and not sent_back else None,
+        "claim_until": _until(case.lease_expires_at, now=now) if case.lease_expires_at else "",
         "claim_live": case.lease_expires_at is not None and case.lease_expires_at > now,
         "can_claim": can_claim(user, case, now=now),
         "can_release": case.assignee_id == user.pk and case.state == Case.State.IN_REVIEW,

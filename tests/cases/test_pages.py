@@ -359,7 +359,12 @@ def test_sending_back_needs_a_reason_and_returns_the_case_to_its_reviewer(client
     case.refresh_from_db()
     assert decision.state == Decision.State.SENT_BACK and case.state == Case.State.IN_REVIEW
     page = as_user(client, reviewer).get(reverse("review:case", args=[case.pk])).content.decode()
-    assert "was sent back:</strong> Cite UP-2.1 too" in page and 'id="decision-form"' in page
+    assert 'id="decision-form"' in page
+    # The banner at the top of the case says who sent it back, when, and why.
+    banner = re.search(r'<div class="banner banner-warn" role="status" id="sent-back">(.*?)</div>', page, re.S)
+    assert banner and page.index('id="sent-back"') < page.index('id="summary-h"')
+    assert re.search(r"Sent back by sam on \d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC", banner.group(1))
+    assert "Cite UP-2.1 too: the volume is the point." in banner.group(1)
 
 
 # ── Campaigns ────────────────────────────────────────────────────────────────────────────────────────
@@ -598,3 +603,42 @@ def test_a_refused_decision_opens_on_an_error_summary_at_the_top_linking_to_each
     assert 'id="id_clauses"' in page and "Kept rationale</textarea>" in page
     response = decide(client, case, action="suspend")
     assert re.search(r'<a href="#decision-form">Not recorded: [^<]*duration', response.content.decode())
+
+
+def test_the_claim_line_gives_the_date_and_how_long_is_left(client, case, reviewer):
+    client = as_user(client, reviewer)
+    response = client.post(reverse("review:case-claim", args=[case.pk]), follow=True)
+    case.refresh_from_db()
+    day = case.lease_expires_at.strftime("%Y-%m-%d")
+    page = response.content.decode()
+    assert re.search(rf"You claimed case {case.pk} until {day} \d{{2}}:\d{{2}} UTC \(in \d+", page)
+    assert re.search(rf"You hold this case until {day} \d{{2}}:\d{{2}} UTC \(in \d+", page)
+
+
+def test_a_decided_case_shows_its_rationale_and_no_earlier_decisions_only_when_there_are_none(
+        client, case, reviewer):
+    page = as_user(client, reviewer).get(reverse("review:case", args=[case.pk])).content.decode()
+    assert "No earlier decisions on acct_main." in page
+    claimed(case, reviewer)
+    decide(client, case, rationale="Template share 0.91; the volume is the point.")
+    page = client.get(reverse("review:case", args=[case.pk])).content.decode()
+    assert "<dt>Rationale</dt><dd>Template share 0.91; the volume is the point.</dd>" in page
+    assert "No earlier decisions" not in page
+    assert "No decisions on other cases of acct_main" in page
+
+
+def test_evidence_and_audit_data_read_as_a_person_reads_them(client, detector, policy, reviewer, make_staff):
+    seed(detector, [flag_payload(1, account_id="acct_read", evidence={
+        "excerpts": [EXCERPT], "features": ["device_fingerprint", "egress_asn"], "proxy": None, "shared": True,
+        "asn": {"number": 64500, "tor": False}})])
+    case = Case.objects.get(account__external_id="acct_read")
+    claimed(case, reviewer)
+    page = as_user(client, reviewer).post(reverse("review:case-evidence", args=[case.pk])).content.decode()
+    assert "<dd>device_fingerprint, egress_asn</dd>" in page
+    assert "<dt>proxy</dt><dd>—</dd>" in page and "<dt>shared</dt><dd>yes</dd>" in page
+    assert re.search(r'<dl class="readable">(<dt>(number</dt><dd>64500|tor</dt><dd>no)</dd>){2}</dl>', page)
+    assert "[&#x27;" not in page and "None" not in page and "True" not in page
+    event = AuditEvent.objects.filter(action=AuditAction.EVIDENCE_OPENED).latest("created_at")
+    page = as_user(client, make_staff(Role.COMPLIANCE_OFFICER)).get(
+        reverse("audit:event", args=[event.pk])).content.decode()
+    assert '<dl class="readable">' in page and "{&#x27;" not in page
