@@ -11,11 +11,10 @@ from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
-from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.response import Response
 
-from reviewapp.cases.api import ClauseRefsField, DecisionSerializer
+from reviewapp.cases.api import ClauseRefsField, DecisionSerializer, StrictCursorPagination
 from reviewapp.cases.api_errors import RolePermits, service_errors
 from reviewapp.cases.services.decisions import MAX_DURATION_DAYS
 from reviewapp.policy.enforcement import Action
@@ -105,7 +104,7 @@ class OutcomeSerializer(serializers.Serializer):
                                              help_text="modified: the facts of the new statement (else the reason).")
 
 
-class AppealQueueCursor(CursorPagination):
+class AppealQueueCursor(StrictCursorPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 500

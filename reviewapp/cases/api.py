@@ -6,7 +6,7 @@ from django_filters.fields import IsoDateTimeField
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
@@ -119,7 +119,31 @@ class CaseFilter(django_filters.FilterSet):
         return with_flag_from_detector(queryset, value)
 
 
-class CaseCursor(CursorPagination):
+class StrictCursorPagination(CursorPagination):
+    """A ``page_size`` that is not a whole number from 1 to ``max_page_size`` is refused (400, naming it), not
+    silently replaced by the default; the schema says the bounds."""
+
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+    def get_page_size(self, request):
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is None:
+            return self.page_size
+        if not (raw.isascii() and raw.isdigit() and 1 <= int(raw) <= self.max_page_size):
+            raise ValidationError({self.page_size_query_param: [
+                f"A whole number from 1 to {self.max_page_size}."]})
+        return int(raw)
+
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_size_query_param:
+                parameter["schema"].update(minimum=1, maximum=self.max_page_size)
+        return parameters
+
+
+class CaseCursor(StrictCursorPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 500

@@ -127,3 +127,20 @@ def test_a_far_offset_inside_the_years_still_filters(reviewer_client, detector):
     assert len(reviewer_client.get(URL, {"opened_after": "0219-02-07T09:40:56+21:21"}).json()["results"]) == 1
     assert reviewer_client.get(URL, {"opened_before": "0219-02-07T09:40:56+21:21"}).json()["results"] == []
     assert reviewer_client.get(URL, {"opened_before": "2000-01-01T00:00:00+14:00"}).json()["results"] == []
+
+
+@pytest.mark.parametrize("page_size", ["abc", "0", "-5", "501", "1.5", "٣"])
+def test_a_page_size_out_of_bounds_is_400_naming_it(client, make_staff, detector, page_size):
+    seed(detector, [flag_payload(1)])
+    client.force_login(make_staff(Role.SENIOR_REVIEWER))  # reads cases and appeals
+    for path in (URL, "/api/v1/appeals/"):
+        response = client.get(path, {"page_size": page_size})
+        assert response.status_code == 400 and list(response.json()) == ["page_size"], path
+    assert len(client.get(URL, {"page_size": "500"}).json()["results"]) == 1
+
+
+def test_the_schema_says_the_page_size_bounds(reviewer_client):
+    schema = reviewer_client.get("/api/schema/?format=json").json()
+    for path in ("/api/v1/cases/", "/api/v1/appeals/"):
+        (page_size,) = [p for p in schema["paths"][path]["get"]["parameters"] if p["name"] == "page_size"]
+        assert (page_size["schema"]["minimum"], page_size["schema"]["maximum"]) == (1, 500)
