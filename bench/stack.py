@@ -172,6 +172,14 @@ def purge_queues() -> None:
         for kind in settings.CELERY_QUEUES:
             with contextlib.suppress(Exception):
                 channel.queue_purge(queue_name(kind))
+    # Grouping enqueues a task only when its dedupe key is absent: a purged task must not leave the key
+    # behind, or the next flags wait for the reconciler (30 s) instead of a task.
+    with contextlib.suppress(Exception):
+        from django.core.cache import cache
+
+        from flags.tasks import QUEUED_KEY
+
+        cache.delete(QUEUED_KEY)
 
 
 def forget_queues() -> None:
@@ -209,21 +217,25 @@ class PendingWatch:
     def count(self) -> int:
         return self.conn.execute("SELECT count(*) FROM flags_flag WHERE case_id IS NULL").fetchone()[0]
 
+    def any_pending(self) -> bool:
+        """Cheap (one entry of the partial index), unlike the count, which a profile showed costing 0.3 sessions."""
+        return self.conn.execute("SELECT EXISTS (SELECT 1 FROM flags_flag WHERE case_id IS NULL)").fetchone()[0]
+
     def wait_empty(self, *, timeout: float, stack: RealStack | None = None) -> tuple[float, int]:
         """Wait until nothing is pending; returns (monotonic time it was seen empty, pending left on timeout)."""
         deadline = time.monotonic() + timeout
         last_log = time.monotonic()
         while True:
-            left = self.count()
+            pending = self.any_pending()
             now = time.monotonic()
-            if left == 0:
+            if not pending:
                 return now, 0
             if now >= deadline:
-                return now, left
+                return now, self.count()
             if stack:
                 stack.check_alive()
             if now - last_log > 15:
-                log(f"  … {left:,} flags still without a case")
+                log(f"  … {self.count():,} flags still without a case")
                 last_log = now
             time.sleep(self.interval)
 
