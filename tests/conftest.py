@@ -88,6 +88,21 @@ def celery_worker(django_db_setup, django_db_blocker, artifacts_dir, tmp_path_fa
     worker.stop()
 
 
+@pytest.fixture(autouse=True)
+def _no_grouping_task_noted_by_an_earlier_test(request):
+    """Ingestion queues a grouping task only when none is noted as queued (flags/tasks.py). The note lives in
+    the cache table, which the test flush leaves alone, so a task an earlier test queued (and whose worker
+    was then killed, or whose queue was purged) would keep this test's ingestion from queueing its own for
+    a few seconds; with no beat in the tests, nothing else would group its flags."""
+    if "celery_worker" in request.fixturenames:
+        from django.core.cache import cache
+
+        from flags.tasks import QUEUED_KEY
+
+        request.getfixturevalue("db")
+        cache.delete(QUEUED_KEY)
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
