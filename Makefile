@@ -9,12 +9,13 @@ PORT   ?= 8000
 # pytest-xdist processes: both cores by default.
 TEST_WORKERS ?= 2
 
-.PHONY: run test lint bench browser clean-data help
+.PHONY: run test lint bench browser clean-data help mutation
 
 help:
 	@echo "make run    - start reviewapp with a demo on http://127.0.0.1:$(PORT) (Ctrl-C stops it)"
 	@echo "make test   - run the whole test suite against real PostgreSQL, Celery and Chromium"
 	@echo "make lint   - ruff"
+	@echo "make mutation - mutmut over the case and appeal services against the review tests (not part of make test)"
 	@echo "make bench  - ingestion, grouping and review under the real stack, as ratios to COPY (python -m bench --help)"
 
 $(BIN)/python:
@@ -40,6 +41,15 @@ test: $(STAMP) browser
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+
+# mutmut over reviewapp/cases/services/*.py and appeals/services.py ([tool.mutmut] in pyproject.toml), each
+# mutant against the claim, decision and appeal-review tests on the real PostgreSQL of DATABASE_URL. One mutant
+# at a time: the mutants share one reused test database. MUTANTS='appeals.services.x_appeal_decide__mutmut_*'
+# narrows the run; `$(BIN)/mutmut results` lists the survivors afterwards.
+mutation: $(STAMP)
+	@test -n "$$DATABASE_URL" || { echo "make mutation needs DATABASE_URL (a real PostgreSQL)"; exit 1; }
+	$(BIN)/mutmut run --max-children 1 $(MUTANTS)
+	$(BIN)/mutmut results
 
 # Prints rates and ratios; never fails on a missed goal. BENCH_ARGS="--flags 20000", "--mode stack", "--profile" or "--memory".
 bench: $(STAMP)
