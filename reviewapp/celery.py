@@ -10,12 +10,18 @@ settings says why not prefork), and beat queues a heartbeat that /healthz watche
 import logging
 import os
 
+import celery.platforms
 from celery import Celery
 from celery.signals import beat_init, before_task_publish
 from kombu import Queue
 from kombu.transport.sqlalchemy import Transport as SqlaTransport
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "reviewapp.settings.dev")
+
+# With the setproctitle package installed (mutmut, a dev tool, brings it) Celery rewrites its processes'
+# command lines to "[celeryd: …]", and then neither an operator's `pgrep -f "celery -A reviewapp worker"`
+# nor make run's checks for leftover processes of a checkout find them. Keep the real command line.
+celery.platforms._setproctitle = None
 
 app = Celery("reviewapp")
 app.config_from_object("django.conf:settings", namespace="CELERY")
