@@ -101,7 +101,7 @@ def test_the_diff_marks_what_changed_clause_by_clause(client, reviewer, two_vers
     page = main(response)
     assert "0 added, 2 changed, 0 removed</strong>, 9 unchanged" in page
     assert 'id="change-UP-2.1">UP-2.1 Automated extraction at scale' in page
-    assert '<ins style="background: #dafbe1"><span class="visually-hidden">[added: </span>It must serve real users. ' \
+    assert '<ins class="diff-added"><span class="visually-hidden">[added: </span>It must serve real users. ' \
         in page
     assert '<span class="visually-hidden">[removed: </span>of a reasonable size' in page
     second = page[page.index('id="change-UP-5.2"'):]
