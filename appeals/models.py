@@ -1,3 +1,5 @@
+from datetime import timedelta
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -19,6 +21,9 @@ class Appeal(models.Model):
         MODIFIED = "modified", "Modified: a lesser action replaces it"
 
     OPEN_STATES = (State.FILED, State.IN_REVIEW, State.INFO_REQUESTED)
+    # When a filed appeal must be decided: its review is due this long after filing (DSA Art. 20(4): "timely").
+    # The holder's filing deadline (``deadline``) has passed or no longer matters once the appeal is filed.
+    REVIEW_SLA = timedelta(days=14)
 
     decision = models.ForeignKey("cases.Decision", on_delete=models.PROTECT, related_name="appeals")
     account = models.ForeignKey("cases.Account", on_delete=models.PROTECT, related_name="appeals")
@@ -52,6 +57,11 @@ class Appeal(models.Model):
     @property
     def is_open(self) -> bool:
         return self.state in self.OPEN_STATES
+
+    @property
+    def review_due_at(self):
+        """When the review is due: ``REVIEW_SLA`` after filing (the queue sorts by it)."""
+        return self.filed_at + self.REVIEW_SLA
 
 
 class AppealAttachment(models.Model):

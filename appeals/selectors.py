@@ -117,10 +117,11 @@ def took_part(user, decision: Decision) -> bool:
 
 
 def appeals_queue() -> QuerySet[Appeal]:
-    """Open appeals, the nearest deadline first (DSA: decided without undue delay)."""
+    """Open appeals, the review due soonest first (``Appeal.review_due_at``: decided without undue delay), not
+    the holder's filing deadline, which says when an appeal could still be filed, not when it must be decided."""
     return (Appeal.objects.filter(state__in=Appeal.OPEN_STATES)
             .select_related("decision", "account", "reviewer").prefetch_related("decision__clauses")
-            .order_by("deadline", "filed_at", "pk"))
+            .order_by("filed_at", "pk"))  # review_due_at = filed_at + REVIEW_SLA, the same order
 
 
 def appeals_recently_decided(limit: int = 20) -> QuerySet[Appeal]:

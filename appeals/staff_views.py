@@ -118,7 +118,8 @@ def queue(request):
         appeal.state_label = STAFF_STATE_LABELS[appeal.state]
         appeal.claimable = deciding and not appeal.took_part and appeal.reviewer_id is None
     return render(request, "appeals/staff/queue.html", {
-        "appeals": appeals, "decided": appeals_recently_decided(), "now": timezone.now(), "deciding": deciding})
+        "appeals": appeals, "decided": appeals_recently_decided(), "now": timezone.now(), "deciding": deciding,
+        "review_days": Appeal.REVIEW_SLA.days})
 
 
 # ── The appeal page ───────────────────────────────────────────────────────────────────────────────────

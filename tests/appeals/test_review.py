@@ -178,13 +178,15 @@ def test_a_part_taken_after_the_claim_still_bars_the_decision(contested):
     assert appeal.state == Appeal.State.IN_REVIEW and contested.decision.state == Decision.State.ENFORCED
 
 
-def test_the_queue_lists_open_appeals_nearest_deadline_first(contested, suspension, appeal_staff):
-    later = contested.appeal  # T-2: 200 days
-    sooner = file_appeal(suspension)  # T-1: 180 days, filed after the other
-    assert list(appeals_queue()) == [sooner, later]
-    appeal_claim(reviewer=appeal_staff.outsider, appeal=sooner)
-    appeal_decide(reviewer=appeal_staff.outsider, appeal=sooner, outcome="upheld", reason=REASON)
-    assert list(appeals_queue()) == [later]
+def test_the_queue_lists_open_appeals_by_review_due_not_by_the_filing_deadline(contested, suspension, appeal_staff):
+    first = contested.appeal  # T-2: the holder could have filed for 200 days; filed first, so due first
+    second = file_appeal(suspension)  # T-1: a nearer filing deadline (180 days), filed after the other
+    assert second.deadline < first.deadline and first.review_due_at < second.review_due_at
+    assert first.review_due_at == first.filed_at + Appeal.REVIEW_SLA
+    assert list(appeals_queue()) == [first, second]
+    appeal_claim(reviewer=appeal_staff.outsider, appeal=first)
+    appeal_decide(reviewer=appeal_staff.outsider, appeal=first, outcome="upheld", reason=REASON)
+    assert list(appeals_queue()) == [second]
 
 
 # ── Asking the holder, reading attachments ───────────────────────────────────────────────────────────
@@ -379,18 +381,19 @@ def _page(client, user, url_name: str, *args, **post):
 POSTS = {"claim", "outcome", "message", "evidence", "attachment"}
 
 
-def test_the_queue_page_orders_by_deadline_and_marks_who_took_part(contested, suspension, client):
+def test_the_queue_page_orders_by_review_due_and_marks_who_took_part(contested, suspension, client):
     staff = contested.staff
-    sooner = file_appeal(suspension)  # decided by dana (T-1, 180 days): dana took part in both
+    later = file_appeal(suspension)  # decided by dana (T-1, 180 days): dana took part in both
 
     page = _page(client, staff.outsider, "queue").content.decode()
-    assert page.index(f"Appeal {sooner.pk} · acct_plain") < page.index(f"Appeal {contested.appeal.pk} · acct_contested")
+    assert page.index(f"Appeal {contested.appeal.pk} · acct_contested") < page.index(f"Appeal {later.pk} · acct_plain")
+    assert ">Review due</th>" in page and contested.appeal.review_due_at.strftime("%Y-%m-%d") in page
     assert page.count('aria-label="Claim appeal') == 2 and "You took part" not in page
     assert "time left" not in page and "left</small>" in page  # the time left until each deadline
 
     page = _page(client, staff.sender, "queue").content.decode()  # sent back a draft of the contested decision
     assert page.count("You took part") == 1
-    assert f'aria-label="Claim appeal {sooner.pk}"' in page
+    assert f'aria-label="Claim appeal {later.pk}"' in page
     assert f'aria-label="Claim appeal {contested.appeal.pk}"' not in page
 
     page = _page(client, staff.decider, "queue").content.decode()
