@@ -27,3 +27,9 @@ class InvalidCaseTransition(Exception):
     def __init__(self, case: Case, to: str):
         super().__init__(f"case {case.pk} cannot go from {case.state} to {to}")
         self.case, self.to = case, to
+
+
+def case_move_check(case: Case, to: str) -> None:
+    """Raise InvalidCaseTransition unless the table allows ``case``'s move to ``to``."""
+    if to not in TRANSITIONS[case.state]:
+        raise InvalidCaseTransition(case, to)

@@ -256,6 +256,7 @@ def _unchanged(contested) -> None:
 ])
 def test_an_outcome_needs_reasons_and_a_modification_a_lesser_permitted_action(claimed, policy, overturned_signals,
                                                                                outcome, arguments, error):
+    arguments = dict(arguments)  # the parameter itself stays whole for a rerun in the same process (mutmut)
     clause = arguments.pop("clause", None)
     with pytest.raises(AppealError, match=re.escape(error)):
         appeal_decide(reviewer=claimed.staff.outsider, appeal=claimed.appeal, outcome=outcome,

@@ -134,3 +134,42 @@ def test_many_concurrent_claimers_never_share_a_case(detector, make_staff):
     assert sorted(every) == sorted(c.pk for c in cases)  # each case once, none twice, none left
     assert sum(1 for pks in claimed.values() if pks) > 1  # the work really was shared
     assert AuditEvent.objects.filter(action=AuditAction.CASE_CLAIMED).count() == len(cases)
+
+
+# ── Every move of a case goes through workflow.TRANSITIONS and writes its event (issue 9) ──────────────
+
+def _moves(case) -> list[tuple[str, str, str]]:
+    return [(e.data["from"], e.data["to"], e.data["reason"]) for e in AuditEvent.objects.filter(
+        action=AuditAction.CASE_TRANSITIONED, target_id=str(case.pk)).order_by("pk")]
+
+
+@pytest.mark.django_db
+def test_claim_release_claim_next_and_lapse_each_write_their_transition(case, make_staff):
+    reviewer = make_staff(Role.REVIEWER)
+    case_claim(reviewer=reviewer, case=case)
+    case_claim(reviewer=reviewer, case=case)  # a renewal is no move
+    case_release(reviewer=reviewer, case=case)
+    assert case_claim_next(reviewer=reviewer, queue=case.queue).pk == case.pk
+    Case.objects.filter(pk=case.pk).update(lease_expires_at=timezone.now() - timezone.timedelta(seconds=1))
+    assert case_claims_lapse() == 1
+    assert _moves(case) == [("new", "in_review", "claimed"), ("in_review", "new", "released"),
+                            ("new", "in_review", "claimed"), ("in_review", "new", "claim lapsed")]
+    lapse = AuditEvent.objects.filter(action=AuditAction.CASE_TRANSITIONED).order_by("pk").last()
+    assert lapse.actor_type == "system"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("claim", ["claim", "claim_next"])
+def test_a_claim_the_table_does_not_allow_is_refused_and_changes_nothing(case, make_staff, monkeypatch, claim):
+    from reviewapp.cases import workflow
+
+    monkeypatch.setitem(workflow.TRANSITIONS, Case.State.NEW, frozenset({Case.State.CLOSED}))
+    reviewer = make_staff(Role.REVIEWER)
+    with pytest.raises(workflow.InvalidCaseTransition, match="cannot go from new to in_review"):
+        if claim == "claim":
+            case_claim(reviewer=reviewer, case=case)
+        else:
+            case_claim_next(reviewer=reviewer, queue=case.queue)
+    case.refresh_from_db()
+    assert (case.state, case.assignee) == (Case.State.NEW, None)
+    assert not AuditEvent.objects.filter(action__in=[AuditAction.CASE_CLAIMED, AuditAction.CASE_TRANSITIONED]).exists()

@@ -15,22 +15,31 @@ from reviewapp.audit.services import Entry, Target, record, record_many
 from ..models import Account, Campaign, Case
 from ..priority import SLA_DEFAULT, case_priority, sla_for
 from ..vocabulary import queue_for
-from ..workflow import TRANSITIONS, InvalidCaseTransition
+from ..workflow import case_move_check
 
 
 @transaction.atomic
-def case_transition(*, case: Case, to: str, actor, reason: str = "") -> Case:
-    """Move a case along the workflow table (workflow.TRANSITIONS); anything else raises InvalidCaseTransition."""
-    case = Case.objects.select_for_update(no_key=True).get(pk=case.pk)
+def case_transition(*, case: Case, to: str, actor, reason: str = "", locked: bool = False,
+                    fields: tuple[str, ...] = (), events: list[Entry] | None = None) -> Case:
+    """Move a case along the workflow table (workflow.TRANSITIONS); anything else raises InvalidCaseTransition.
+
+    The one home of a case's state change and its ``case.transitioned`` event. ``locked``: the caller holds
+    the row lock and passes its instance, whose other changed ``fields`` (a claim's assignee and lease) are
+    saved with the state. With ``events`` given, the event is appended for the caller to record in bulk.
+    """
+    if not locked:
+        case = Case.objects.select_for_update(no_key=True).get(pk=case.pk)
     to = Case.State(to)
-    if to not in TRANSITIONS[case.state]:
-        raise InvalidCaseTransition(case, to)
+    case_move_check(case, to)
     before = case.state
     case.state = to
     case.closed_at = timezone.now() if to == Case.State.CLOSED else case.closed_at
-    case.save(update_fields=["state", "closed_at", "updated_at"])
-    record(actor=actor, action=AuditAction.CASE_TRANSITIONED, target=case,
-           data={"from": before, "to": to.value, "reason": reason})
+    case.save(update_fields=["state", "closed_at", "updated_at", *fields])
+    data = {"from": before, "to": to.value, "reason": reason}
+    if events is None:
+        record(actor=actor, action=AuditAction.CASE_TRANSITIONED, target=case, data=data)
+    else:
+        events.append(Entry(actor=actor, action=AuditAction.CASE_TRANSITIONED, target=case, data=data))
     return case
 
 

@@ -24,12 +24,16 @@ from reviewapp.audit.services import SYSTEM, Entry, Target, record, record_many
 from ..evidence import evidence_load
 from ..models import Case
 from ..selectors import can_open_evidence
+from ..workflow import case_move_check
+from . import case_transition
 
 EVIDENCE_PERMISSION = "cases.view_case_evidence"
 
+# The raw UPDATE keeps claim-next one round trip on the claimable index; the moves it makes (new → in_review,
+# or a lapsed in_review taken over) are checked against workflow.TRANSITIONS and audited after it returns.
 _CLAIM_NEXT = """
 WITH next AS (
-    SELECT id, assignee_id AS previous FROM cases_case
+    SELECT id, assignee_id AS previous, state AS previous_state FROM cases_case
     WHERE queue = %(queue)s
       AND (state = 'new' OR (state = 'in_review' AND lease_expires_at < %(now)s))
     ORDER BY priority DESC, opened_at, id
@@ -40,7 +44,7 @@ UPDATE cases_case c
 SET assignee_id = %(user)s, claimed_at = %(now)s, lease_expires_at = %(lease)s, state = 'in_review',
     updated_at = %(now)s
 FROM next WHERE c.id = next.id
-RETURNING c.id, next.previous
+RETURNING c.id, next.previous, next.previous_state
 """
 
 
@@ -76,10 +80,18 @@ def case_claim_next(*, reviewer, queue: str) -> Case | None:
         row = cursor.fetchone()
     if row is None:
         return None
-    case_id, previous = row
+    case_id, previous, previous_state = row
+    entries = []
+    if previous_state != Case.State.IN_REVIEW:  # a lapsed claim taken over stays in review: no move
+        case_move_check(Case(pk=case_id, state=previous_state), Case.State.IN_REVIEW)  # raises: all rolled back
+        entries.append(Entry(actor=reviewer, action=AuditAction.CASE_TRANSITIONED,
+                             target=Target("cases.case", str(case_id)),
+                             data={"from": previous_state, "to": Case.State.IN_REVIEW.value, "reason": "claimed"}))
     _hand_over(case_id, to=reviewer, previous_id=previous)
-    record(actor=reviewer, action=AuditAction.CASE_CLAIMED, target=Target("cases.case", str(case_id)),
-           data={"queue": queue, "lease_expires_at": lease_until(now), "taken_over_from": previous, "next": True})
+    entries.append(Entry(actor=reviewer, action=AuditAction.CASE_CLAIMED, target=Target("cases.case", str(case_id)),
+                         data={"queue": queue, "lease_expires_at": lease_until(now), "taken_over_from": previous,
+                               "next": True}))
+    record_many(entries)
     return Case.objects.select_related("account", "campaign").get(pk=case_id)
 
 
@@ -97,8 +109,11 @@ def case_claim(*, reviewer, case: Case) -> Case:
         raise ClaimError(f"case {case.pk} is claimed by {case.assignee} until {case.lease_expires_at:%H:%M} UTC")
     previous, renewing = case.assignee_id, case.assignee_id == reviewer.pk and case.state == Case.State.IN_REVIEW
     case.assignee, case.claimed_at, case.lease_expires_at = reviewer, now, lease_until(now)
-    case.state = Case.State.IN_REVIEW
-    case.save(update_fields=["assignee", "claimed_at", "lease_expires_at", "state", "updated_at"])
+    if case.state == Case.State.IN_REVIEW:  # renewed, or a lapsed claim taken over: no move
+        case.save(update_fields=["assignee", "claimed_at", "lease_expires_at", "updated_at"])
+    else:
+        case_transition(case=case, to=Case.State.IN_REVIEW, actor=reviewer, reason="claimed", locked=True,
+                        fields=_CLAIM_FIELDS)
     _hand_over(case.pk, to=reviewer, previous_id=previous)
     record(actor=reviewer, action=AuditAction.CASE_CLAIMED, target=case,
            data={"queue": case.queue, "lease_expires_at": case.lease_expires_at, "renewed": renewing,
@@ -113,15 +128,21 @@ def case_release(*, reviewer, case: Case, reason: str = "") -> Case:
     case = Case.objects.select_for_update(no_key=True).get(pk=case.pk)
     if case.assignee_id != reviewer.pk or case.state != Case.State.IN_REVIEW:
         raise ClaimError(f"case {case.pk} is not claimed by you")
-    _release(case)
-    record(actor=reviewer, action=AuditAction.CASE_RELEASED, target=case, data={"reason": reason})
+    events = [Entry(actor=reviewer, action=AuditAction.CASE_RELEASED, target=case, data={"reason": reason})]
+    _release(case, actor=reviewer, reason="released", events=events)
+    record_many(events)
     return case
 
 
-def _release(case: Case) -> None:
+_CLAIM_FIELDS = ("assignee", "claimed_at", "lease_expires_at")
+
+
+def _release(case: Case, *, actor, reason: str, events: list[Entry]) -> None:
+    """Back to the queue (in_review → new, through the table), the claim and its evidence permission gone."""
     previous = case.assignee_id
-    case.assignee, case.claimed_at, case.lease_expires_at, case.state = None, None, None, Case.State.NEW
-    case.save(update_fields=["assignee", "claimed_at", "lease_expires_at", "state", "updated_at"])
+    case.assignee, case.claimed_at, case.lease_expires_at = None, None, None
+    case_transition(case=case, to=Case.State.NEW, actor=actor, reason=reason, locked=True, fields=_CLAIM_FIELDS,
+                    events=events)
     _hand_over(case.pk, to=None, previous_id=previous)
 
 
@@ -135,7 +156,7 @@ def case_claims_lapse(*, now: datetime | None = None) -> int:
     for case in lapsed:
         entries.append(Entry(actor=SYSTEM, action=AuditAction.CASE_CLAIM_LAPSED, target=case,
                              data={"assignee": case.assignee_id, "lease_expired_at": case.lease_expires_at}))
-        _release(case)
+        _release(case, actor=SYSTEM, reason="claim lapsed", events=entries)
     record_many(entries)
     return len(lapsed)
 
