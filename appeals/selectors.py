@@ -116,12 +116,17 @@ def took_part(user, decision: Decision) -> bool:
     return bool(decisions_taken_part_in(user, [decision]))
 
 
+# The appeals queue's order, for the page and the API's cursor alike: the review due soonest first
+# (review_due_at = filed_at + REVIEW_SLA, so filing order is the same order), then by id, stable as appeals arrive.
+APPEALS_QUEUE_ORDER = ("filed_at", "id")
+
+
 def appeals_queue() -> QuerySet[Appeal]:
     """Open appeals, the review due soonest first (``Appeal.review_due_at``: decided without undue delay), not
     the holder's filing deadline, which says when an appeal could still be filed, not when it must be decided."""
     return (Appeal.objects.filter(state__in=Appeal.OPEN_STATES)
             .select_related("decision", "account", "reviewer").prefetch_related("decision__clauses")
-            .order_by("filed_at", "pk"))  # review_due_at = filed_at + REVIEW_SLA, the same order
+            .order_by(*APPEALS_QUEUE_ORDER))
 
 
 def appeals_recently_decided(limit: int = 20) -> QuerySet[Appeal]:

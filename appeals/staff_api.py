@@ -20,7 +20,7 @@ from reviewapp.cases.services.decisions import MAX_DURATION_DAYS
 from reviewapp.policy.enforcement import Action
 
 from .models import Appeal, AppealAttachment, AppealMessage
-from .selectors import appeal_for_staff_or_404, appeals_queue, decisions_taken_part_in
+from .selectors import APPEALS_QUEUE_ORDER, appeal_for_staff_or_404, appeals_queue, decisions_taken_part_in
 from .services import AppealConflict, AppealError, appeal_claim, appeal_decide, appeal_message_add
 
 TAGS = ["appeals"]
@@ -58,13 +58,15 @@ class AppealSerializer(serializers.ModelSerializer):
                                      help_text="The action of the decision appealed.")
     clauses = serializers.SlugRelatedField(source="decision.clauses", many=True, read_only=True, slug_field="ref")
     reviewer = serializers.CharField(source="reviewer.username", allow_null=True, default=None)
+    review_due_at = serializers.DateTimeField(
+        read_only=True, help_text="When the review is due (14 days after filing); the queue is in this order.")
     took_part = serializers.SerializerMethodField(
         help_text="Whether you took part in the decision appealed (then you may not claim the appeal).")
 
     class Meta:
         model = Appeal
-        fields = ["id", "state", "account", "decision", "action", "clauses", "filed_at", "deadline", "reviewer",
-                  "claimed_at", "researcher_claim", "outcome", "decided_at", "took_part"]
+        fields = ["id", "state", "account", "decision", "action", "clauses", "filed_at", "review_due_at", "deadline",
+                  "reviewer", "claimed_at", "researcher_claim", "outcome", "decided_at", "took_part"]
 
     def get_took_part(self, appeal) -> bool:
         taken = self.context.get("taken_part")
@@ -108,11 +110,11 @@ class AppealQueueCursor(StrictCursorPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 500
-    ordering = ("deadline", "id")  # the nearest deadline first, and stable as appeals arrive
+    ordering = APPEALS_QUEUE_ORDER  # the queue page's order: the review due soonest first
 
 
 @extend_schema_view(
-    list=extend_schema(tags=TAGS, summary="The appeals queue: open appeals, nearest deadline first"),
+    list=extend_schema(tags=TAGS, summary="The appeals queue: open appeals, the review due soonest first"),
     retrieve=extend_schema(tags=TAGS, summary="One appeal with its decision, grounds, messages and attachments"),
 )
 class AppealReviewViewSet(viewsets.ReadOnlyModelViewSet):

@@ -573,13 +573,13 @@ def _api(client, user, method: str, path: str, body: dict | None = None):
 
 def test_api_queue_and_one_appeal(contested, suspension, client):
     staff = contested.staff
-    sooner = file_appeal(suspension)
+    later = file_appeal(suspension)  # filed after the contested appeal: its review is due later
     listing = _api(client, staff.sender, "get", "/api/v1/appeals/")
     assert listing.status_code == 200
     rows = listing.json()["results"]
-    assert [(r["id"], r["took_part"]) for r in rows] == [(sooner.pk, False), (contested.appeal.pk, True)]
-    assert rows[1]["account"] == "acct_contested" and rows[1]["clauses"] == ["T-2"]
-    assert rows[1]["action"] == "suspend" and rows[1]["state"] == "filed" and rows[1]["reviewer"] is None
+    assert [(r["id"], r["took_part"]) for r in rows] == [(contested.appeal.pk, True), (later.pk, False)]
+    assert rows[0]["account"] == "acct_contested" and rows[0]["clauses"] == ["T-2"]
+    assert rows[0]["action"] == "suspend" and rows[0]["state"] == "filed" and rows[0]["reviewer"] is None
 
     detail = _api(client, staff.compliance, "get", f"/api/v1/appeals/{contested.appeal.pk}/").json()
     assert detail["grounds"].startswith("We run a published evaluation harness")
