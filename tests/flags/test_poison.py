@@ -120,6 +120,19 @@ def test_evidence_nested_deeper_than_the_bound_is_refused_by_name(client, detect
         assert rejected["errors"] == {"evidence": [f"is nested {depth} levels deep; the limit is 32 levels"]}
 
 
+def test_evidence_with_many_brackets_but_within_the_bound_is_accepted(client, detector_token):
+    # More brackets than the bound has levels (so the depth is scanned, not skipped), but wide, not deep; the
+    # strings' brackets are text, and a string full of openers alone is no nesting either.
+    wide = "{" + ", ".join(f'"k{i}": [[1], {{"x": [2]}}]' for i in range(40)) + ', "s": "' + "[{" * 50 + '"}'
+    deep_in_text = '{"excerpts": ["' + "{[" * 100 + '"]}'
+    body = b'{"flags": [' + with_evidence_text(1, wide) + b", " + with_evidence_text(2, deep_in_text) + b", " + \
+        with_evidence_text(3, nested(33)) + b"]}"
+    answer = post(client, detector_token, body).json()
+    assert answer["created"] == 2
+    assert [(r["index"], r["errors"]) for r in answer["rejected"]] == [
+        (2, {"evidence": ["is nested 33 levels deep; the limit is 32 levels"]})]
+
+
 def test_a_body_too_deep_for_the_decoder_is_still_answered_item_by_item(client, detector_token):
     body = b'{"flags": [' + with_evidence_text(1, nested(20_000)) + b", " + json.dumps(flag_payload(2)).encode() + b"]}"
     response = post(client, detector_token, body)
