@@ -28,7 +28,8 @@ class Appeal(models.Model):
     decision = models.ForeignKey("cases.Decision", on_delete=models.PROTECT, related_name="appeals")
     account = models.ForeignKey("cases.Account", on_delete=models.PROTECT, related_name="appeals")
     state = models.CharField(max_length=16, choices=State.choices, default=State.FILED)
-    grounds = models.TextField()
+    # Text limits (README "Limits on what people type"): varchar(N), so the database refuses longer text too.
+    grounds = models.CharField(max_length=20_000)
     researcher_claim = models.BooleanField(default=False, help_text="Claims researcher-programme membership.")
     affiliation = models.CharField(max_length=200, blank=True)
     filed_at = models.DateTimeField(auto_now_add=True)
@@ -37,7 +38,8 @@ class Appeal(models.Model):
                                  related_name="appeals_reviewed")
     claimed_at = models.DateTimeField(null=True, blank=True)
     outcome = models.CharField(max_length=16, choices=Outcome.choices, blank=True)
-    outcome_reason = models.TextField(blank=True, help_text="The reasoned outcome, written for the holder.")
+    outcome_reason = models.CharField(max_length=10_000, blank=True, verbose_name="reasons for the holder",
+                                      help_text="The reasoned outcome, written for the holder.")
     replacement = models.OneToOneField("cases.Decision", on_delete=models.PROTECT, null=True, blank=True,
                                        related_name="replaces_on_appeal")
     decided_at = models.DateTimeField(null=True, blank=True)
@@ -91,7 +93,7 @@ class AppealMessage(models.Model):
     author_type = models.CharField(max_length=8, choices=Author.choices)
     author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
                                related_name="+")
-    text = models.TextField()
+    text = models.CharField(max_length=20_000, verbose_name="message")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -9,7 +9,7 @@ class Detector(models.Model):
     slug = models.SlugField(max_length=64, unique=True)
     name = models.CharField(max_length=200)
     owner_team = models.CharField(max_length=200, blank=True)
-    description = models.TextField(blank=True)
+    description = models.CharField(max_length=2_000, blank=True)  # README "Limits on what people type"
     active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

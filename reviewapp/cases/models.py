@@ -141,15 +141,18 @@ class Decision(models.Model):
     clauses = models.ManyToManyField("policy.Clause", related_name="decisions")
     action = models.CharField(max_length=16, choices=Action.choices)
     duration_days = models.PositiveIntegerField(null=True, blank=True)
-    rationale = models.TextField(help_text="Internal: why, for reviewers, approvers and auditors.")
-    facts_for_holder = models.TextField(blank=True, help_text="What the account holder is told was relied on.")
+    # Text limits (README "Limits on what people type"): varchar(N), so the database refuses longer text too.
+    # facts_for_holder is the statement's "decision_facts", which the DSA Transparency Database caps at 5,000.
+    rationale = models.CharField(max_length=10_000, help_text="Internal: why, for reviewers, approvers and auditors.")
+    facts_for_holder = models.CharField(max_length=5_000, blank=True, verbose_name="facts for the account holder",
+                                        help_text="What the account holder is told was relied on.")
     decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="decisions")
     decided_at = models.DateTimeField(auto_now_add=True)
     state = models.CharField(max_length=24, choices=State.choices)
     approved_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
                                     related_name="approved_decisions")
     approved_at = models.DateTimeField(null=True, blank=True)
-    sent_back_reason = models.TextField(blank=True)
+    sent_back_reason = models.CharField(max_length=5_000, blank=True, verbose_name="reason for sending back")
     campaign_run = models.UUIDField(null=True, blank=True, help_text="Set on decisions taken together for a campaign.")
     effective_at = models.DateTimeField(null=True, blank=True)
     ends_at = models.DateTimeField(null=True, blank=True)
@@ -194,7 +197,7 @@ class CaseNote(models.Model):
 
     case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="notes")
     author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    text = models.TextField()
+    text = models.CharField(max_length=10_000, verbose_name="note")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
