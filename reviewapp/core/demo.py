@@ -9,17 +9,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flags.demo import DemoSummary, demo_campaign_ensure
-from reviewapp.people.demo import DEMO_ACTOR, demo_staff_ensure
-from reviewapp.people.roles import Role
+from reviewapp.people.demo import DEMO_ACTOR, DemoLogin, demo_staff_ensure
 
 
 @dataclass(frozen=True)
 class Demo:
-    logins: list[tuple[Role, str, str]]
+    logins: list[DemoLogin]
     campaign: DemoSummary
 
     def login_lines(self) -> list[str]:
-        return [f"  {role.label:<20} {username:<8} {password}" for role, username, password in self.logins]
+        """One line per login: username, role, one-time password (chosen anew at first sign-in)."""
+        return [f"  {login.username:<8} {login.role.label:<20} {login.password}" for login in self.logins]
 
     def summary_line(self) -> str:
         return f"Demo data: {self.campaign}"

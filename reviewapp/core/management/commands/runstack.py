@@ -72,7 +72,8 @@ class Command(BaseCommand):
             for line in stack.peer_lines():
                 self.stdout.write(line)
             if demo:
-                self.stdout.write("Demo logins (demo mode only):")
+                self.stdout.write("Demo logins (demo mode only) — username, role, one-time password "
+                                  "(each person chooses their own at first sign-in):")
                 for line in demo.login_lines():
                     self.stdout.write(line)
                 self.stdout.write(demo.summary_line())
