@@ -5,6 +5,7 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from reviewapp.audit.services import Target
 from reviewapp.outbox.models import OutboxMessage
 from reviewapp.outbox.services import outbox_enqueue
 from reviewapp.people.roles import Role
@@ -57,3 +58,53 @@ def test_the_listing_does_not_grow_queries_with_the_page(client, make_staff, dja
     client.force_login(make_staff(Role.COMPLIANCE_OFFICER))
     with django_assert_max_num_queries(12):
         assert client.get(reverse("outbox:messages")).status_code == 200
+
+
+# ── What each delivery does: an enforcement is told from its reversal, emails and checkpoints by their purpose ──
+
+from tests.appeals.review_fixtures import (  # noqa: E402, F401 (fixtures, asked for by name)
+    appeal_staff_fixture,
+    attachments_dir_fixture,
+    contested_fixture,
+)
+
+
+def _rows(html: str) -> list[str]:
+    import re
+
+    return [re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", row)).strip()
+            for row in re.findall(r"<tr>(.*?)</tr>", html, flags=re.S)]
+
+
+def test_each_delivery_says_what_it_does_with_links_to_what_it_is_about(contested, client, make_staff):
+    from appeals.services import appeal_claim, appeal_decide
+
+    decision, appeal, case = contested.decision, contested.appeal, contested.case
+    appeal_claim(reviewer=contested.staff.outsider, appeal=appeal)
+    appeal_decide(reviewer=contested.staff.outsider, appeal=appeal, outcome="overturned", reason="Research.")
+    with transaction.atomic():
+        checkpoint = {"seq": 41, "hash": "ab" * 32, "at": "2026-12-02T10:00:00Z", "signature": "sig", "key_id": "k1"}
+        outbox_enqueue(kind="witness", payload=checkpoint, idempotency_key="audit-checkpoint-41",
+                       target=Target(type="audit.checkpoint", id="41"))
+
+    client.force_login(contested.staff.compliance)
+    html = client.get(reverse("outbox:messages")).content.decode()
+    rows = _rows(html)
+    applied = f"Enforcement of decision {decision.pk}: suspension on account acct_contested"
+    reversed_ = f"Reversal of decision {decision.pk} after appeal {appeal.pk}: suspension on account acct_contested"
+    assert [row for row in rows if applied in row] and [row for row in rows if reversed_ in row]
+    assert not [row for row in rows if "enforcement · cases.decision" in row and "of decision" not in row]
+    statement = decision.statement
+    assert [row for row in rows if f"Statement of reasons {statement.pk} emailed to the holder" in row]
+    assert [row for row in rows if f"Email about appeal {appeal.pk} “Your appeal no. {appeal.pk} is decided”" in row]
+    assert [row for row in rows if "Witness checkpoint: the signed audit chain head through event 41" in row]
+    # Links to act on what a delivery is about, for a reader who may open it.
+    assert f'href="{reverse("review:case", args=[case.pk])}"' in html
+    assert f'href="{reverse("appeal-review:appeal", args=[appeal.pk])}"' in html
+    assert f'href="{reverse("review:statement", args=[statement.pk])}"' in html
+
+    client.force_login(make_staff(Role.ADMIN))  # reads deliveries, not cases or appeals: the words, no links
+    html = client.get(reverse("outbox:messages")).content.decode()
+    assert reversed_ in " ".join(_rows(html))
+    assert reverse("review:case", args=[case.pk]) not in html
+    assert reverse("appeal-review:appeal", args=[appeal.pk]) not in html
