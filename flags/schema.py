@@ -99,46 +99,56 @@ def parse_flag(raw: bytes | msgspec.Raw, *, expected_detector: str | None) -> Fl
     except UnicodeDecodeError:
         raise ItemErrors({"non_field_errors": ["a string is not valid UTF-8"]}) from None
     errors: dict[str, list[str]] = {}
-    # PostgreSQL text and jsonb cannot hold NUL characters; say so rather than fail on storing.
-    for name in _TEXT_FIELDS:
-        value = getattr(flag, name)
-        if value is not None and "\x00" in value:
-            errors[name] = ["must not contain NUL (\\u0000) characters"]
+    # PostgreSQL text and jsonb cannot hold NUL characters; say so rather than fail on storing. JSON can carry
+    # one only as the escape \u0000 (a raw NUL byte is malformed JSON), so text without it is not searched.
+    may_hold_nul = b"\\u0000" in data
+    if may_hold_nul:
+        for name in _TEXT_FIELDS:
+            value = getattr(flag, name)
+            if value is not None and "\x00" in value:
+                errors[name] = ["must not contain NUL (\\u0000) characters"]
     if expected_detector is not None and flag.detector != expected_detector:
         errors["detector"] = [f"'{flag.detector}' does not match this token's detector '{expected_detector}'"]
-    for name in ("observed_from", "observed_to"):
-        value = getattr(flag, name)
-        if not OBSERVED_MIN <= value < OBSERVED_MAX:  # aware comparison: the offset is applied, never overflows
-            errors[name] = [f"must lie from {OBSERVED_MIN:%Y-%m-%dT%H:%M:%SZ} up to (not including) "
-                            f"{OBSERVED_MAX:%Y-%m-%dT%H:%M:%SZ} once its UTC offset is applied"]
-    if "observed_to" not in errors and flag.observed_from > flag.observed_to:
+    observed_from, observed_to = flag.observed_from, flag.observed_to
+    # Aware comparisons: the offset is applied, never overflows.
+    if not OBSERVED_MIN <= observed_from < OBSERVED_MAX:
+        errors["observed_from"] = [_OBSERVED_BOUNDS]
+    if not OBSERVED_MIN <= observed_to < OBSERVED_MAX:
+        errors["observed_to"] = [_OBSERVED_BOUNDS]
+    elif observed_from > observed_to:
         errors["observed_to"] = ["must not be earlier than observed_from"]
     if flag.evidence is not None:
-        errors.update(_evidence_errors(flag.evidence))
+        problems = _evidence_errors(flag.evidence, may_hold_nul=may_hold_nul)
+        if problems:
+            errors["evidence"] = problems
     if errors:
         raise ItemErrors(errors)
     return flag
 
 
-def _evidence_errors(evidence: dict[str, Any]) -> dict[str, list[str]]:
+_OBSERVED_BOUNDS = (f"must lie from {OBSERVED_MIN:%Y-%m-%dT%H:%M:%SZ} up to (not including) "
+                    f"{OBSERVED_MAX:%Y-%m-%dT%H:%M:%SZ} once its UTC offset is applied")
+
+
+def _evidence_errors(evidence: dict[str, Any], *, may_hold_nul: bool = True) -> list[str]:
     problems = []
     encoded = _encoder.encode(evidence)
     size = len(encoded)
-    if b"\\u0000" in encoded:
+    if may_hold_nul and b"\\u0000" in encoded:
         problems.append("must not contain NUL (\\u0000) characters")
     if size > MAX_EVIDENCE_BYTES:
         problems.append(f"is {size} bytes of JSON; the limit is {MAX_EVIDENCE_BYTES}")
     excerpts = evidence.get("excerpts")
     if excerpts is not None:
-        if not isinstance(excerpts, list) or not all(isinstance(e, str) for e in excerpts):
+        if type(excerpts) is not list or not all(type(e) is str for e in excerpts):
             problems.append("excerpts must be a list of strings")
         else:
             if len(excerpts) > MAX_EXCERPTS:
                 problems.append(f"has {len(excerpts)} excerpts; the limit is {MAX_EXCERPTS}")
-            long = [i for i, e in enumerate(excerpts) if len(e) > MAX_EXCERPT_CHARS]
-            if long:
+            if any(len(e) > MAX_EXCERPT_CHARS for e in excerpts):
+                long = [i for i, e in enumerate(excerpts) if len(e) > MAX_EXCERPT_CHARS]
                 problems.append(f"excerpts {long} are longer than {MAX_EXCERPT_CHARS} characters")
-    return {"evidence": problems} if problems else {}
+    return problems
 
 
 def canonical_bytes(flag: FlagV1) -> bytes:

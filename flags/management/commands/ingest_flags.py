@@ -169,6 +169,9 @@ class Command(BaseCommand):
         "Prints created, duplicates, conflicts and rejected like the API; rejected lines are written with "
         "their errors to --rejected. Running the same file again creates nothing."
     )
+    # Django's system checks (URLconf, every view, the admin, DRF) took a fifth of a backfill's start-up; they
+    # guard the web app and `manage.py check` runs them, not a file import.
+    requires_system_checks: list[str] = []
 
     def add_arguments(self, parser):
         parser.add_argument("file", type=Path, help="a .jsonl file, one flag object per line")
