@@ -6,10 +6,10 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from reviewapp.audit.selectors import latest_checkpoint
 from reviewapp.people.navigation import items_for
 
 from .health import health_checks
+from .home import home_context
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +36,9 @@ def healthz(request):
 
 @login_required
 def home(request):
-    checkpoint = latest_checkpoint() if request.user.has_perm("audit.view_auditevent") else None
-    return render(request, "core/home.html", {"places": items_for(request.user)[1:], "checkpoint": checkpoint})
+    """Each person's work by their role (core/home.py): claims, send-backs, approvals, appeals, what needs an
+    admin's or compliance officer's attention, with counts and links to act on each."""
+    return render(request, "core/home.html", {"places": items_for(request.user)[1:], **home_context(request.user)})
 
 
 def rate_limited(request, exception=None):
