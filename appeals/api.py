@@ -22,6 +22,7 @@ from reviewapp.audit.services import Actor
 from reviewapp.cases.api_errors import service_errors
 from reviewapp.cases.holders import holder_actor
 from reviewapp.cases.models import Account, Decision
+from reviewapp.limits import max_chars
 from reviewapp.policy.enforcement import Action
 
 from . import services
@@ -156,10 +157,12 @@ class HolderAppealDetailSerializer(HolderAppealSerializer):
 
 class AppealFileSerializer(serializers.Serializer):
     decision = serializers.IntegerField(help_text="The id of one of your decisions.")
-    grounds = serializers.CharField(max_length=20_000, help_text="Why you think the decision is wrong.")
+    grounds = serializers.CharField(max_length=max_chars(Appeal, "grounds"),
+                                    help_text="Why you think the decision is wrong.")
     researcher_claim = serializers.BooleanField(default=False,
                                                 help_text="You claim membership of the researcher access programme.")
-    affiliation = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    affiliation = serializers.CharField(max_length=max_chars(Appeal, "affiliation"), required=False, allow_blank=True,
+                                        default="")
     attachments = serializers.ListField(
         child=serializers.FileField(), required=False, default=list,
         help_text=f"multipart/form-data only: up to {settings.APPEAL_ATTACHMENT_MAX_FILES} files (PDF, PNG, JPEG or "
@@ -167,7 +170,7 @@ class AppealFileSerializer(serializers.Serializer):
 
 
 class MessageInputSerializer(serializers.Serializer):
-    text = serializers.CharField(max_length=20_000)
+    text = serializers.CharField(max_length=max_chars(AppealMessage, "text"))
 
 
 # --- Views -----------------------------------------------------------------------------------------------

@@ -3,6 +3,9 @@ from django.conf import settings
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from reviewapp.limits import BoundedTextField, max_chars
+
+from .models import Appeal, AppealMessage
 from .services import ALLOWED_ATTACHMENTS, AppealError, Upload
 
 
@@ -37,15 +40,14 @@ def attachment_rules() -> dict:
 
 
 class AppealForm(forms.Form):
-    grounds = forms.CharField(
-        label=_("Why do you think the decision is wrong?"), widget=forms.Textarea(attrs={"rows": 8}),
-        max_length=20_000,
+    grounds = BoundedTextField(
+        label=_("Why do you think the decision is wrong?"), rows=8, max_length=max_chars(Appeal, "grounds"),
         help_text=_("Explain in your own words. Tell us anything we may not know, for example what your "
                     "requests were for."))
     researcher_claim = forms.BooleanField(
         label=_("My account is part of the researcher access programme"), required=False)
     affiliation = forms.CharField(
-        label=_("Affiliation (optional)"), max_length=200, required=False,
+        label=_("Affiliation (optional)"), max_length=max_chars(Appeal, "affiliation"), required=False,
         help_text=_("For example the university, lab or company you work for."))
     attachments = MultipleFileField(label=_("Files (optional)"), required=False)
 
@@ -58,7 +60,7 @@ class AppealForm(forms.Form):
 
 
 class MessageForm(forms.Form):
-    text = forms.CharField(label=_("Your message"), widget=forms.Textarea(attrs={"rows": 5}), max_length=20_000)
+    text = BoundedTextField(label=_("Your message"), rows=5, max_length=max_chars(AppealMessage, "text"))
 
 
 def uploads_from(files) -> list[Upload]:

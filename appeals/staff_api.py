@@ -16,7 +16,9 @@ from rest_framework.response import Response
 
 from reviewapp.cases.api import ClauseRefsField, DecisionSerializer, StrictCursorPagination
 from reviewapp.cases.api_errors import RolePermits, service_errors
+from reviewapp.cases.models import Decision
 from reviewapp.cases.services.decisions import MAX_DURATION_DAYS
+from reviewapp.limits import max_chars
 from reviewapp.policy.enforcement import Action
 
 from .models import Appeal, AppealAttachment, AppealMessage
@@ -88,12 +90,14 @@ class AppealDetailSerializer(AppealSerializer):
 
 
 class InformationRequestSerializer(serializers.Serializer):
-    text = serializers.CharField(max_length=10_000, help_text="The question; the holder is emailed to answer it.")
+    text = serializers.CharField(max_length=max_chars(AppealMessage, "text"),
+                                 help_text="The question; the holder is emailed to answer it.")
 
 
 class OutcomeSerializer(serializers.Serializer):
     outcome = serializers.ChoiceField(choices=Appeal.Outcome.choices)
-    reason = serializers.CharField(allow_blank=True, min_length=1, max_length=10_000,  # blank: the service says why
+    reason = serializers.CharField(allow_blank=True, min_length=1,  # blank: the service says why
+                                   max_length=max_chars(Appeal, "outcome_reason"),
                                    help_text="The reasoned outcome, written for the holder (required).")
     clauses = ClauseRefsField(required=False, default=list,
                               help_text="modified: clause refs of the policy in force, e.g. [\"UP-2.1\"].")
@@ -103,6 +107,7 @@ class OutcomeSerializer(serializers.Serializer):
                                              max_value=MAX_DURATION_DAYS,
                                              help_text="modified: for a rate limit or a suspension.")
     facts_for_holder = serializers.CharField(required=False, allow_blank=True, default="",
+                                             max_length=max_chars(Decision, "facts_for_holder"),
                                              help_text="modified: the facts of the new statement (else the reason).")
 
 

@@ -23,12 +23,14 @@ from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_POST
 
 from reviewapp.cases.evidence import evidence_for_display
+from reviewapp.cases.models import Decision
 from reviewapp.cases.services.decisions import MAX_DURATION_DAYS
+from reviewapp.limits import BoundedTextField, max_chars
 from reviewapp.policy.enforcement import SEVERITY_ORDER, Action, is_lesser
 from reviewapp.policy.models import Clause
 from reviewapp.policy.selectors import clauses_in_force
 
-from .models import Appeal, AppealAttachment
+from .models import Appeal, AppealAttachment, AppealMessage
 from .selectors import (
     appeal_for_staff_or_404,
     appeals_queue,
@@ -67,8 +69,8 @@ def reads_appeals(view):
 
 class InformationRequestForm(forms.Form):
     # Not required here: appeal_message_add is the one place that insists on a text (its message is shown).
-    text = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False, max_length=10_000,
-                           label="Ask the holder for information",
+    text = BoundedTextField(required=False, max_length=max_chars(AppealMessage, "text"),
+                            label="Ask the holder for information",
                            help_text="The holder is emailed a sign-in link and answers in the portal.")
 
 
@@ -76,16 +78,16 @@ class OutcomeForm(forms.Form):
     anchor = "decide"  # where the error summary's link to a refusal points
     outcome = forms.ChoiceField(choices=Appeal.Outcome.choices, widget=forms.RadioSelect,
                                 error_messages={"required": "Choose an outcome."})
-    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 5}), required=False, max_length=10_000,
-                             label="Reasons for the holder",
+    reason = BoundedTextField(rows=5, required=False, max_length=max_chars(Appeal, "outcome_reason"),
+                              label="Reasons for the holder",
                              help_text="Required. Sent to the holder with the outcome: write it for them.")
     clauses = forms.ModelMultipleChoiceField(queryset=Clause.objects.none(), required=False,
                                              widget=forms.CheckboxSelectMultiple)
     action = forms.ChoiceField(required=False, label="Lesser action")
     duration_days = forms.IntegerField(min_value=1, max_value=MAX_DURATION_DAYS, required=False,
                                        label="Duration (days)", help_text="For a rate limit or a suspension.")
-    facts_for_holder = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False,
-                                       label="Facts for the new statement of reasons",
+    facts_for_holder = BoundedTextField(required=False, max_length=max_chars(Decision, "facts_for_holder"),
+                                        label="Facts for the new statement of reasons",
                                        help_text="Optional: the reasons above are used when this is empty.")
 
     def __init__(self, *args, original_action: str, clauses=(), **kwargs):

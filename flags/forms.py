@@ -1,6 +1,8 @@
 from django import forms
 from django.core.validators import RegexValidator
 
+from reviewapp.limits import BoundedTextField, max_chars
+
 from .models import Detector
 from .schema import SLUG_PATTERN
 
@@ -15,9 +17,9 @@ detector_slug_validator = RegexValidator(
 class DetectorCreateForm(forms.Form):
     slug = forms.CharField(max_length=64, validators=[detector_slug_validator],
                            help_text="What the detector sends as `detector` in each flag; cannot change later.")
-    name = forms.CharField(max_length=200, required=False, help_text="Default: the slug.")
-    owner_team = forms.CharField(max_length=200, required=False)
-    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
+    name = forms.CharField(max_length=max_chars(Detector, "name"), required=False, help_text="Default: the slug.")
+    owner_team = forms.CharField(max_length=max_chars(Detector, "owner_team"), required=False)
+    description = BoundedTextField(max_length=max_chars(Detector, "description"), required=False)
 
     def clean_slug(self) -> str:
         slug = self.cleaned_data["slug"]

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from reviewapp.audit.actions import AuditAction
 from reviewapp.audit.services import Actor, record
+from reviewapp.limits import ensure_within_limits
 
 from .models import Detector, DetectorToken, FlagBatch
 from .schema import FlagV1, ItemErrors, canonical_bytes, parse_flag
@@ -37,6 +38,7 @@ def token_digest(token: str) -> str:
 
 @transaction.atomic
 def detector_ensure(*, actor, slug: str, name: str = "", owner_team: str = "", description: str = "") -> Detector:
+    ensure_within_limits(Detector, name=name, owner_team=owner_team, description=description)
     detector, created = Detector.objects.get_or_create(
         slug=slug, defaults={"name": name or slug, "owner_team": owner_team, "description": description})
     if created:

@@ -12,6 +12,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from reviewapp.limits import max_chars
 from reviewapp.policy.enforcement import Action
 
 from .api_errors import RolePermits, service_errors
@@ -171,8 +172,10 @@ class DecisionInputSerializer(serializers.Serializer):
     action = serializers.ChoiceField(choices=Action.choices)
     duration_days = serializers.IntegerField(required=False, allow_null=True, min_value=1,
                                              help_text="Required for rate_limit and suspend.")
-    rationale = serializers.CharField(help_text="Internal: why (reviewers, approvers, auditors).")
+    rationale = serializers.CharField(max_length=max_chars(Decision, "rationale"),
+                                      help_text="Internal: why (reviewers, approvers, auditors).")
     facts_for_holder = serializers.CharField(required=False, allow_blank=True, default="",
+                                             max_length=max_chars(Decision, "facts_for_holder"),
                                              help_text="What the account holder is told was relied on.")
 
 
@@ -191,7 +194,7 @@ class DecisionSerializer(serializers.ModelSerializer):
 
 
 class SendBackSerializer(serializers.Serializer):
-    reason = serializers.CharField()
+    reason = serializers.CharField(max_length=max_chars(Decision, "sent_back_reason"))
 
 
 def _service_errors(call):

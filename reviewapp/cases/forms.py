@@ -8,9 +8,11 @@ import json
 from django import forms
 from django.core import signing
 
+from reviewapp.limits import BoundedTextarea, BoundedTextField, max_chars
 from reviewapp.policy.enforcement import Action
 from reviewapp.policy.models import Clause
 
+from .models import CaseNote, Decision
 from .services.decisions import MAX_DURATION_DAYS
 from .vocabulary import Signal
 
@@ -46,12 +48,12 @@ class DecisionForm(forms.Form):
                                error_messages={"required": "Choose an action."})
     duration_days = forms.IntegerField(min_value=1, max_value=MAX_DURATION_DAYS, required=False,
                                        label="Duration (days)", help_text="For a rate limit or a suspension.")
-    rationale = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}),
-                                help_text="Internal: why, for the approver and auditors.",
-                                error_messages={"required": "Write the rationale."})
-    facts_for_holder = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False,
-                                       label="Facts for the account holder",
-                                       help_text="Quoted in the statement of reasons; disclose only what you choose.")
+    rationale = BoundedTextField(max_length=max_chars(Decision, "rationale"), rows=4,
+                                 help_text="Internal: why, for the approver and auditors.",
+                                 error_messages={"required": "Write the rationale."})
+    facts_for_holder = BoundedTextField(max_length=max_chars(Decision, "facts_for_holder"), required=False,
+                                        label="Facts for the account holder",
+                                        help_text="Quoted in the statement of reasons; disclose only what you choose.")
 
     def __init__(self, *args, clauses=(), **kwargs):
         super().__init__(*args, **kwargs)
@@ -131,11 +133,12 @@ class CampaignDecisionForm(DecisionForm):
 
 
 class NoteForm(forms.Form):
-    text = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), max_length=10_000, label="Add a note",
-                           error_messages={"required": "Write the note."})
+    text = BoundedTextField(max_length=max_chars(CaseNote, "text"), label="Add a note",
+                            widget=BoundedTextarea(attrs={"rows": 3, "data-shortcut": "n", "aria-keyshortcuts": "n"}),
+                            error_messages={"required": "Write the note."})
 
 
 class SendBackForm(forms.Form):
     # Not required here: decision_send_back is the one place that insists on a reason (its message is shown).
-    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False,
-                             label="Why send it back", help_text="The reviewer reads this.")
+    reason = BoundedTextField(max_length=max_chars(Decision, "sent_back_reason"), rows=2, required=False,
+                              label="Why send it back", help_text="The reviewer reads this.")
