@@ -31,12 +31,13 @@ from reviewapp.cases.services.decisions import (
     decision_replace_on_appeal,
     decision_reverse_on_appeal,
 )
-from reviewapp.limits import ensure_within_limits
+from reviewapp.cases.workflow import transition_apply
 from reviewapp.outbox.services import outbox_enqueue
 from reviewapp.policy.enforcement import Action
 
 from .models import Appeal, AppealAttachment, AppealMessage
 from .selectors import NOTIFIED_STATES, took_part
+from .workflow import TRANSITIONS, InvalidAppealTransition
 
 # What a holder may attach: type → (extensions, the file's first bytes).
 ALLOWED_ATTACHMENTS = {
@@ -117,14 +118,13 @@ def appeal_file(*, account: Account, decision: Decision, grounds: str, researche
             "date": date_format(deadline, "j F Y")})
     if not grounds.strip():
         raise AppealError(_("Tell us why you think the decision is wrong."))
-    ensure_within_limits(Appeal, error=AppealError, grounds=grounds.strip(), affiliation=affiliation.strip())
     if len(uploads) > settings.APPEAL_ATTACHMENT_MAX_FILES:
         raise AppealError(_("Attach at most %(n)d files.") % {"n": settings.APPEAL_ATTACHMENT_MAX_FILES})
     checked = [(upload, _check_upload(upload)) for upload in uploads]  # all good, or nothing is stored
     try:
         with transaction.atomic():
             appeal = Appeal.objects.create(decision=decision, account=account, grounds=grounds.strip(),
-                                           researcher_claim=researcher_claim, affiliation=affiliation.strip(),
+                                           researcher_claim=researcher_claim, affiliation=affiliation.strip()[:200],
                                            deadline=deadline)
     except IntegrityError:
         raise AppealConflict("You already have an open appeal against this decision.") from None
@@ -136,6 +136,19 @@ def appeal_file(*, account: Account, decision: Decision, grounds: str, researche
            template="appeals/email_receipt.txt", context={"appeal": appeal}, key=f"appeal-receipt-{appeal.pk}",
            target=appeal)
     return appeal
+
+
+@transaction.atomic
+def appeal_transition(*, appeal: Appeal, to: str, actor, reason: str, fields: tuple[str, ...] = ()) -> Appeal:
+    """Move an appeal along workflow.TRANSITIONS; anything else raises InvalidAppealTransition and changes
+    nothing.
+
+    The one home of an appeal's state change and its ``appeal.transitioned`` event. The caller holds the row
+    lock (``select_for_update``) and passes that instance; its other changed ``fields`` are saved with the
+    state.
+    """
+    return transition_apply(appeal, table=TRANSITIONS, error=InvalidAppealTransition, to=Appeal.State(to),
+                            actor=actor, action=AuditAction.APPEAL_TRANSITIONED, reason=reason, fields=fields)
 
 
 def _staff_can_handle(user, appeal: Appeal) -> None:
@@ -159,8 +172,10 @@ def appeal_claim(*, reviewer, appeal: Appeal) -> Appeal:
         raise AppealConflict(f"Appeal {appeal.pk} is assigned to {appeal.reviewer}.")
     appeal.reviewer, appeal.claimed_at = reviewer, timezone.now()
     if appeal.state == Appeal.State.FILED:
-        appeal.state = Appeal.State.IN_REVIEW
-    appeal.save(update_fields=["reviewer", "claimed_at", "state"])
+        appeal_transition(appeal=appeal, to=Appeal.State.IN_REVIEW, actor=reviewer, reason="claimed",
+                          fields=("reviewer", "claimed_at"))
+    else:  # claimed again by its own reviewer: no move
+        appeal.save(update_fields=["reviewer", "claimed_at"])
     record(actor=reviewer, action=AuditAction.APPEAL_CLAIMED, target=appeal, data={"decision": appeal.decision_id})
     return appeal
 
@@ -172,7 +187,6 @@ def appeal_message_add(*, appeal: Appeal, text: str, holder: Account | None = No
     appeal = Appeal.objects.select_for_update(of=("self",)).select_related("account", "reviewer").get(pk=appeal.pk)
     if not text.strip():
         raise AppealError("Write a message first.")
-    ensure_within_limits(AppealMessage, error=AppealError, text=text.strip())
     if not appeal.is_open:
         raise AppealConflict("This appeal is decided; it takes no more messages.")
     if holder is not None:
@@ -181,8 +195,8 @@ def appeal_message_add(*, appeal: Appeal, text: str, holder: Account | None = No
         message = AppealMessage.objects.create(appeal=appeal, author_type=AppealMessage.Author.HOLDER,
                                                text=text.strip())
         if appeal.state == Appeal.State.INFO_REQUESTED:
-            appeal.state = Appeal.State.IN_REVIEW
-            appeal.save(update_fields=["state"])
+            appeal_transition(appeal=appeal, to=Appeal.State.IN_REVIEW, actor=holder_actor(holder),
+                              reason="the holder replied")
         record(actor=holder_actor(holder), action=AuditAction.APPEAL_MESSAGE, target=appeal,
                data={"message": message.pk, "from": "holder"})
         if appeal.reviewer is not None:
@@ -193,8 +207,8 @@ def appeal_message_add(*, appeal: Appeal, text: str, holder: Account | None = No
     _staff_can_handle(staff, appeal)
     message = AppealMessage.objects.create(appeal=appeal, author_type=AppealMessage.Author.STAFF, author=staff,
                                            text=text.strip())
-    appeal.state = Appeal.State.INFO_REQUESTED
-    appeal.save(update_fields=["state"])
+    if appeal.state != Appeal.State.INFO_REQUESTED:  # a second question while waiting: no move
+        appeal_transition(appeal=appeal, to=Appeal.State.INFO_REQUESTED, actor=staff, reason="information requested")
     record(actor=staff, action=AuditAction.APPEAL_INFO_REQUESTED, target=appeal, data={"message": message.pk})
     link = holder_link_issue(account=appeal.account, purpose=HolderLink.Purpose.OUTCOME)
     _email(to=appeal.account.contact_email, subject=f"Your appeal no. {appeal.pk}: we need more information",
@@ -223,7 +237,6 @@ def appeal_decide(*, reviewer, appeal: Appeal, outcome: str, reason: str, clause
     outcome = Appeal.Outcome(outcome)
     if not reason.strip():
         raise AppealError("Write the reasons the holder will read.")
-    ensure_within_limits(Appeal, error=AppealError, outcome_reason=reason.strip())
     if outcome == Appeal.Outcome.MODIFIED and (action not in Action.values or action == Action.NO_VIOLATION):
         raise AppealError("Choose the lesser action that replaces the decision (to lift it entirely, overturn it).")
     try:
@@ -236,9 +249,9 @@ def appeal_decide(*, reviewer, appeal: Appeal, outcome: str, reason: str, clause
                 appeal_id=appeal.pk)
     except PolicyViolation as exc:
         raise AppealError(str(exc)) from exc
-    appeal.state, appeal.outcome = Appeal.State.DECIDED, outcome
-    appeal.outcome_reason, appeal.decided_at = reason.strip(), timezone.now()
-    appeal.save(update_fields=["state", "outcome", "outcome_reason", "decided_at", "replacement"])
+    appeal.outcome, appeal.outcome_reason, appeal.decided_at = outcome, reason.strip(), timezone.now()
+    appeal_transition(appeal=appeal, to=Appeal.State.DECIDED, actor=reviewer, reason=outcome.value,
+                      fields=("outcome", "outcome_reason", "decided_at", "replacement"))
     record(actor=reviewer, action=AuditAction.APPEAL_DECIDED, target=appeal, data={
         "decision": appeal.decision_id, "outcome": outcome.value,
         "replacement": appeal.replacement_id})

@@ -11,12 +11,11 @@ from django.utils import timezone
 
 from reviewapp.audit.actions import AuditAction
 from reviewapp.audit.services import Entry, Target, record, record_many
-from reviewapp.limits import ensure_within_limits
 
 from ..models import Account, Campaign, Case
 from ..priority import SLA_DEFAULT, case_priority, sla_for
 from ..vocabulary import queue_for
-from ..workflow import case_move_check
+from ..workflow import TRANSITIONS, InvalidCaseTransition, transition_apply
 
 
 @transaction.atomic
@@ -31,17 +30,10 @@ def case_transition(*, case: Case, to: str, actor, reason: str = "", locked: boo
     if not locked:
         case = Case.objects.select_for_update(no_key=True).get(pk=case.pk)
     to = Case.State(to)
-    case_move_check(case, to)
-    before = case.state
-    case.state = to
     case.closed_at = timezone.now() if to == Case.State.CLOSED else case.closed_at
-    case.save(update_fields=["state", "closed_at", "updated_at", *fields])
-    data = {"from": before, "to": to.value, "reason": reason}
-    if events is None:
-        record(actor=actor, action=AuditAction.CASE_TRANSITIONED, target=case, data=data)
-    else:
-        events.append(Entry(actor=actor, action=AuditAction.CASE_TRANSITIONED, target=case, data=data))
-    return case
+    return transition_apply(case, table=TRANSITIONS, error=InvalidCaseTransition, to=to, actor=actor,
+                            action=AuditAction.CASE_TRANSITIONED, reason=reason,
+                            fields=("closed_at", "updated_at", *fields), events=events)
 
 
 def accounts_ensure(*, accounts: dict[str, str]) -> dict[str, int]:
@@ -273,7 +265,6 @@ def case_note_add(*, author, case: Case, text: str):
         raise PermissionDenied("Your role does not write case notes.")
     if not text.strip():
         raise ValueError("a note needs text")
-    ensure_within_limits(CaseNote, text=text.strip())
     note = CaseNote.objects.create(case=case, author=author, text=text.strip())
     record(actor=author, action=AuditAction.CASE_NOTE_ADDED, target=case, data={"note": note.pk})
     return note

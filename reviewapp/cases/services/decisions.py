@@ -18,7 +18,6 @@ from django.utils import timezone
 
 from reviewapp.audit.actions import AuditAction
 from reviewapp.audit.services import SYSTEM, record
-from reviewapp.limits import ensure_within_limits
 from reviewapp.outbox.services import outbox_enqueue
 from reviewapp.policy.enforcement import TIMED_ACTIONS, Action
 from reviewapp.policy.models import Clause, PolicyVersion
@@ -27,6 +26,7 @@ from reviewapp.policy.selectors import version_in_force
 from ..holders import holder_link_issue
 from ..models import Account, Campaign, Case, Decision, HolderLink, StatementOfReasons
 from ..statements import statement_content, statement_email
+from ..workflow import DECISION_TRANSITIONS, InvalidDecisionTransition, decision_move_check, transition_apply
 from . import case_transition
 from .claims import EVIDENCE_PERMISSION, ClaimError, _hand_over, case_claim
 
@@ -101,18 +101,15 @@ def decision_record(*, reviewer, case: Case, clauses: list[Clause], action: str,
     version = _check_clauses(clauses, action, duration_days)
     if not rationale.strip():
         raise PolicyViolation("write the rationale")
-    ensure_within_limits(Decision, error=PolicyViolation, rationale=rationale.strip(),
-                         facts_for_holder=facts_for_holder.strip())
     if action != Action.NO_VIOLATION and not facts_for_holder.strip():
         raise PolicyViolation("write the facts the account holder will be told")
     severe = needs_second_approval(action, clauses) or (
         action != Action.NO_VIOLATION and campaign_needs_second_approval(campaign_size))
-    decision = Decision.objects.create(
+    decision = _decision_create(
         case=case, account=case.account, policy_version=version, action=action, duration_days=duration_days,
         rationale=rationale.strip(), facts_for_holder=facts_for_holder.strip(), decided_by=reviewer,
-        state=Decision.State.AWAITING_APPROVAL if severe else Decision.State.NO_ACTION, campaign_run=campaign_run,
-    )
-    decision.clauses.set(clauses)
+        campaign_run=campaign_run, clauses=clauses,
+        state=Decision.State.AWAITING_APPROVAL if severe else _state_in_effect(action))
     record(actor=reviewer, action=AuditAction.DECISION_RECORDED, target=decision, data={
         "case": case.pk, "account": case.account.external_id, "policy_version": str(version),
         "clauses": [clause.ref for clause in clauses], "action": action.value, "duration_days": duration_days,
@@ -124,6 +121,44 @@ def decision_record(*, reviewer, case: Case, clauses: list[Clause], action: str,
     else:
         _enforce(decision, actor=reviewer)
     return decision
+
+
+def _state_in_effect(action: str) -> str:
+    """The state of a decision that takes effect: enforced, or "no violation" (which restricts nothing)."""
+    return Decision.State.NO_ACTION if action == Action.NO_VIOLATION else Decision.State.ENFORCED
+
+
+def _in_effect_from(decision: Decision, now: datetime) -> tuple[str, ...]:
+    """Set when an enforced decision takes effect and ends; the fields to save with its state."""
+    decision.effective_at = now
+    decision.ends_at = now + timedelta(days=decision.duration_days) if decision.duration_days else None
+    return ("effective_at", "ends_at")
+
+
+def _decision_create(*, state: str, clauses: list[Clause], **fields) -> Decision:
+    """A new decision, recorded in a state workflow.DECISION_START allows (an enforced one in effect from now)."""
+    decision = Decision(state="", **fields)
+    decision_move_check(decision, state)
+    decision.state = state
+    if state == Decision.State.ENFORCED:
+        _in_effect_from(decision, timezone.now())
+    decision.save()
+    decision.clauses.set(clauses)
+    return decision
+
+
+@transaction.atomic
+def decision_transition(*, decision: Decision, to: str, actor, reason: str, fields: tuple[str, ...] = ()) -> Decision:
+    """Move a decision along workflow.DECISION_TRANSITIONS; anything else raises InvalidDecisionTransition
+    and changes nothing.
+
+    The one home of a decision's state change and its ``decision.transitioned`` event. The caller holds the
+    row lock (``select_for_update``) and passes that instance; its other changed ``fields`` are saved with
+    the state.
+    """
+    return transition_apply(decision, table=DECISION_TRANSITIONS, error=InvalidDecisionTransition,
+                            to=Decision.State(to), actor=actor, action=AuditAction.DECISION_TRANSITIONED,
+                            reason=reason, fields=fields)
 
 
 def _decision_for_approver(approver, decision: Decision) -> Decision:
@@ -142,8 +177,9 @@ def decision_approve(*, approver, decision: Decision) -> Decision:
     """Second approval by a senior reviewer who is not the decider; the decision is then enforced."""
     decision = _decision_for_approver(approver, decision)
     decision.approved_by, decision.approved_at = approver, timezone.now()
-    decision.save(update_fields=["approved_by", "approved_at"])
     record(actor=approver, action=AuditAction.DECISION_APPROVED, target=decision, data={"case": decision.case_id})
+    decision_transition(decision=decision, to=_state_in_effect(decision.action), actor=approver, reason="approved",
+                        fields=("approved_by", "approved_at", *_in_effect_from(decision, decision.approved_at)))
     _enforce(decision, actor=approver)
     return decision
 
@@ -154,9 +190,9 @@ def decision_send_back(*, approver, decision: Decision, reason: str) -> Decision
     decision = _decision_for_approver(approver, decision)
     if not reason.strip():
         raise PolicyViolation("say why the decision is sent back")
-    ensure_within_limits(Decision, error=PolicyViolation, sent_back_reason=reason.strip())
-    decision.state, decision.sent_back_reason = Decision.State.SENT_BACK, reason.strip()
-    decision.save(update_fields=["state", "sent_back_reason"])
+    decision.sent_back_reason = reason.strip()
+    decision_transition(decision=decision, to=Decision.State.SENT_BACK, actor=approver, reason="sent back",
+                        fields=("sent_back_reason",))
     record(actor=approver, action=AuditAction.DECISION_SENT_BACK, target=decision,
            data={"case": decision.case_id, "reason": decision.sent_back_reason})
     case = case_transition(case=decision.case, to=Case.State.IN_REVIEW, actor=approver, reason="sent back")
@@ -166,16 +202,11 @@ def decision_send_back(*, approver, decision: Decision, reason: str) -> Decision
 
 
 def _enforce(decision: Decision, *, actor, move_case: bool = True) -> None:
-    """Apply a decision: the account's status, the enforcement webhook, the statement, the notice."""
-    now = timezone.now()
+    """Carry out a decision that has taken effect (its state moved already): for an enforced one the
+    account's status, the enforcement webhook, the statement and the notice; then the case is decided."""
     case, account = decision.case, decision.account
-    if decision.action == Action.NO_VIOLATION:
-        decision.state = Decision.State.NO_ACTION
-        decision.save(update_fields=["state"])
-    else:
-        decision.state, decision.effective_at = Decision.State.ENFORCED, now
-        decision.ends_at = now + timedelta(days=decision.duration_days) if decision.duration_days else None
-        decision.save(update_fields=["state", "effective_at", "ends_at"])
+    if decision.state == Decision.State.ENFORCED:
+        now = decision.effective_at
         _account_status_refresh(account)
         outbox_enqueue(kind="enforcement", target=decision, idempotency_key=f"enforcement-apply-{decision.pk}",
                        payload=_enforcement_payload(decision, event="enforcement.apply"))
@@ -223,8 +254,9 @@ def decisions_lift_expired(*, now: datetime | None = None) -> int:
     due = list(Decision.objects.select_for_update(skip_locked=True).select_related("account", "policy_version")
                .filter(state=Decision.State.ENFORCED, ends_at__lte=now))
     for decision in due:
-        decision.state, decision.lifted_at = Decision.State.LIFTED, now
-        decision.save(update_fields=["state", "lifted_at"])
+        decision.lifted_at = now
+        decision_transition(decision=decision, to=Decision.State.LIFTED, actor=SYSTEM, reason="expired",
+                            fields=("lifted_at",))
         _account_status_refresh(decision.account)
         outbox_enqueue(kind="enforcement", target=decision, idempotency_key=f"enforcement-lift-{decision.pk}",
                        payload=_enforcement_payload(decision, event="enforcement.lift"))
@@ -294,9 +326,18 @@ def campaign_decide(*, reviewer, campaign: Campaign, account_ids: list[str], res
     return result
 
 
-__all__ = ["EVIDENCE_PERMISSION", "PolicyViolation", "campaign_decide", "campaign_needs_second_approval",
-           "decision_approve", "decision_record",
-           "decision_send_back", "decisions_lift_expired", "needs_second_approval"]
+__all__ = [
+    "EVIDENCE_PERMISSION",
+    "PolicyViolation",
+    "campaign_decide",
+    "campaign_needs_second_approval",
+    "decision_approve",
+    "decision_record",
+    "decision_send_back",
+    "decision_transition",
+    "decisions_lift_expired",
+    "needs_second_approval",
+]
 
 
 # --- Appeal outcomes (called by the appeals app) -----------------------------------------------------
@@ -308,12 +349,11 @@ def decision_reverse_on_appeal(*, decision: Decision, actor, appeal_id: int, rea
     from ..events import decision_overturned
 
     decision = Decision.objects.select_for_update().select_related("account", "policy_version").get(pk=decision.pk)
-    if decision.state not in (Decision.State.ENFORCED, Decision.State.LIFTED):
+    if Decision.State.REVERSED not in DECISION_TRANSITIONS[decision.state]:
         raise PolicyViolation(f"decision {decision.pk} is {decision.get_state_display().lower()}; "
                               "only an enforced or lifted decision can be reversed")
     was_live = decision.state == Decision.State.ENFORCED
-    decision.state = Decision.State.REVERSED
-    decision.save(update_fields=["state"])
+    decision_transition(decision=decision, to=Decision.State.REVERSED, actor=actor, reason=f"appeal {appeal_id}")
     _account_status_refresh(decision.account)
     if was_live:
         outbox_enqueue(kind="enforcement", target=decision, idempotency_key=f"enforcement-reverse-{decision.pk}",
@@ -337,15 +377,12 @@ def decision_replace_on_appeal(*, original: Decision, reviewer, clauses: list[Cl
     version = _check_clauses(clauses, Action(action), duration_days)
     if not facts_for_holder.strip() or not rationale.strip():
         raise PolicyViolation("write the rationale and the facts the account holder will be told")
-    ensure_within_limits(Decision, error=PolicyViolation, rationale=rationale.strip(),
-                         facts_for_holder=facts_for_holder.strip())
     decision_reverse_on_appeal(decision=original, actor=reviewer, appeal_id=appeal_id, reason="replaced on appeal")
-    replacement = Decision.objects.create(
+    replacement = _decision_create(
         case=original.case, account=original.account, policy_version=version, action=action,
         duration_days=duration_days, rationale=rationale.strip(), facts_for_holder=facts_for_holder.strip(),
-        decided_by=reviewer, state=Decision.State.NO_ACTION,
+        decided_by=reviewer, state=_state_in_effect(action), clauses=clauses,
     )
-    replacement.clauses.set(clauses)
     record(actor=reviewer, action=AuditAction.DECISION_RECORDED, target=replacement, data={
         "case": original.case_id, "replaces": original.pk, "appeal": appeal_id, "action": action,
         "clauses": [clause.ref for clause in clauses], "duration_days": duration_days})
