@@ -5,22 +5,33 @@ from django.db import models
 from django.db.models import Q
 
 
+class AppealState(models.TextChoices):
+    FILED = "filed", "Filed, waiting for a reviewer"
+    IN_REVIEW = "in_review", "Being reviewed"
+    INFO_REQUESTED = "info_requested", "Waiting for your reply"
+    DECIDED = "decided", "Decided"
+
+
+# The one definition of an open appeal (one per decision: the constraint below; the queues show them).
+OPEN_APPEAL_STATES = (AppealState.FILED, AppealState.IN_REVIEW, AppealState.INFO_REQUESTED)
+
+
+def open_appeal() -> Q:
+    return Q(state__in=[state.value for state in OPEN_APPEAL_STATES])
+
+
 class Appeal(models.Model):
     """An account holder contests a decision (DSA Art. 20): free, online, decided by a person who took
     no part in the original decision, with a reasoned outcome."""
 
-    class State(models.TextChoices):
-        FILED = "filed", "Filed, waiting for a reviewer"
-        IN_REVIEW = "in_review", "Being reviewed"
-        INFO_REQUESTED = "info_requested", "Waiting for your reply"
-        DECIDED = "decided", "Decided"
+    State = AppealState
 
     class Outcome(models.TextChoices):
         UPHELD = "upheld", "Upheld: the decision stands"
         OVERTURNED = "overturned", "Overturned: the decision is reversed"
         MODIFIED = "modified", "Modified: a lesser action replaces it"
 
-    OPEN_STATES = (State.FILED, State.IN_REVIEW, State.INFO_REQUESTED)
+    OPEN_STATES = OPEN_APPEAL_STATES
     # When a filed appeal must be decided: its review is due this long after filing (DSA Art. 20(4): "timely").
     # The holder's filing deadline (``deadline``) has passed or no longer matters once the appeal is filed.
     REVIEW_SLA = timedelta(days=14)
@@ -47,9 +58,7 @@ class Appeal(models.Model):
     class Meta:
         ordering = ["-filed_at"]
         constraints = [
-            models.UniqueConstraint(fields=["decision"],
-                                    condition=Q(state__in=["filed", "in_review", "info_requested"]),
-                                    name="appeals_one_open_per_decision"),
+            models.UniqueConstraint(fields=["decision"], condition=open_appeal(), name="appeals_one_open_per_decision"),
         ]
         permissions = [("decide_appeal", "Can review and decide appeals")]
 

@@ -3,6 +3,7 @@ from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
 from reviewapp.policy.enforcement import Action
@@ -47,17 +48,50 @@ class Campaign(models.Model):
         return self.name
 
 
+class CaseState(models.TextChoices):
+    NEW = "new", "New"
+    IN_REVIEW = "in_review", "In review"
+    AWAITING_APPROVAL = "awaiting_approval", "Awaiting second approval"
+    DECIDED = "decided", "Decided"
+    CLOSED = "closed", "Closed"
+
+
+# The one definition of an open case and of a live claim. The partial indexes and the one-open-case constraint
+# below, claim-next's raw SQL (predicates.q_sql), the selectors and the pages (Case.is_open, claim_live_at) are
+# all built from these; tests/cases/test_workflow.py checks that the readings agree.
+OPEN_CASE_STATES = (CaseState.NEW, CaseState.IN_REVIEW, CaseState.AWAITING_APPROVAL)
+CLAIMABLE_STATES = (CaseState.NEW, CaseState.IN_REVIEW)  # what claim-next walks (with the lapse rule below)
+
+
+def open_case(prefix: str = "") -> Q:
+    """Open cases (``prefix`` for a relation, e.g. ``"cases__"``): one per account; the queues show them."""
+    return Q(**{f"{prefix}state__in": [state.value for state in OPEN_CASE_STATES]})
+
+
+def claimable_states() -> Q:
+    return Q(state__in=[state.value for state in CLAIMABLE_STATES])
+
+
+def live_claim(now) -> Q:
+    """A claim that holds at ``now``: the case is in review and its lease has not run out."""
+    return Q(state=CaseState.IN_REVIEW.value, lease_expires_at__gt=now)
+
+
+def claim_lapsed(now) -> Q:
+    """In review, but the claim no longer holds at ``now``: the lapse job returns it, claim-next may take it."""
+    return Q(state=CaseState.IN_REVIEW.value) & ~live_claim(now)
+
+
+def claimable(now) -> Q:
+    """What claim-next may take at ``now``: a new case, or one whose claim lapsed."""
+    return claimable_states() & ~live_claim(now)
+
+
 class Case(models.Model):
     """The unit of review: one account's flags while the case is open (one open case per account)."""
 
-    class State(models.TextChoices):
-        NEW = "new", "New"
-        IN_REVIEW = "in_review", "In review"
-        AWAITING_APPROVAL = "awaiting_approval", "Awaiting second approval"
-        DECIDED = "decided", "Decided"
-        CLOSED = "closed", "Closed"
-
-    OPEN_STATES = (State.NEW, State.IN_REVIEW, State.AWAITING_APPROVAL)
+    State = CaseState
+    OPEN_STATES = OPEN_CASE_STATES
 
     account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="cases")
     campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, null=True, blank=True, related_name="cases")
@@ -83,17 +117,14 @@ class Case(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(
-                fields=["account"], condition=Q(state__in=["new", "in_review", "awaiting_approval"]),
-                name="cases_one_open_case_per_account",
-            ),
+            models.UniqueConstraint(fields=["account"], condition=open_case(), name="cases_one_open_case_per_account"),
         ]
         indexes = [
             models.Index(fields=["queue", "-priority", "opened_at"], name="cases_open_queue_idx",
-                         condition=Q(state__in=["new", "in_review", "awaiting_approval"])),
+                         condition=open_case()),
             # What claim-next walks: unclaimed or lapsed cases of a queue, best first.
             models.Index(fields=["queue", "-priority", "opened_at"], name="cases_claimable_idx",
-                         condition=Q(state__in=["new", "in_review"])),
+                         condition=claimable_states()),
             models.Index(fields=["state"], name="cases_state_idx"),
             models.Index(fields=["priority"], name="cases_priority_idx"),
         ]
@@ -107,7 +138,25 @@ class Case(models.Model):
 
     @property
     def is_open(self) -> bool:
-        return self.state in self.OPEN_STATES
+        return self.state in OPEN_CASE_STATES
+
+    def claim_live_at(self, now) -> bool:
+        """Whether the claim holds at ``now`` (``live_claim``, read on this instance)."""
+        from .predicates import q_holds
+
+        return q_holds(live_claim(now), self)
+
+    @property
+    def claim_is_live(self) -> bool:
+        """For pages: the claim holds now."""
+        return self.claim_live_at(timezone.now())
+
+    @property
+    def claim_has_lapsed(self) -> bool:
+        """For pages: in review, but the claim ran out (``claim_lapsed``)."""
+        from .predicates import q_holds
+
+        return q_holds(claim_lapsed(timezone.now()), self)
 
 
 class CaseUserObjectPermission(UserObjectPermissionBase):
