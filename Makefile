@@ -14,7 +14,7 @@ TEST_WORKERS ?= 2
 help:
 	@echo "make run    - start reviewapp with a demo on http://127.0.0.1:$(PORT) (Ctrl-C stops it)"
 	@echo "make test   - run the whole test suite against real PostgreSQL, Celery and Chromium"
-	@echo "make lint   - ruff"
+	@echo "make lint   - ruff, and import-linter's check of DESIGN.md's one-way layers ([tool.importlinter])"
 	@echo "make mutation - mutmut over the case and appeal services against the review tests (not part of make test)"
 	@echo "make bench  - ingestion, grouping and review under the real stack, as ratios to COPY (python -m bench --help)"
 
@@ -41,6 +41,7 @@ test: $(STAMP) browser
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache
 
 # mutmut over reviewapp/cases/services/*.py and appeals/services.py ([tool.mutmut] in pyproject.toml), each
 # mutant against the claim, decision and appeal-review tests on the real PostgreSQL of DATABASE_URL. One mutant

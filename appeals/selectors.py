@@ -144,19 +144,28 @@ def appeal_for_staff_or_404(pk: int) -> Appeal:
     return appeal
 
 
+# How overturn rates group what appeals itself knows. By detector needs the case's flags, which appeals never
+# reads (DESIGN.md: dependencies run one way): reviewapp.core.selectors.overturn_rates composes that grouping.
+OVERTURN_GROUPS = {
+    "clause": "decision__clauses__ref",
+    "reviewer": "decision__decided_by__username",
+}
+
+
 def overturn_rates(*, by: str) -> list[dict]:
-    """Decided appeals and the share overturned or modified, grouped by clause, detector or reviewer.
+    """Decided appeals and the share overturned or modified, grouped by clause or reviewer (``OVERTURN_GROUPS``).
 
     Rows: {"key", "decided", "overturned", "modified", "rate"} (rate = (overturned + modified) / decided).
     """
-    groups = {
-        "clause": "decision__clauses__ref",
-        "detector": "decision__case__flags__detector__slug",
-        "reviewer": "decision__decided_by__username",
-    }
-    if by not in groups:
-        raise ValueError(f"overturn rates are grouped by one of {sorted(groups)}, not {by!r}")
-    rows = (Appeal.objects.filter(state=Appeal.State.DECIDED).values(key=F(groups[by]))
+    if by not in OVERTURN_GROUPS:
+        raise ValueError(f"overturn rates are grouped by one of {sorted(OVERTURN_GROUPS)}, not {by!r}")
+    return overturn_rates_of(Appeal.objects.values(key=F(OVERTURN_GROUPS[by])))
+
+
+def overturn_rates_of(keyed: QuerySet) -> list[dict]:
+    """The overturn rates of decided appeals grouped by ``key`` (``keyed`` is ``Appeal.objects.values(key=…)``):
+    the one definition of the counts and the rate, for groupings composed above appeals too."""
+    rows = (keyed.filter(state=Appeal.State.DECIDED)
             .annotate(decided=Count("pk", distinct=True),
                       overturned=Count("pk", filter=Q(outcome=Appeal.Outcome.OVERTURNED), distinct=True),
                       modified=Count("pk", filter=Q(outcome=Appeal.Outcome.MODIFIED), distinct=True))

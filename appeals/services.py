@@ -24,8 +24,7 @@ from django.utils.translation import gettext as _
 from reviewapp.audit.actions import AuditAction
 from reviewapp.audit.services import Actor, record
 from reviewapp.cases.holders import holder_actor, holder_link_issue
-from reviewapp.cases.models import Account, Decision, HolderLink
-from reviewapp.cases.services.claims import evidence_read_audited
+from reviewapp.cases.models import Account, Case, Decision, HolderLink
 from reviewapp.cases.services.decisions import (
     PolicyViolation,
     decision_replace_on_appeal,
@@ -310,16 +309,18 @@ def holder_link_request(*, email: str) -> None:
                key=f"holder-link-{secrets.token_hex(8)}", target=account)
 
 
-def appeal_evidence_open(*, reviewer, appeal: Appeal) -> list[dict]:
-    """The raw evidence (prompt excerpts) behind the appealed decision, for the appeal's reviewer.
+def appeal_evidence_case(*, reviewer, appeal: Appeal) -> Case:
+    """The case whose raw evidence (prompt excerpts) the appeal's reviewer may open: the appealed decision's.
 
-    Invariant 2: each opening writes an ``evidence.opened`` event on the case, with the appeal as its
-    context. (The case's own ``evidence_open`` admits its assignee, an approver and compliance; the appeal's
-    reviewer is none of them, and must judge what the decision relied on.)
+    Invariant 2: the opening itself reads flags and writes the ``evidence.opened`` event on the case, with
+    the appeal as its context; flags sit beside appeals, not below, so that is composed above both
+    (``reviewapp.core.services.appeal_evidence_open``). (The case's own ``evidence_open`` admits its assignee,
+    an approver and compliance; the appeal's reviewer is none of them, and must judge what the decision
+    relied on.) Raises PermissionDenied for anyone else.
     """
     appeal = Appeal.objects.select_related("decision__case").get(pk=appeal.pk)
     _staff_can_handle(reviewer, appeal)
-    return evidence_read_audited(user=reviewer, case=appeal.decision.case, context=f"appeal {appeal.pk}")
+    return appeal.decision.case
 
 
 def attachment_read(*, attachment: AppealAttachment, staff=None) -> bytes:

@@ -1,4 +1,5 @@
-"""Appeal review by staff: the appeals queue, the appeal page, and the overturn rates compliance reads.
+"""Appeal review by staff: the appeals queue and the appeal page (opening its evidence and the overturn rates,
+which read flags too, are reviewapp.core.appeal_pages).
 
 Thin, as STYLE.md asks: each view parses, calls one service or selector, and renders. Who may claim,
 ask the holder, open attachments or evidence, or decide is the services' call (appeals.services); the
@@ -22,7 +23,6 @@ from django.utils import timezone
 from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_POST
 
-from reviewapp.cases.evidence import evidence_for_display
 from reviewapp.cases.models import Decision
 from reviewapp.cases.services.decisions import MAX_DURATION_DAYS
 from reviewapp.limits import BoundedTextField, max_chars
@@ -36,7 +36,6 @@ from .selectors import (
     appeals_queue,
     appeals_recently_decided,
     decisions_taken_part_in,
-    overturn_rates,
     took_part,
 )
 from .services import (
@@ -44,13 +43,11 @@ from .services import (
     AppealError,
     appeal_claim,
     appeal_decide,
-    appeal_evidence_open,
     appeal_message_add,
     attachment_read,
 )
 
 UNPROCESSABLE = 422  # a form the service refused: shown again with what was typed and why
-RATE_GROUPS = (("clause", "Clause"), ("detector", "Detector"), ("reviewer", "Decided by"))
 # Appeal.State's labels speak to the holder ("Waiting for your reply"); staff read the same states so:
 STAFF_STATE_LABELS = {
     Appeal.State.FILED: "Filed, unclaimed",
@@ -131,7 +128,7 @@ def _parsed(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
 
-def _appeal_page(request, appeal: Appeal, *, status: int = 200, **extra):
+def appeal_page(request, appeal: Appeal, *, status: int = 200, **extra):
     """The appeal page; ``extra`` carries a POST's outcome (evidence opened, a form with its errors)."""
     user, decision = request.user, appeal.decision
     statement = getattr(decision, "statement", None)
@@ -161,7 +158,7 @@ def _appeal_page(request, appeal: Appeal, *, status: int = 200, **extra):
 
 @reads_appeals
 def appeal_detail(request, pk: int):
-    return _appeal_page(request, appeal_for_staff_or_404(pk))
+    return appeal_page(request, appeal_for_staff_or_404(pk))
 
 
 @reads_appeals
@@ -171,9 +168,9 @@ def appeal_claim_view(request, pk: int):
     try:
         appeal_claim(reviewer=request.user, appeal=appeal)
     except PermissionDenied as exc:
-        return _appeal_page(request, appeal, page_error=f"Not claimed: {exc}", status=403)
+        return appeal_page(request, appeal, page_error=f"Not claimed: {exc}", status=403)
     except AppealConflict as exc:
-        return _appeal_page(request, appeal, page_error=f"Not claimed: {exc}", status=409)
+        return appeal_page(request, appeal, page_error=f"Not claimed: {exc}", status=409)
     messages.success(request, f"You claimed appeal {appeal.pk}. Read the grounds, then decide it or ask the holder.")
     return redirect("appeal-review:appeal", pk=appeal.pk)
 
@@ -185,14 +182,14 @@ def appeal_message_view(request, pk: int):
     appeal = appeal_for_staff_or_404(pk)
     form = InformationRequestForm(request.POST)
     if not form.is_valid():
-        return _appeal_page(request, appeal, message_form=form, status=UNPROCESSABLE)
+        return appeal_page(request, appeal, message_form=form, status=UNPROCESSABLE)
     try:
         appeal_message_add(appeal=appeal, text=form.cleaned_data["text"], staff=request.user)
     except PermissionDenied as exc:
-        return _appeal_page(request, appeal, page_error=f"Not sent: {exc}", status=403)
+        return appeal_page(request, appeal, page_error=f"Not sent: {exc}", status=403)
     except AppealError as exc:
         form.add_error("text", f"Not sent: {exc}")
-        return _appeal_page(request, appeal, message_form=form, status=UNPROCESSABLE)
+        return appeal_page(request, appeal, message_form=form, status=UNPROCESSABLE)
     messages.success(request, "Your question is sent; the holder is emailed a link to answer in the portal.")
     return redirect(reverse("appeal-review:appeal", args=[appeal.pk]) + "#messages")
 
@@ -214,14 +211,14 @@ def appeal_outcome_view(request, pk: int):
     appeal = appeal_for_staff_or_404(pk)
     form = OutcomeForm(request.POST, original_action=appeal.decision.action, clauses=clauses_in_force())
     if not form.is_valid():
-        return _appeal_page(request, appeal, outcome_form=form, status=UNPROCESSABLE)
+        return appeal_page(request, appeal, outcome_form=form, status=UNPROCESSABLE)
     try:
         appeal = appeal_decide(reviewer=request.user, appeal=appeal, **form.outcome_arguments())
     except PermissionDenied as exc:
-        return _appeal_page(request, appeal, page_error=f"Not decided: {exc}", status=403)
+        return appeal_page(request, appeal, page_error=f"Not decided: {exc}", status=403)
     except AppealError as exc:
         form.add_error(None, f"Not decided: {exc}")
-        return _appeal_page(request, appeal, outcome_form=form, status=UNPROCESSABLE)
+        return appeal_page(request, appeal, outcome_form=form, status=UNPROCESSABLE)
     messages.success(request, _decided_message(appeal))
     return redirect("appeal-review:appeal", pk=appeal.pk)
 
@@ -235,30 +232,17 @@ def appeal_attachment_view(request, pk: int, attachment_pk: int):
     try:
         data = attachment_read(attachment=attachment, staff=request.user)
     except PermissionDenied as exc:
-        return _appeal_page(request, appeal, page_error=f"Not opened: {exc}", status=403)
+        return appeal_page(request, appeal, page_error=f"Not opened: {exc}", status=403)
     response = HttpResponse(data, content_type=attachment.content_type)
     response["Content-Disposition"] = content_disposition_header(True, attachment.name)
     response["Cache-Control"] = "no-store"
     return response
 
 
-@reads_appeals
-@require_POST
-def appeal_evidence_view(request, pk: int):
-    """The raw evidence behind the decision, shown on this response only, after the audited opening."""
-    appeal = appeal_for_staff_or_404(pk)
-    try:
-        evidence = appeal_evidence_open(reviewer=request.user, appeal=appeal)
-    except PermissionDenied as exc:
-        return _appeal_page(request, appeal, page_error=f"Evidence not opened: {exc}", status=403)
-    evidence_for_display(evidence)
-    return _appeal_page(request, appeal, evidence=evidence)
+# ── Overturn rates: the page groups by detector too, so it is reviewapp.core.appeal_pages.rates ─────────
 
 
-# ── Overturn rates (compliance reads them; the compliance work will chart more) ─────────────────────
-
-
-def _rate_chart(rows: list[dict], *, width: int = 560, row_height: int = 26, label_width: int = 170) -> dict:
+def rate_chart(rows: list[dict], *, width: int = 560, row_height: int = 26, label_width: int = 170) -> dict:
     """Horizontal bars of each group's overturn rate on a 0–100 % scale (presentation only)."""
     span = width - label_width - 90
     bars = [{"key": row["key"] if row["key"] is not None else "(none)", "y": i * row_height + 4,
@@ -267,12 +251,3 @@ def _rate_chart(rows: list[dict], *, width: int = 560, row_height: int = 26, lab
              "decided": row["decided"]} for i, row in enumerate(rows)]
     return {"width": width, "height": max(1, len(rows)) * row_height + 8, "label_width": label_width,
             "span": span, "bars": bars, "value_x": label_width + span + 8}
-
-
-@reads_appeals
-def rates(request):
-    groups = []
-    for by, label in RATE_GROUPS:
-        rows = overturn_rates(by=by)
-        groups.append({"by": by, "label": label, "rows": rows, "chart": _rate_chart(rows)})
-    return render(request, "appeals/staff/rates.html", {"groups": groups})

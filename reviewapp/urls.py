@@ -8,11 +8,11 @@ urlpatterns = [
     path("", include("reviewapp.core.urls")),
     path("", include("reviewapp.people.urls")),
     path("audit/", include("reviewapp.audit.urls")),
-    path("", include("reviewapp.cases.page_urls")),
+    path("", include("flags.review_urls")),  # the reviewer's pages: reviewapp.cases' and the case workspace
     path("policy/", include("reviewapp.policy.urls")),
     path("outbox/", include("reviewapp.outbox.urls")),
     path("appeals/", include("appeals.urls")),
-    path("review/appeals/", include("appeals.staff_urls")),
+    path("review/appeals/", include("reviewapp.core.appeal_review_urls")),  # appeals' pages and the two that read flags
     path("healthz", healthz, name="healthz"),
     path("api/v1/", include("flags.urls")),
     path("api/v1/", include("reviewapp.cases.urls")),

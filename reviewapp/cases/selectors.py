@@ -1,18 +1,14 @@
-"""Reads of cases, scoped by what the reader may see."""
+"""Reads of cases, scoped by what the reader may see.
+
+Nothing here reads flags: they sit a layer up (DESIGN.md: dependencies run one way). A case's flags, their
+timeline and provenance are ``flags.selectors``; the pages and API answers that show them are composed there.
+"""
 
 from __future__ import annotations
 
-from django.apps import apps
 from django.core.exceptions import PermissionDenied
-from django.db import connection
 from django.db.models import (
-    BooleanField,
     Count,
-    Exists,
-    ExpressionWrapper,
-    Max,
-    Min,
-    OuterRef,
     Q,
     QuerySet,
 )
@@ -30,16 +26,6 @@ def cases_visible_to(user) -> QuerySet[Case]:
     if not user.has_perm("cases.view_case"):
         raise PermissionDenied("Your role cannot read cases.")
     return Case.objects.select_related("account", "campaign")
-
-
-def with_flag_from_detector(cases: QuerySet[Case], detector_slug: str) -> QuerySet[Case]:
-    flag = apps.get_model("flags", "Flag")  # flags depend on cases, never the reverse: look it up by name
-    return cases.filter(Exists(flag.objects.filter(case=OuterRef("pk"), detector__slug=detector_slug)))
-
-
-def recent_flags_of(case: Case, limit: int = 200):
-    """The case's most recent flags for the API: whether each has evidence, never the evidence (case_flags)."""
-    return case_flags(case, limit)
 
 
 def can_open_evidence(user, case: Case) -> bool:
@@ -120,34 +106,6 @@ def can_decide(user, case: Case, *, now=None) -> bool:
             and case.lease_expires_at > (now or timezone.now()))
 
 
-_TIMELINE = """
-SELECT day::date, count(*), round(sum(coalesce(f.request_count, 0)::numeric / f.days)), max(f.score)
-FROM (SELECT request_count, score, (observed_from AT TIME ZONE 'UTC')::date AS first_day,
-             (observed_to AT TIME ZONE 'UTC')::date AS last_day,
-             (observed_to AT TIME ZONE 'UTC')::date - (observed_from AT TIME ZONE 'UTC')::date + 1 AS days
-      FROM {flags} WHERE case_id = %s) f
-CROSS JOIN generate_series(f.first_day, f.last_day, interval '1 day') AS day
-GROUP BY 1 ORDER BY 1
-"""
-
-
-def flag_timeline(case: Case) -> list[dict]:
-    """The case's activity per UTC day: flags whose observation window covers the day, their requests
-    (a flag's count spread evenly over the days of its window) and the highest score among them."""
-    flag = apps.get_model("flags", "Flag")
-    with connection.cursor() as cursor:
-        cursor.execute(_TIMELINE.format(flags=connection.ops.quote_name(flag._meta.db_table)), [case.pk])
-        return [{"day": day, "flags": flags, "requests": int(requests), "max_score": max_score}
-                for day, flags, requests, max_score in cursor.fetchall()]
-
-
-def detector_provenance(case: Case) -> list[dict]:
-    """Which detectors (and versions) raised the case's flags, how many, over which period."""
-    return list(case.flags.order_by().values("detector__slug", "detector__name", "detector_version")
-                .annotate(flags=Count("pk"), first=Min("observed_from"), last=Max("observed_to"))
-                .order_by("detector__slug", "detector_version"))
-
-
 def decisions_of_account(account) -> QuerySet:
     """An account's decisions, newest first, with their statements and clauses (its enforcement history)."""
     return (Decision.objects.filter(account=account).select_related("decided_by", "approved_by", "statement",
@@ -165,13 +123,6 @@ def decisions_awaiting_approval(user) -> QuerySet:
     """Decisions waiting for a second approver, oldest first, without the ones ``user`` took (invariant 5)."""
     return (Decision.objects.filter(state=Decision.State.AWAITING_APPROVAL).exclude(decided_by=user)
             .select_related("case", "account", "decided_by").prefetch_related("clauses").order_by("decided_at"))
-
-
-def case_flags(case: Case, limit: int = 200):
-    """The case's most recent flags for the workspace table: whether each has evidence, never the evidence."""
-    has_evidence = ExpressionWrapper(Q(evidence__isnull=False), output_field=BooleanField())
-    return (case.flags.select_related("detector").defer("evidence").annotate(has_evidence=has_evidence)
-            .order_by("-observed_to", "-id")[:limit])
 
 
 def decision_sent_back_event(decision: Decision):

@@ -1,12 +1,9 @@
 from django.urls import path
-from rest_framework.routers import SimpleRouter
 
-from .api import CaseViewSet, ClaimNextView
+from .api import ClaimNextView
 
-router = SimpleRouter(use_regex_path=True)
-router.trailing_slash = "/?"  # /api/v1/cases/7/claim and …/claim/ both work
-router.register("cases", CaseViewSet, basename="case")
+# /api/v1/cases/ itself is routed from flags/urls.py (flags.case_api adds each case's flags to
+# reviewapp.cases.api.CaseViewSet): cases never read the flags table.
 urlpatterns = [
-    *router.urls,
     path("queues/<str:queue>/claim-next", ClaimNextView.as_view(), name="queue-claim-next"),
 ]

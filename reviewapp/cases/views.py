@@ -1,4 +1,8 @@
-"""The reviewer's pages: queues, the case workspace, second approvals, campaign decisions, statements.
+"""The reviewer's pages: queues, claims, second approvals, campaign decisions, statements.
+
+The case workspace (and the actions that answer with it: evidence, notes, decisions, approvals, send-backs)
+shows the case's flags, so it lives a layer up, in ``flags.case_pages`` (DESIGN.md: dependencies run one
+way); ``flags.review_urls`` puts both under the one ``review`` namespace.
 
 Thin, as STYLE.md asks: each view parses, calls one service or selector, and renders. Whether a reviewer
 may claim, see evidence, decide or approve is the services' call; the pages only hide buttons that would
@@ -13,11 +17,9 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
@@ -25,42 +27,26 @@ from reviewapp.policy.enforcement import Action
 from reviewapp.policy.selectors import clauses_in_force
 
 from . import charts
-from .evidence import evidence_for_display
 from .forms import (
     CampaignConfirmationStale,
     CampaignDecisionForm,
-    DecisionForm,
-    NoteForm,
     QueueFilterForm,
-    SendBackForm,
     campaign_decision_sentence,
 )
-from .models import Campaign, Case, Decision, StatementOfReasons
+from .models import Campaign, Case, StatementOfReasons
 from .selectors import (
     campaign_cases,
     campaigns_in_queue,
-    can_claim,
-    can_decide,
-    can_open_evidence,
-    case_flags,
     cases_visible_to,
-    decision_sent_back_event,
     decisions_awaiting_approval,
-    decisions_of_account,
-    detector_provenance,
-    flag_timeline,
     queue_cases,
     queue_overview,
 )
-from .services import case_note_add
-from .services.claims import ClaimError, case_claim, case_claim_next, case_release, evidence_open
+from .services.claims import ClaimError, case_claim, case_claim_next, case_release
 from .services.decisions import (
     PolicyViolation,
     campaign_decide,
     campaign_needs_second_approval,
-    decision_approve,
-    decision_record,
-    decision_send_back,
     needs_second_approval,
 )
 from .statements import NotReportable, dsa_export
@@ -81,7 +67,7 @@ def _queue_or_404(slug: str) -> Queue:
     return Queue(slug)
 
 
-def _case_or_404(user, pk: int) -> Case:
+def case_or_404(user, pk: int) -> Case:
     return get_object_or_404(cases_visible_to(user).select_related("assignee"), pk=pk)
 
 
@@ -92,7 +78,7 @@ def _span(delta: timedelta) -> str:
     return f"{days}d {hours}h" if days else f"{hours}h {minutes}m" if hours else f"{minutes}m"
 
 
-def _until(moment: datetime, *, now: datetime | None = None) -> str:
+def until(moment: datetime, *, now: datetime | None = None) -> str:
     """A claim's end with its date, and how far off it is: "2026-12-03 04:25 UTC (in 23h 59m)"."""
     now = now or timezone.now()
     relative = f"in {_span(moment - now)}" if moment > now else f"{_span(now - moment)} ago"
@@ -134,76 +120,24 @@ def queue_claim_next(request, queue: str):
     if case is None:
         messages.info(request, f"Nothing to claim in {queue.label}: every open case is claimed or awaiting approval.")
         return redirect("review:queue", queue=queue.value)
-    messages.success(request, f"You claimed case {case.pk} ({case.account}) until {_until(case.lease_expires_at)}.")
+    messages.success(request, f"You claimed case {case.pk} ({case.account}) until {until(case.lease_expires_at)}.")
     return redirect("review:case", pk=case.pk)
 
 
-# ── The case workspace ────────────────────────────────────────────────────────────────────────────────
-
-
-def _workspace(request, case: Case, *, status: int = 200, **extra):
-    """The case page; ``extra`` carries a POST's outcome (evidence opened, a form with its errors)."""
-    user, now = request.user, timezone.now()
-    decisions = list(decisions_of_account(case.account))
-    of_case = [d for d in decisions if d.case_id == case.pk]
-    pending = next((d for d in of_case if d.state == Decision.State.AWAITING_APPROVAL), None)
-    deciding = can_decide(user, case, now=now)
-    timeline = flag_timeline(case)
-    others = campaign_cases(case.campaign).exclude(pk=case.pk) if case.campaign_id else Case.objects.none()
-    sent_back = of_case[0] if of_case and of_case[0].state == Decision.State.SENT_BACK else None
-    context = {
-        "case": case, "now": now,
-        "flags": case_flags(case), "timeline": timeline, "chart": charts.timeline(timeline),
-        "provenance": detector_provenance(case),
-        "campaign_cases": others[:CAMPAIGN_PREVIEW], "campaign_count": others.count() if case.campaign_id else 0,
-        "history": [d for d in decisions if d.case_id != case.pk], "case_decisions": of_case,
-        "pending": pending,
-        "sent_back": sent_back, "sent_back_event": decision_sent_back_event(sent_back) if sent_back else None,
-        "latest": of_case[0] if of_case and not pending and not sent_back else None,
-        "claim_until": _until(case.lease_expires_at, now=now) if case.lease_expires_at else "",
-        "claim_live": case.lease_expires_at is not None and case.lease_expires_at > now,
-        "can_claim": can_claim(user, case, now=now),
-        "can_release": case.assignee_id == user.pk and case.state == Case.State.IN_REVIEW,
-        "can_open_evidence": can_open_evidence(user, case),
-        "can_approve": bool(pending and user.has_perm("cases.approve_decision") and pending.decided_by_id != user.pk),
-        "notes": case.notes.select_related("author") if user.has_perm("cases.view_casenote") else None,
-        "note_form": NoteForm() if user.has_perm("cases.add_casenote") else None,
-        "decision_form": DecisionForm(clauses=clauses_in_force()) if deciding else None,
-        "send_back_form": SendBackForm(), "evidence": None, "page_error": "", "approval_error": "",
-    }
-    context.update(extra)
-    return render(request, "cases/case.html", context, status=status)
-
-
-@reads_cases
-def case_detail(request, pk: int):
-    return _workspace(request, _case_or_404(request.user, pk))
-
-
-@reads_cases
-@require_POST
-def case_evidence(request, pk: int):
-    """Raw excerpts, shown on this response only, after the audited ``evidence_open`` (invariant 2)."""
-    case = _case_or_404(request.user, pk)
-    try:
-        evidence = evidence_open(user=request.user, case=case, context="case workspace")
-    except PermissionDenied:
-        raise Http404("No evidence you may open here.") from None
-    evidence_for_display(evidence)
-    return _workspace(request, case, evidence=evidence)
+# ── Claims (the case workspace shows the case's flags, so it is served from flags.case_pages) ─────────
 
 
 @login_required
 @permission_required("cases.claim_case", raise_exception=True)
 @require_POST
 def case_claim_view(request, pk: int):
-    case = _case_or_404(request.user, pk)
+    case = case_or_404(request.user, pk)
     try:
         case = case_claim(reviewer=request.user, case=case)
     except ClaimError as exc:
         messages.error(request, f"Not claimed: {exc}.")
     else:
-        messages.success(request, f"You claimed case {case.pk} until {_until(case.lease_expires_at)}.")
+        messages.success(request, f"You claimed case {case.pk} until {until(case.lease_expires_at)}.")
     return redirect("review:case", pk=pk)
 
 
@@ -211,7 +145,7 @@ def case_claim_view(request, pk: int):
 @permission_required("cases.claim_case", raise_exception=True)
 @require_POST
 def case_release_view(request, pk: int):
-    case = _case_or_404(request.user, pk)
+    case = case_or_404(request.user, pk)
     try:
         case_release(reviewer=request.user, case=case, reason=request.POST.get("reason", ""))
     except ClaimError as exc:
@@ -221,67 +155,7 @@ def case_release_view(request, pk: int):
     return redirect("review:queue", queue=case.queue)
 
 
-@login_required
-@permission_required("cases.add_casenote", raise_exception=True)
-@require_POST
-def case_note(request, pk: int):
-    case = _case_or_404(request.user, pk)
-    form = NoteForm(request.POST)
-    if not form.is_valid():
-        return _workspace(request, case, note_form=form, status=UNPROCESSABLE)
-    case_note_add(author=request.user, case=case, text=form.cleaned_data["text"])
-    messages.success(request, "Note added.")
-    return redirect(reverse("review:case", args=[case.pk]) + "#notes")
-
-
-def _recorded_message(decision: Decision) -> str:
-    refs = ", ".join(sorted(clause.ref for clause in decision.clauses.all()))
-    what = f"{decision.get_action_display().lower()} under {refs}"
-    if decision.state == Decision.State.AWAITING_APPROVAL:
-        return (f"Decision {decision.pk} recorded ({what}). It waits for a senior reviewer's approval; "
-                "nothing is enforced or told to the holder before then.")
-    if decision.state == Decision.State.ENFORCED:
-        return f"Decision {decision.pk} recorded and enforced ({what}); the statement of reasons is issued."
-    return f"Decision {decision.pk} recorded ({what}). The case is decided."
-
-
-@login_required
-@permission_required("cases.claim_case", raise_exception=True)
-@require_POST
-def case_decide(request, pk: int):
-    case = _case_or_404(request.user, pk)
-    form = DecisionForm(request.POST, clauses=clauses_in_force())
-    if not form.is_valid():
-        return _workspace(request, case, decision_form=form, status=UNPROCESSABLE)
-    try:
-        decision = decision_record(reviewer=request.user, case=case, **form.decision_arguments())
-    except PermissionDenied as exc:
-        return _workspace(request, case, page_error=str(exc), status=403)
-    except PolicyViolation as exc:
-        form.add_error(None, f"Not recorded: {exc}.")
-        return _workspace(request, case, decision_form=form, status=UNPROCESSABLE)
-    messages.success(request, _recorded_message(decision))
-    if request.POST.get("next"):
-        return _claim_next_after(request, case.queue)
-    return redirect("review:case", pk=case.pk)
-
-
-def _claim_next_after(request, queue: str):
-    following = case_claim_next(reviewer=request.user, queue=queue)
-    if following is None:
-        messages.info(request, f"No more cases to claim in {Queue(queue).label}.")
-        return redirect("review:queue", queue=queue)
-    messages.info(request, f"Next: you claimed case {following.pk} ({following.account}).")
-    return redirect("review:case", pk=following.pk)
-
-
-# ── Second approval ───────────────────────────────────────────────────────────────────────────────────
-
-
-def _decision_or_404(user, pk: int) -> Decision:
-    decision = get_object_or_404(Decision.objects.select_related("case"), pk=pk)
-    _case_or_404(user, decision.case_id)  # the same reading rights as its case
-    return decision
+# ── Second approval (approving and sending back re-render the workspace: flags.case_pages) ────────────
 
 
 @login_required
@@ -289,45 +163,6 @@ def _decision_or_404(user, pk: int) -> Decision:
 def approvals(request):
     return render(request, "cases/approvals.html", {
         "decisions": decisions_awaiting_approval(request.user), "now": timezone.now()})
-
-
-@login_required
-@permission_required("cases.approve_decision", raise_exception=True)
-@require_POST
-def decision_approve_view(request, pk: int):
-    decision = _decision_or_404(request.user, pk)
-    try:
-        decision = decision_approve(approver=request.user, decision=decision)
-    except PermissionDenied as exc:
-        return _workspace(request, _case_or_404(request.user, decision.case_id),
-                          approval_error=f"Not approved: {exc}", status=403)
-    except PolicyViolation as exc:
-        return _workspace(request, _case_or_404(request.user, decision.case_id),
-                          approval_error=f"Not approved: {exc}.", status=409)
-    messages.success(request, f"Approved decision {decision.pk}: the {decision.get_action_display().lower()} of "
-                              f"{decision.account} is enforced and the statement of reasons is issued.")
-    return redirect("review:case", pk=decision.case_id)
-
-
-@login_required
-@permission_required("cases.approve_decision", raise_exception=True)
-@require_POST
-def decision_send_back_view(request, pk: int):
-    decision = _decision_or_404(request.user, pk)
-    form = SendBackForm(request.POST)
-    form.is_valid()
-    try:
-        decision = decision_send_back(approver=request.user, decision=decision,
-                                      reason=form.cleaned_data.get("reason", ""))
-    except PermissionDenied as exc:
-        return _workspace(request, _case_or_404(request.user, decision.case_id), send_back_form=form,
-                          approval_error=f"Not sent back: {exc}", status=403)
-    except PolicyViolation as exc:
-        form.add_error("reason", f"Not sent back: {exc}.")
-        return _workspace(request, _case_or_404(request.user, decision.case_id), send_back_form=form,
-                          status=UNPROCESSABLE)
-    messages.success(request, f"Sent decision {decision.pk} back to {decision.decided_by}.")
-    return redirect("review:approvals")
 
 
 # ── Campaign decisions ────────────────────────────────────────────────────────────────────────────────

@@ -19,7 +19,7 @@ from django.urls import reverse
 
 import appeals.services
 from appeals.models import Appeal
-from appeals.selectors import appeals_queue, overturn_rates, took_part
+from appeals.selectors import appeals_queue, took_part
 from appeals.services import (
     AppealError,
     appeal_claim,
@@ -32,6 +32,7 @@ from reviewapp.audit.models import AuditEvent
 from reviewapp.audit.selectors import chain_verify
 from reviewapp.cases.events import decision_overturned
 from reviewapp.cases.models import Account, Decision, StatementOfReasons
+from reviewapp.core.selectors import overturn_rates
 from reviewapp.outbox.models import OutboxMessage
 
 from .review_fixtures import (  # noqa: F401 (fixtures, asked for by name)

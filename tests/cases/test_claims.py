@@ -7,6 +7,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import connection
 from django.utils import timezone
 
+from flags.evidence import evidence_open
 from reviewapp.audit.actions import AuditAction
 from reviewapp.audit.models import AuditEvent
 from reviewapp.cases.models import Case
@@ -17,7 +18,6 @@ from reviewapp.cases.services.claims import (
     case_claim_next,
     case_claims_lapse,
     case_release,
-    evidence_open,
 )
 from reviewapp.people.roles import Role
 from tests.conftest import flag_payload

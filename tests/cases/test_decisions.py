@@ -256,8 +256,8 @@ def test_the_account_shows_its_strongest_live_action_not_its_latest_or_weakest(c
 
 
 def test_the_evidence_permission_ends_with_the_decision(claimed, reviewer, policy):
+    from flags.evidence import evidence_open
     from reviewapp.cases.models import CaseUserObjectPermission
-    from reviewapp.cases.services.claims import evidence_open
 
     assert evidence_open(user=reviewer, case=claimed, context="review")
     decide(reviewer, claimed, [policy["extraction"]], "warn")

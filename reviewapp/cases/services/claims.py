@@ -1,4 +1,4 @@
-"""Claiming cases from queues, releasing them, and opening their raw evidence.
+"""Claiming cases from queues and releasing them (opening a case's raw evidence is flags.evidence: it reads flags).
 
 A claim is a short transaction that sets the assignee and a lease (never a row lock held while a person
 reviews). Claim-next takes the best unclaimed case with ``FOR NO KEY UPDATE SKIP LOCKED``, so any number
@@ -8,22 +8,20 @@ permission ``view_case_evidence`` on that case while the claim lasts.
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import connection, transaction
-from django.db.models import F, Func, IntegerField, TextField
-from django.db.models.functions import Cast
 from django.utils import timezone
 from guardian.shortcuts import assign_perm, remove_perm
 
 from reviewapp.audit.actions import AuditAction
 from reviewapp.audit.services import SYSTEM, Entry, Target, record, record_many
 
-from ..evidence import evidence_load
-from ..models import Case
-from ..selectors import can_open_evidence
+from ..models import Case, claim_lapsed, claimable
+from ..predicates import q_sql, sql_param
 from ..workflow import case_move_check
 from . import case_transition
 
@@ -31,21 +29,26 @@ EVIDENCE_PERMISSION = "cases.view_case_evidence"
 
 # The raw UPDATE keeps claim-next one round trip on the claimable index; the moves it makes (new → in_review,
 # or a lapsed in_review taken over) are checked against workflow.TRANSITIONS and audited after it returns.
+# What it may take is models.claimable, read as SQL (built on first use: it needs the database connection).
 _CLAIM_NEXT = """
 WITH next AS (
     SELECT id, assignee_id AS previous, state AS previous_state FROM cases_case
-    WHERE queue = %(queue)s
-      AND (state = 'new' OR (state = 'in_review' AND lease_expires_at < %(now)s))
+    WHERE queue = %(queue)s AND {claimable}
     ORDER BY priority DESC, opened_at, id
     LIMIT 1
     FOR NO KEY UPDATE SKIP LOCKED
 )
 UPDATE cases_case c
-SET assignee_id = %(user)s, claimed_at = %(now)s, lease_expires_at = %(lease)s, state = 'in_review',
+SET assignee_id = %(user)s, claimed_at = %(now)s, lease_expires_at = %(lease)s, state = %(to)s,
     updated_at = %(now)s
 FROM next WHERE c.id = next.id
 RETURNING c.id, next.previous, next.previous_state
 """
+
+
+@functools.cache
+def _claim_next_sql() -> str:
+    return _CLAIM_NEXT.format(claimable=q_sql(claimable(sql_param("now")), Case))
 
 
 class ClaimError(Exception):
@@ -76,7 +79,8 @@ def case_claim_next(*, reviewer, queue: str) -> Case | None:
     _require_claimer(reviewer)
     now = timezone.now()
     with connection.cursor() as cursor:
-        cursor.execute(_CLAIM_NEXT, {"queue": queue, "now": now, "lease": lease_until(now), "user": reviewer.pk})
+        cursor.execute(_claim_next_sql(), {"queue": queue, "now": now, "lease": lease_until(now), "user": reviewer.pk,
+                                           "to": Case.State.IN_REVIEW.value})
         row = cursor.fetchone()
     if row is None:
         return None
@@ -103,9 +107,7 @@ def case_claim(*, reviewer, case: Case) -> Case:
     now = timezone.now()
     if case.state not in (Case.State.NEW, Case.State.IN_REVIEW):
         raise ClaimError(f"case {case.pk} is {case.get_state_display().lower()}; only open cases can be claimed")
-    live = case.lease_expires_at is not None and case.lease_expires_at > now
-    held_by_other = case.assignee_id not in (None, reviewer.pk) and live
-    if held_by_other and case.state == Case.State.IN_REVIEW:
+    if case.assignee_id not in (None, reviewer.pk) and case.claim_live_at(now):
         raise ClaimError(f"case {case.pk} is claimed by {case.assignee} until {case.lease_expires_at:%H:%M} UTC")
     previous, renewing = case.assignee_id, case.assignee_id == reviewer.pk and case.state == Case.State.IN_REVIEW
     case.assignee, case.claimed_at, case.lease_expires_at = reviewer, now, lease_until(now)
@@ -151,7 +153,7 @@ def case_claims_lapse(*, now: datetime | None = None) -> int:
     """Periodic: return cases whose claim lapsed to their queue (evidence permission removed)."""
     now = now or timezone.now()
     lapsed = list(Case.objects.select_for_update(no_key=True, skip_locked=True)
-                  .filter(state=Case.State.IN_REVIEW, lease_expires_at__lt=now))
+                  .filter(claim_lapsed(now)))
     entries = []
     for case in lapsed:
         entries.append(Entry(actor=SYSTEM, action=AuditAction.CASE_CLAIM_LAPSED, target=case,
@@ -159,45 +161,3 @@ def case_claims_lapse(*, now: datetime | None = None) -> int:
         _release(case, actor=SYSTEM, reason="claim lapsed", events=entries)
     record_many(entries)
     return len(lapsed)
-
-
-def evidence_open(*, user, case: Case, context: str) -> list[dict]:
-    """The raw evidence (prompt excerpts) of a case's flags, for someone allowed to see it.
-
-    Refused (404 upstream) for anyone ``can_open_evidence`` does not admit; the opening itself is
-    ``evidence_read_audited``.
-    """
-    case = Case.objects.get(pk=case.pk)  # the claim as it is now, not as the caller last saw it
-    if not can_open_evidence(user, case):
-        raise PermissionDenied("You may not open this case's evidence.")
-    return evidence_read_audited(user=user, case=case, context=context)
-
-
-def evidence_read_audited(*, user, case: Case, context: str) -> list[dict]:
-    """Read a case's raw evidence and write the ``evidence.opened`` audit event: who, which case and
-    flags, and in what context (DESIGN.md invariant 2). Callers check who may read it first: here for
-    reviewers, approvers and compliance; the appeals app for an appeal's reviewer."""
-    # The evidence travels as JSON text and is decoded only within the depth bound (cases.evidence): a
-    # row stored deeper than that must not make the page or its audit event fail.
-    flags = list(case.flags.filter(evidence__isnull=False).select_related("detector")
-                 .order_by("-observed_to", "-id")
-                 .annotate(evidence_text=Cast("evidence", TextField()), excerpt_count=_EXCERPT_COUNT)
-                 .values("id", "external_id", "detector__slug", "signal", "evidence_text", "excerpt_count"))
-    for flag in flags:
-        flag["evidence"] = evidence_load(flag["evidence_text"])
-    with transaction.atomic():
-        record(actor=user, action=AuditAction.EVIDENCE_OPENED, target=case,
-               data={"flags": [f["id"] for f in flags], "context": context,
-                     "excerpts": sum(f.pop("excerpt_count") for f in flags)})
-    return flags
-
-
-class _ExcerptCount(Func):
-    """How many excerpts a flag's evidence lists, counted by the database (no decoding in Python)."""
-
-    template = ("CASE WHEN jsonb_typeof(%(expressions)s -> 'excerpts') = 'array' "
-                "THEN jsonb_array_length(%(expressions)s -> 'excerpts') ELSE 0 END")
-    output_field = IntegerField()
-
-
-_EXCERPT_COUNT = _ExcerptCount(F("evidence"))
