@@ -35,6 +35,7 @@ class Section:
     url: str = ""
     empty: str = "Nothing here."
     link_label: str = ""
+    glance: str = ""  # the words after the count at the top of the page ("2 claimed by you")
 
 
 @dataclass
@@ -52,28 +53,18 @@ def home_context(user) -> dict:
     attention: list[Attention] = []
     context: dict = {"sections": sections, "attention": attention, "now": now}
 
-    if user.has_perm("cases.claim_case"):
-        sent_back = case_work.sent_back_to(user, now=now)
-        sections.append(Section("sent-back", "Sent back to you", sent_back.count(), list(sent_back[:ROWS]),
-                                empty="No decision of yours was sent back."))
-        claims = case_work.claims_of(user, now=now)
-        sections.append(Section("claims", "Your claimed cases", claims.count(), list(claims[:ROWS]),
-                                url=reverse("review:queues"), link_label="Claim more from the queues",
-                                empty="You hold no claim. Claim the next case from a queue."))
-        waiting = case_work.decisions_of_waiting_for_approval(user)
-        sections.append(Section("my-pending", "Your decisions waiting for a second approval", waiting.count(),
-                                list(waiting[:ROWS]), empty="None of your decisions is waiting."))
-
+    # A senior reviewer's own job first: second approvals and appeals; then the reviewer's work they share.
     if user.has_perm("cases.approve_decision"):
         awaiting = decisions_awaiting_approval(user)  # never the user's own decisions (invariant 5)
         sections.append(Section("approvals", "Awaiting your approval", awaiting.count(),
                                 list(awaiting[:ROWS]), url=reverse("review:approvals"),
-                                link_label="All approvals", empty="No decision waits for your approval."))
+                                link_label="All approvals", empty="No decision waits for your approval.",
+                                glance="awaiting your approval"))
 
     if user.has_perm("appeals.decide_appeal"):
         mine = appeal_work.appeals_of(user)
         sections.append(Section("my-appeals", "Appeals you are reviewing", mine.count(), list(mine[:ROWS]),
-                                empty="You are reviewing no appeal."))
+                                empty="You are reviewing no appeal.", glance="appeals you are reviewing"))
         unclaimed = appeal_work.appeals_unclaimed()
         rows = list(unclaimed[:ROWS])
         taken = decisions_taken_part_in(user, [appeal.decision for appeal in rows])  # two queries, any number
@@ -81,7 +72,22 @@ def home_context(user) -> dict:
             appeal.you_took_part = appeal.decision_id in taken
         sections.append(Section("appeals-due", "Appeals waiting for a reviewer, review due first", unclaimed.count(),
                                 rows, url=reverse("appeal-review:queue"), link_label="The appeals queue",
-                                empty="No appeal waits for a reviewer."))
+                                empty="No appeal waits for a reviewer.", glance="appeals waiting for a reviewer"))
+
+    if user.has_perm("cases.claim_case"):
+        sent_back = case_work.sent_back_to(user, now=now)
+        sections.append(Section("sent-back", "Sent back to you", sent_back.count(), list(sent_back[:ROWS]),
+                                empty="No decision of yours was sent back.", glance="sent back to you"))
+        claims = case_work.claims_of(user, now=now)
+        sections.append(Section("claims", "Your claimed cases", claims.count(), list(claims[:ROWS]),
+                                url=reverse("review:queues"), link_label="Claim more from the queues",
+                                empty="You hold no claim. Claim the next case from a queue.", glance="claimed by you"))
+        waiting = case_work.decisions_of_waiting_for_approval(user)
+        sections.append(Section("my-pending", "Your decisions waiting for a second approval", waiting.count(),
+                                list(waiting[:ROWS]), empty="None of your decisions is waiting.",
+                                glance="of your decisions waiting for approval"))
+
+    if user.has_perm("appeals.view_appeal"):
         attention.append(Attention("Appeals past their review date", appeal_work.appeals_review_overdue(now=now)
                                    .count(), reverse("appeal-review:queue")))
 
