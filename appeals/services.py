@@ -31,6 +31,7 @@ from reviewapp.cases.services.decisions import (
     decision_reverse_on_appeal,
 )
 from reviewapp.cases.workflow import transition_apply
+from reviewapp.limits import ensure_within_limits
 from reviewapp.outbox.services import outbox_enqueue
 from reviewapp.policy.enforcement import Action
 
@@ -117,13 +118,14 @@ def appeal_file(*, account: Account, decision: Decision, grounds: str, researche
             "date": date_format(deadline, "j F Y")})
     if not grounds.strip():
         raise AppealError(_("Tell us why you think the decision is wrong."))
+    ensure_within_limits(Appeal, error=AppealError, grounds=grounds.strip(), affiliation=affiliation.strip())
     if len(uploads) > settings.APPEAL_ATTACHMENT_MAX_FILES:
         raise AppealError(_("Attach at most %(n)d files.") % {"n": settings.APPEAL_ATTACHMENT_MAX_FILES})
     checked = [(upload, _check_upload(upload)) for upload in uploads]  # all good, or nothing is stored
     try:
         with transaction.atomic():
             appeal = Appeal.objects.create(decision=decision, account=account, grounds=grounds.strip(),
-                                           researcher_claim=researcher_claim, affiliation=affiliation.strip()[:200],
+                                           researcher_claim=researcher_claim, affiliation=affiliation.strip(),
                                            deadline=deadline)
     except IntegrityError:
         raise AppealConflict("You already have an open appeal against this decision.") from None
@@ -186,6 +188,7 @@ def appeal_message_add(*, appeal: Appeal, text: str, holder: Account | None = No
     appeal = Appeal.objects.select_for_update(of=("self",)).select_related("account", "reviewer").get(pk=appeal.pk)
     if not text.strip():
         raise AppealError("Write a message first.")
+    ensure_within_limits(AppealMessage, error=AppealError, text=text.strip())
     if not appeal.is_open:
         raise AppealConflict("This appeal is decided; it takes no more messages.")
     if holder is not None:
@@ -236,6 +239,7 @@ def appeal_decide(*, reviewer, appeal: Appeal, outcome: str, reason: str, clause
     outcome = Appeal.Outcome(outcome)
     if not reason.strip():
         raise AppealError("Write the reasons the holder will read.")
+    ensure_within_limits(Appeal, error=AppealError, outcome_reason=reason.strip())
     if outcome == Appeal.Outcome.MODIFIED and (action not in Action.values or action == Action.NO_VIOLATION):
         raise AppealError("Choose the lesser action that replaces the decision (to lift it entirely, overturn it).")
     try:

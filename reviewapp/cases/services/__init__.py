@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from reviewapp.audit.actions import AuditAction
 from reviewapp.audit.services import Entry, Target, record, record_many
+from reviewapp.limits import ensure_within_limits
 
 from ..models import Account, Campaign, Case
 from ..priority import SLA_DEFAULT, case_priority, sla_for
@@ -268,3 +269,4 @@ def case_note_add(*, author, case: Case, text: str):
     note = CaseNote.objects.create(case=case, author=author, text=text.strip())
     record(actor=author, action=AuditAction.CASE_NOTE_ADDED, target=case, data={"note": note.pk})
     return note
+    ensure_within_limits(CaseNote, text=text.strip())

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from reviewapp.audit.actions import AuditAction
 from reviewapp.audit.services import SYSTEM, record
+from reviewapp.limits import ensure_within_limits
 from reviewapp.outbox.services import outbox_enqueue
 from reviewapp.policy.enforcement import TIMED_ACTIONS, Action
 from reviewapp.policy.models import Clause, PolicyVersion
@@ -101,6 +102,8 @@ def decision_record(*, reviewer, case: Case, clauses: list[Clause], action: str,
     version = _check_clauses(clauses, action, duration_days)
     if not rationale.strip():
         raise PolicyViolation("write the rationale")
+    ensure_within_limits(Decision, error=PolicyViolation, rationale=rationale.strip(),
+                         facts_for_holder=facts_for_holder.strip())
     if action != Action.NO_VIOLATION and not facts_for_holder.strip():
         raise PolicyViolation("write the facts the account holder will be told")
     severe = needs_second_approval(action, clauses) or (
@@ -190,6 +193,7 @@ def decision_send_back(*, approver, decision: Decision, reason: str) -> Decision
     decision = _decision_for_approver(approver, decision)
     if not reason.strip():
         raise PolicyViolation("say why the decision is sent back")
+    ensure_within_limits(Decision, error=PolicyViolation, sent_back_reason=reason.strip())
     decision.sent_back_reason = reason.strip()
     decision_transition(decision=decision, to=Decision.State.SENT_BACK, actor=approver, reason="sent back",
                         fields=("sent_back_reason",))
@@ -377,6 +381,8 @@ def decision_replace_on_appeal(*, original: Decision, reviewer, clauses: list[Cl
     version = _check_clauses(clauses, Action(action), duration_days)
     if not facts_for_holder.strip() or not rationale.strip():
         raise PolicyViolation("write the rationale and the facts the account holder will be told")
+    ensure_within_limits(Decision, error=PolicyViolation, rationale=rationale.strip(),
+                         facts_for_holder=facts_for_holder.strip())
     decision_reverse_on_appeal(decision=original, actor=reviewer, appeal_id=appeal_id, reason="replaced on appeal")
     replacement = _decision_create(
         case=original.case, account=original.account, policy_version=version, action=action,
