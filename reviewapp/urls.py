@@ -24,4 +24,8 @@ urlpatterns = [
     path("api/docs/", csp_update({"style-src": ["'unsafe-inline'"]})(
         SpectacularSwaggerSplitView.as_view(url_name="api-schema")), name="api-docs"),
 ]
+# The project's own error pages, also with DEBUG on (reviewapp/core/error_pages.py).
+handler400 = "reviewapp.core.views.bad_request"
+handler403 = "reviewapp.core.views.permission_denied"
 handler404 = "reviewapp.core.views.not_found"
+handler500 = "reviewapp.core.views.server_error"

@@ -1,9 +1,13 @@
 import logging
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.http import JsonResponse
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpResponseServerError, JsonResponse
 from django.shortcuts import render
+from django.template import loader
 from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import requires_csrf_token
 from django.views.decorators.http import require_GET
 
 from reviewapp.people.navigation import items_for
@@ -45,10 +49,48 @@ def rate_limited(request, exception=None):
     return render(request, "core/429.html", status=429)
 
 
+# --- The project's own error pages (handler400/403/404/500 in reviewapp/urls.py; core/error_pages.py uses them
+# with DEBUG on too, and answers 413): JSON under /api/, the holders' portal layout under /appeals/, else the
+# staff layout. Never the framework's debug pages, which list every URL pattern and the settings.
+
+def _error_page(request, status: int, *, detail: str, context: dict | None = None):
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": detail, **(context or {})}, status=status)
+    template = f"appeals/{status}.html" if request.path.startswith("/appeals/") else f"{status}.html"
+    return render(request, template, {"detail": detail, **(context or {})}, status=status)
+
+
 def not_found(request, exception=None):
     """404 in the layout the visitor knows: the holders' portal or the staff site; JSON under /api/ (a path no
     route matches, such as /api/v1/appeals/1.5/, answers as the API's own 404s do, and as the schema says)."""
+    return _error_page(request, 404, detail="Not found.")
+
+
+def permission_denied(request, exception=None):
+    return _error_page(request, 403, detail="You do not have permission to perform this action.")
+
+
+def bad_request(request, exception=None):
+    """400 for a request Django refuses before any view (a bad Host, too many form fields); a body over the
+    size limit is 413 (request_too_large)."""
+    if isinstance(exception, RequestDataTooBig):
+        return request_too_large(request, exception)
+    return _error_page(request, 400, detail="The request could not be understood.")
+
+
+def request_too_large(request, exception=None):
+    """413 naming the limit: DATA_UPLOAD_MAX_MEMORY_SIZE bytes of form fields or of a JSON body (files an
+    appeal attaches count separately; the flags API has its own FLAGS_MAX_BODY_BYTES)."""
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    mb = f"{limit / (1024 * 1024):.1f}".removesuffix(".0")
+    return _error_page(request, 413, detail=f"The request body is larger than {limit} bytes ({mb} MB), the limit.",
+                       context={"limit_bytes": limit, "limit_mb": mb})
+
+
+@requires_csrf_token
+def server_error(request):
+    """500 without touching the database (it may be what failed): a page that needs no context processors."""
     if request.path.startswith("/api/"):
-        return JsonResponse({"detail": "Not found."}, status=404)
-    template = "appeals/404.html" if request.path.startswith("/appeals/") else "404.html"
-    return render(request, template, status=404)
+        return JsonResponse({"detail": "Something went wrong on our side; it is logged. Please try again."},
+                            status=500)
+    return HttpResponseServerError(loader.get_template("500.html").render({}))

@@ -72,6 +72,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # Our error pages with DEBUG on too; a body over DATA_UPLOAD_MAX_MEMORY_SIZE is 413. Before CSRF reads the form.
+    "reviewapp.core.error_pages.ProjectErrorPagesMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -248,6 +250,9 @@ SPECTACULAR_SETTINGS = {
 # --- Flag ingestion --------------------------------------------------------------------------------
 # 5,000 flags of ~500 bytes are ~2.5 MB; evidence (≤ 64 KB each) can make a legal batch far larger.
 FLAGS_MAX_BODY_BYTES = env_int("FLAGS_MAX_BODY_BYTES", 32 * 1024 * 1024)
+# Views that read and bound their own body (above); every other request body is bounded by Django's
+# DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB of form fields or JSON; appeal files count separately): 413 past it.
+OWN_BODY_LIMIT_VIEWS = ["flags-ingest"]
 # Flags attached to cases per grouping transaction.
 FLAGS_GROUP_BATCH_SIZE = env_int("FLAGS_GROUP_BATCH_SIZE", 1000)
 

@@ -40,6 +40,9 @@ def _running_peers() -> dict:
 
 _peers = _running_peers()
 DEBUG = env_bool("DEBUG", True)
+# Even with DEBUG on, visitors get the project's own error pages (core/error_pages.py); DEBUG_TECHNICAL_ERRORS=1
+# brings back Django's debug pages (tracebacks, URL patterns) on a developer's own machine.
+DEBUG_TECHNICAL_ERRORS = env_bool("DEBUG_TECHNICAL_ERRORS", False)
 SECRET_KEY = os.environ.get("SECRET_KEY") or _local_secret_key()
 AUDIT_CHECKPOINT_KEY = os.environ.get("AUDIT_CHECKPOINT_KEY") or SECRET_KEY
 # The demo's stand-ins for the platform and for a mail server (started by `make run`, see core/stack.py):

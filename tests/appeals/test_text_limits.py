@@ -76,3 +76,21 @@ def test_the_appeal_form_states_the_limit_and_keeps_over_long_grounds(signed_in,
     assert 'href="#id_grounds"' in summary and "This is 21000 characters long; the limit is 20000." in summary
     assert grounds in page and 'value="Example Lab"' in page  # all that was typed, kept
     assert not Appeal.objects.exists()
+
+
+def test_files_do_not_count_towards_the_body_limit_but_fields_do(signed_in, holder, settings, portal_attachments):
+    """DATA_UPLOAD_MAX_MEMORY_SIZE bounds the form's fields; attachments have their own limits (5 MB each)."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from .conftest import PDF
+
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 50_000
+    url = reverse("appeals:appeal-file", args=[holder.decision.pk])
+    too_much = signed_in.post(url, {"grounds": "g" * 10_000, "affiliation": "a" * 60_000})
+    assert too_much.status_code == 413
+    page = too_much.content.decode()
+    assert "Back to your decisions" in page and "50000 bytes" in page  # the portal's layout, naming the limit
+    scan = SimpleUploadedFile("scan.pdf", PDF + b"%" * 200_000, "application/pdf")
+    filed = signed_in.post(url, {"grounds": "See the attached scan.", "attachments": [scan]})
+    assert filed.status_code == 302
+    assert Appeal.objects.get().attachments.get().size > 200_000
