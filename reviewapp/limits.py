@@ -41,10 +41,14 @@ def ensure_within_limits(model: type[models.Model], *, error: type[Exception] = 
                          **values: str | None) -> None:
     """Raise ``error`` (the service's own refusal type) naming the first field of ``values`` over its limit."""
     for name, value in values.items():
-        limit = max_chars(model, name)
-        if value is not None and len(value) > limit:
-            label = str(model._meta.get_field(name).verbose_name)
-            raise error(too_long_message(label=label[:1].upper() + label[1:], limit=limit, length=len(value)))
+        label = str(model._meta.get_field(name).verbose_name)
+        ensure_length(value, label=label[:1].upper() + label[1:], limit=max_chars(model, name), error=error)
+
+
+def ensure_length(value: str | None, *, label: str, limit: int, error: type[Exception] = ValueError) -> None:
+    """The same refusal for a text no model field holds (a reason that only the audit trail keeps)."""
+    if value is not None and len(value) > limit:
+        raise error(too_long_message(label=label, limit=limit, length=len(value)))
 
 
 class BoundedTextarea(forms.Textarea):

@@ -1,14 +1,17 @@
 from django import forms
 
+from reviewapp.limits import max_chars
+
+from .models import User
 from .roles import Role
 
 
 class StaffCreateForm(forms.Form):
-    username = forms.CharField(max_length=150)
+    username = forms.CharField(max_length=max_chars(User, "username"))
     role = forms.ChoiceField(choices=Role.choices)
-    email = forms.EmailField(required=False)
-    first_name = forms.CharField(max_length=150, required=False)
-    last_name = forms.CharField(max_length=150, required=False)
+    email = forms.EmailField(required=False, max_length=max_chars(User, "email"))
+    first_name = forms.CharField(max_length=max_chars(User, "first_name"), required=False)
+    last_name = forms.CharField(max_length=max_chars(User, "last_name"), required=False)
 
 
 class StaffRoleForm(forms.Form):
@@ -53,4 +56,4 @@ class StaffMemberForm(forms.Form):
 
 
 class SignInUnlockForm(forms.Form):
-    username = forms.CharField(max_length=150)
+    username = forms.CharField(max_length=max_chars(User, "username"))

@@ -13,6 +13,7 @@ from django.db import transaction
 
 from reviewapp.audit.actions import AuditAction
 from reviewapp.audit.services import Actor, Target, record
+from reviewapp.limits import ensure_within_limits
 
 from .roles import Role
 from .selectors import role_of
@@ -46,6 +47,8 @@ def staff_create(
     sign-in (``must_change_password``; pass True for a password someone else chose and handed over too).
     """
     role = Role(role)
+    ensure_within_limits(User, error=StaffError, username=username, email=email, first_name=first_name,
+                         last_name=last_name)
     if User.objects.filter(username__iexact=username).exists():
         raise StaffError(f"a user named {username!r} already exists")
     if must_change_password is None:

@@ -105,3 +105,11 @@ def test_the_decision_page_states_the_limit_and_keeps_an_over_long_rationale(cli
     assert "Rationale: This is 10001 characters long; the limit is 10000." in summary
     assert re.search(rf'<textarea name="rationale"[^>]*>\s*{rationale}</textarea>', page)  # all of it, kept
     assert not Decision.objects.exists()
+
+
+def test_a_release_reason_is_bounded_though_only_the_audit_trail_keeps_it(claimed, reviewer):
+    from reviewapp.cases.services.claims import ClaimError, case_release
+
+    with pytest.raises(ClaimError, match="The reason for releasing is 2,001 characters long; the limit is 2,000"):
+        case_release(reviewer=reviewer, case=claimed, reason="r" * 2_001)
+    assert case_release(reviewer=reviewer, case=claimed, reason="r" * 2_000).state == "new"

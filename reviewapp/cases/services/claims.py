@@ -19,6 +19,7 @@ from guardian.shortcuts import assign_perm, remove_perm
 
 from reviewapp.audit.actions import AuditAction
 from reviewapp.audit.services import SYSTEM, Entry, Target, record, record_many
+from reviewapp.limits import ensure_length
 
 from ..models import Case, claim_lapsed, claimable
 from ..predicates import q_sql, sql_param
@@ -26,6 +27,7 @@ from ..workflow import case_move_check
 from . import case_transition
 
 EVIDENCE_PERMISSION = "cases.view_case_evidence"
+RELEASE_REASON_MAX_CHARS = 2_000  # README "Limits on what people type"
 
 # The raw UPDATE keeps claim-next one round trip on the claimable index; the moves it makes (new → in_review,
 # or a lapsed in_review taken over) are checked against workflow.TRANSITIONS and audited after it returns.
@@ -130,6 +132,8 @@ def case_release(*, reviewer, case: Case, reason: str = "") -> Case:
     case = Case.objects.select_for_update(no_key=True).get(pk=case.pk)
     if case.assignee_id != reviewer.pk or case.state != Case.State.IN_REVIEW:
         raise ClaimError(f"case {case.pk} is not claimed by you")
+    # Kept only in the audit trail, which keeps everything for ever: bounded like the texts models hold.
+    ensure_length(reason, label="The reason for releasing", limit=RELEASE_REASON_MAX_CHARS, error=ClaimError)
     events = [Entry(actor=reviewer, action=AuditAction.CASE_RELEASED, target=case, data={"reason": reason})]
     _release(case, actor=reviewer, reason="released", events=events)
     record_many(events)
