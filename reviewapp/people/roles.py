@@ -31,15 +31,18 @@ ROLE_DESCRIPTIONS: dict[Role, str] = {
 _CASE_SUMMARIES = {"cases.view_case", "cases.view_account", "cases.view_campaign"}
 # Every role reads the documented policy: decisions, approvals, appeals and shares all cite its clauses.
 _POLICY = {"policy.view_policy", "policy.view_policyversion", "policy.view_clause"}
+# Forum sharing (reviewapp/forum): reviewers propose, sharing officers approve and withdraw, compliance reads.
+_FORUM_READ = {"forum.view_shareproposal", "forum.view_forumpush", "forum.view_sharedobject"}
 _DECISION_RECORDS = {"cases.view_decision", "cases.view_statementofreasons", "cases.view_casenote"}
 # Reviewers claim and decide; the evidence of a case comes with its claim (a guardian object permission).
-_REVIEWER: set[str] = _CASE_SUMMARIES | _DECISION_RECORDS | _POLICY | {"cases.claim_case", "cases.add_casenote"}
+_REVIEWER: set[str] = _CASE_SUMMARIES | _DECISION_RECORDS | _POLICY | {"cases.claim_case", "cases.add_casenote",
+                                                                       "forum.propose_share"}
 ROLE_PERMISSIONS: dict[Role, set[str]] = {
     Role.REVIEWER: _REVIEWER,
     # Appeal attachments: the appeal's reviewer opens them through the service, not by a global permission.
     Role.SENIOR_REVIEWER: _REVIEWER | {"cases.approve_decision", "appeals.decide_appeal", "appeals.view_appeal",
                                        "appeals.view_appealmessage"},
-    Role.SHARING_OFFICER: _CASE_SUMMARIES | _POLICY,
+    Role.SHARING_OFFICER: _CASE_SUMMARIES | _POLICY | _FORUM_READ | {"forum.approve_share", "forum.withdraw_share"},
     # Read-only by construction: only view_* and verify/export permissions, never add/change/delete.
     Role.COMPLIANCE_OFFICER: {
         "audit.view_auditevent", "audit.verify_chain", "people.view_user", *_CASE_SUMMARIES, *_DECISION_RECORDS,
@@ -48,6 +51,7 @@ ROLE_PERMISSIONS: dict[Role, set[str]] = {
         *_POLICY,
         "flags.view_detector", "flags.view_detectortoken", "flags.view_flag", "flags.view_flagbatch",
         "outbox.view_outboxmessage",
+        *_FORUM_READ,
     },
     Role.ADMIN: {
         "people.view_user", "people.add_user", "people.change_user",

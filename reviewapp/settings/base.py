@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -66,6 +67,7 @@ INSTALLED_APPS = [
     "django_filters",
     "flags",
     "appeals",
+    "reviewapp.forum",  # Forum sharing (STIX 2.1 over TAXII 2.1); above flags and appeals, below core
 ]
 
 MIDDLEWARE = [
@@ -255,6 +257,9 @@ FLAGS_MAX_BODY_BYTES = env_int("FLAGS_MAX_BODY_BYTES", 32 * 1024 * 1024)
 OWN_BODY_LIMIT_VIEWS = ["flags-ingest"]
 # Flags attached to cases per grouping transaction.
 FLAGS_GROUP_BATCH_SIZE = env_int("FLAGS_GROUP_BATCH_SIZE", 1000)
+# Pending flags are split by account into this many partitions, each grouped by one task at a time, so that
+# concurrent groupers never share an account (flags/tasks.py). About the cores PostgreSQL and the workers have.
+FLAGS_GROUP_PARTITIONS = env_int("FLAGS_GROUP_PARTITIONS", 2)
 
 # --- Outbox: enforcement webhooks and emails (DESIGN.md invariant 7) --------------------------------
 # Where enforcement actions are POSTed, signed with the secret (README "Enforcement delivery").
@@ -346,6 +351,26 @@ AUDIT_CHECKPOINT_KEY = os.environ.get("AUDIT_CHECKPOINT_KEY", "")
 # secret) to a witness outside this deployment; `verify_audit --witness` GETs its copies back. Optional.
 AUDIT_WITNESS_URL = os.environ.get("AUDIT_WITNESS_URL", "")
 AUDIT_WITNESS_SECRET = os.environ.get("AUDIT_WITNESS_SECRET", "")
+
+# --- Forum sharing (reviewapp/forum, DESIGN.md invariant 6) --------------------------------------------
+# The Forum-wide pseudonymisation key (HMAC-SHA256) and its id, from the environment only: never stored in the
+# database. Empty: nothing that carries a pseudonym can be built (dev.py has a demo key).
+FORUM_PSEUDONYM_KEY = os.environ.get("FORUM_PSEUDONYM_KEY", "")
+FORUM_PSEUDONYM_KEY_ID = os.environ.get("FORUM_PSEUDONYM_KEY_ID", "")
+# Account pseudonyms leave only for a cluster of at least this many included accounts.
+FORUM_MIN_CLUSTER_SIZE = env_int("FORUM_MIN_CLUSTER_SIZE", 5)
+# Volume statistics: a count below this is suppressed ("fewer than N"), others are rounded (2 significant digits).
+FORUM_SMALL_COUNT = env_int("FORUM_SMALL_COUNT", 10)
+# Who we are in bundles (the sharer's STIX identity).
+FORUM_SHARER_NAME = os.environ.get("FORUM_SHARER_NAME", "reviewapp trust & safety")
+# The Forum hub: a TAXII 2.1 API root, basic-auth credentials, and one collection per trust group as JSON
+# {"<collection id>": {"name": "...", "url": "<api root>/collections/<id>/"}} ("url" defaults to the API root's).
+FORUM_TAXII_API_ROOT = os.environ.get("FORUM_TAXII_API_ROOT", "")
+FORUM_TAXII_USER = os.environ.get("FORUM_TAXII_USER", "")
+FORUM_TAXII_PASSWORD = os.environ.get("FORUM_TAXII_PASSWORD", "")
+FORUM_COLLECTIONS = json.loads(os.environ.get("FORUM_COLLECTIONS") or "{}")
+# A request to the hub that has not answered by then counts as "hub down" (the push is retried).
+FORUM_TAXII_TIMEOUT_SECONDS = env_int("FORUM_TAXII_TIMEOUT_SECONDS", 10)
 
 LOGGING = {
     "version": 1,

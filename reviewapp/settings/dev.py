@@ -60,3 +60,15 @@ EMAIL_PORT = env_int("EMAIL_PORT", int(_peers.get("EMAIL_PORT", 1025)))
 WHITENOISE_USE_FINDERS = True
 # Static files come straight from the source folders (no collectstatic in development).
 STATIC_ROOT = None
+# The demo's Forum: a local TAXII 2.1 hub (medallion, started by `make run` on a free port, see core/stack.py)
+# with two trust groups, and a demo pseudonymisation key. Never use this key outside the demo and the tests.
+FORUM_PSEUDONYM_KEY = os.environ.get("FORUM_PSEUDONYM_KEY") or "demo-forum-key: not a secret, demo and tests only"
+FORUM_PSEUDONYM_KEY_ID = os.environ.get("FORUM_PSEUDONYM_KEY_ID") or "demo-2026"
+FORUM_TAXII_API_ROOT = os.environ.get("FORUM_TAXII_API_ROOT") or _peers.get(
+    "FORUM_TAXII_API_ROOT", "http://127.0.0.1:5555/forum/")
+FORUM_TAXII_USER = os.environ.get("FORUM_TAXII_USER") or "reviewapp"
+FORUM_TAXII_PASSWORD = os.environ.get("FORUM_TAXII_PASSWORD") or "demo-hub-password"
+FORUM_COLLECTIONS = json.loads(os.environ.get("FORUM_COLLECTIONS") or "{}") or {
+    "9b1c3c0e-6a57-4f0e-9a51-2f1f4f3f0a01": {"name": "Frontier labs (all Forum members)"},
+    "3e7d2a44-1c9b-4b8e-8d6f-5a0b7c2e9d02": {"name": "Safety research core group"},
+}

@@ -1,0 +1,279 @@
+"""Forum sharing: what we propose to share, what a sharing officer approved, what was pushed, and a ledger of
+every STIX object that left (by id and ``modified``), so that a withdrawal can find every object about an
+account (DESIGN.md invariant 6). /work/notes/forum-design.md describes the flow.
+
+Foreign keys to lower apps (cases, flags) use ``related_name="+"``: a lower app must not grow a reverse
+accessor into this one (tests/test_layers.py).
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
+from django.db import models
+from django.db.models import Q
+
+from .tlp import DEFAULT_TLP, Tlp
+
+
+class ShareSource(models.TextChoices):
+    CASE = "case", "A decided case"
+    ACCOUNT = "account", "An account"
+    CAMPAIGN = "campaign", "A campaign"
+
+
+class ShareState(models.TextChoices):
+    AWAITING_APPROVAL = "awaiting_approval", "Waiting for a sharing officer"
+    APPROVED = "approved", "Approved"  # its push is in ForumPush (pending, sent, partially accepted, failed, refused)
+    REJECTED = "rejected", "Rejected"
+    WITHDRAWN = "withdrawn", "Withdrawn"  # everything it shared was revoked (officer, or an overturned decision)
+
+
+# Moves a service may make (services.share_transition applies them, audited). Narrowing keeps a proposal
+# waiting (a new version); an approved share can only be withdrawn.
+SHARE_TRANSITIONS: dict[ShareState, frozenset[ShareState]] = {
+    ShareState.AWAITING_APPROVAL: frozenset({ShareState.AWAITING_APPROVAL, ShareState.APPROVED, ShareState.REJECTED,
+                                             ShareState.WITHDRAWN}),
+    ShareState.APPROVED: frozenset({ShareState.WITHDRAWN}),
+    ShareState.REJECTED: frozenset(),
+    ShareState.WITHDRAWN: frozenset(),
+}
+
+
+class ShareProposal(models.Model):
+    """A reviewer's proposal to share what was reviewed about a case, an account or a campaign with one trust
+    group. Its content is in versions (narrowing or an override makes a new one); only an approved version
+    leaves, byte for byte as previewed."""
+
+    State = ShareState
+    Source = ShareSource
+
+    # The basis of every STIX id in its bundles: random, so ids reveal nothing local and stay stable across
+    # versions of this proposal (a withdrawal is a new version of the same ids).
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    source = models.CharField(max_length=16, choices=ShareSource.choices)
+    case = models.ForeignKey("cases.Case", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    account = models.ForeignKey("cases.Account", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    campaign = models.ForeignKey("cases.Campaign", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    proposed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    proposed_at = models.DateTimeField()
+    state = models.CharField(max_length=24, choices=ShareState.choices, default=ShareState.AWAITING_APPROVAL)
+    current_version = models.PositiveIntegerField(default=1)
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+                                   related_name="+")
+    decided_at = models.DateTimeField(null=True, blank=True)
+    rejection_reason = models.CharField(max_length=5_000, blank=True)
+    # Withdrawal (F2): by an officer with a reason, or by the system when a decision is overturned.
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
+    withdrawn_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+                                     related_name="+")
+    withdrawal_reason = models.CharField(max_length=5_000, blank=True)
+
+    class Meta:
+        ordering = ["-proposed_at", "-id"]
+        permissions = [
+            ("propose_share", "Can propose a share with the Forum"),
+            ("approve_share", "Can approve, reject or narrow a share with the Forum"),
+            ("withdraw_share", "Can withdraw what was shared with the Forum"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                name="share_source_matches",
+                condition=(Q(source="case", case__isnull=False) | Q(source="account", account__isnull=False)
+                           | Q(source="campaign", campaign__isnull=False)),
+            ),
+        ]
+        indexes = [models.Index(fields=["state", "proposed_at"], name="share_state_idx")]
+
+    def __str__(self) -> str:
+        return f"Share {self.pk} ({self.get_state_display()})"
+
+
+class ShareVersion(models.Model):
+    """One exact content of a proposal: destination, TLP, items and accounts. Never changed once written;
+    its bundle is rebuilt deterministically from it (``bundles.bundle_build``)."""
+
+    proposal = models.ForeignKey(ShareProposal, on_delete=models.PROTECT, related_name="versions")
+    number = models.PositiveIntegerField()
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    # Millisecond precision (STIX timestamps): the objects' created/modified, and the evidence cut-off (flags
+    # received later do not change this version's bundle).
+    created_at = models.DateTimeField()
+    collection_id = models.CharField(max_length=128)
+    tlp = models.CharField(max_length=16, choices=Tlp.choices, default=DEFAULT_TLP)
+    intrusion_set_name = models.CharField(max_length=200, blank=True,
+                                          help_text="The intrusion set the campaign is attributed to, if any.")
+    change_note = models.CharField(max_length=2_000, blank=True, help_text="Why this version differs from the last.")
+    # SHA-256 of the canonical bundle when the version was made (what the preview shows).
+    bundle_sha256 = models.CharField(max_length=64)
+    summary = models.JSONField(default=dict)
+
+    class Meta:
+        ordering = ["proposal", "number"]
+        constraints = [models.UniqueConstraint(fields=["proposal", "number"], name="share_version_unique")]
+
+    def __str__(self) -> str:
+        return f"Share {self.proposal_id} v{self.number}"
+
+
+class ShareItemKind(models.TextChoices):
+    CAMPAIGN_SUMMARY = "campaign_summary", "Campaign summary"
+    FINGERPRINT = "fingerprint", "Prompt-structure fingerprint"
+    VOLUME_STATS = "volume_stats", "Volume statistics"
+    ACCOUNT_PSEUDONYMS = "account_pseudonyms", "Account pseudonyms"
+    ORGANIZATION_PSEUDONYMS = "organization_pseudonyms", "Organisation pseudonyms"
+    EXCERPT = "excerpt", "Prompt excerpt"
+
+
+class ShareItem(models.Model):
+    """One chosen item of a version. ``key``: the simhash of a fingerprint, ``<flag id>:<index>`` of an excerpt,
+    empty for the others."""
+
+    Kind = ShareItemKind
+
+    version = models.ForeignKey(ShareVersion, on_delete=models.PROTECT, related_name="items")
+    kind = models.CharField(max_length=32, choices=ShareItemKind.choices)
+    key = models.CharField(max_length=200, blank=True)
+    flag_id = models.BigIntegerField(null=True, blank=True)  # excerpts: the flag whose evidence holds it
+    excerpt_index = models.PositiveSmallIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["version", "kind", "key"]
+        constraints = [models.UniqueConstraint(fields=["version", "kind", "key"], name="share_item_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.key}".strip()
+
+
+class ShareAccount(models.Model):
+    """An account a version is about, frozen when the version is made: included, or excluded and why. A
+    researcher-programme account is included only by an officer's override with a reason."""
+
+    class Exclusion(models.TextChoices):
+        NONE = "", "Included"
+        RESEARCHER = "researcher_programme", "Researcher-programme account"
+        NO_VIOLATION = "no_violation_decision", "No recorded violation decision"
+
+    version = models.ForeignKey(ShareVersion, on_delete=models.PROTECT, related_name="accounts")
+    account = models.ForeignKey("cases.Account", on_delete=models.PROTECT, related_name="+")
+    excluded = models.CharField(max_length=32, choices=Exclusion.choices, blank=True, default=Exclusion.NONE)
+    override_reason = models.CharField(max_length=2_000, blank=True)
+    override_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+                                    related_name="+")
+
+    class Meta:
+        ordering = ["version", "account"]
+        constraints = [models.UniqueConstraint(fields=["version", "account"], name="share_account_unique")]
+
+    def __str__(self) -> str:
+        return f"account {self.account_id} in {self.version}: {self.get_excluded_display()}"
+
+    @property
+    def included(self) -> bool:
+        return not self.excluded
+
+
+class ShareApproval(models.Model):
+    """A sharing officer's approval of one version (not the proposer's: four eyes). ``bundle_sha256`` is the
+    hash of the canonical bundle approved; the push sends only a rebuild with the same hash."""
+
+    proposal = models.OneToOneField(ShareProposal, on_delete=models.PROTECT, related_name="approval")
+    version = models.OneToOneField(ShareVersion, on_delete=models.PROTECT, related_name="approval")
+    approved_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    approved_at = models.DateTimeField()
+    bundle_sha256 = models.CharField(max_length=64)
+
+    def __str__(self) -> str:
+        return f"Approval of share {self.proposal_id} v{self.version.number}"
+
+
+class ForumPush(models.Model):
+    """One bundle on its way to a trust group's TAXII collection, and what the hub said about it.
+
+    ``purpose`` share: the bundle is rebuilt from the approved version at delivery and must match the approval's
+    hash. withdrawal / feedback (F2, F3): the bundle is built once by their service and stored in ``bundle``.
+    """
+
+    class Purpose(models.TextChoices):
+        SHARE = "share", "Approved share"
+        WITHDRAWAL = "withdrawal", "Withdrawal"
+        FEEDBACK = "feedback", "Feedback to a peer"
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"  # queued, hub not reached yet (down = delay), or the hub is still processing
+        SENT = "sent", "Sent"  # the hub accepted every object
+        PARTIAL = "partial", "Partially accepted"
+        FAILED = "failed", "Failed"  # the hub accepted none
+        REFUSED = "refused", "Refused: not what was approved"  # the rebuild differed from the approved hash
+
+    FINAL_STATES = frozenset({State.SENT, State.PARTIAL, State.FAILED, State.REFUSED})
+
+    purpose = models.CharField(max_length=16, choices=Purpose.choices, default=Purpose.SHARE)
+    proposal = models.ForeignKey(ShareProposal, on_delete=models.PROTECT, null=True, blank=True,
+                                 related_name="pushes")
+    version = models.ForeignKey(ShareVersion, on_delete=models.PROTECT, null=True, blank=True, related_name="pushes")
+    collection_id = models.CharField(max_length=128)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
+    # The hash the content must have (share: the approval's), and the bundle for stored purposes.
+    bundle_sha256 = models.CharField(max_length=64)
+    bundle = models.JSONField(null=True, blank=True)
+    # What the hub said: its status resource, counts, and each failure as {"id", "version", "message"}.
+    status_id = models.CharField(max_length=128, blank=True)
+    success_count = models.PositiveIntegerField(default=0)
+    failure_count = models.PositiveIntegerField(default=0)
+    pending_count = models.PositiveIntegerField(default=0)
+    failures = models.JSONField(default=list, blank=True)
+    refused_sha256 = models.CharField(max_length=64, blank=True, help_text="The hash of the rebuild that differed.")
+    last_error = models.CharField(max_length=2_000, blank=True)
+    created_at = models.DateTimeField()
+    sent_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["state"], name="forum_push_state_idx", condition=Q(state="pending"))]
+
+    def __str__(self) -> str:
+        return f"Forum push {self.pk} ({self.get_state_display()})"
+
+
+class SharedObject(models.Model):
+    """The ledger: one row per STIX object version we sent to a collection (id + ``modified``; SCOs, which have
+    no ``modified``, store ""), with the local accounts it is about and the account pseudonyms it contains.
+    A withdrawal (F2) finds every object about an account here and sends a revoked (or narrowed) new version."""
+
+    stix_id = models.CharField(max_length=128)
+    modified = models.CharField(max_length=32, blank=True)
+    stix_type = models.CharField(max_length=64)
+    collection_id = models.CharField(max_length=128)
+    push = models.ForeignKey(ForumPush, on_delete=models.PROTECT, related_name="objects")
+    proposal = models.ForeignKey(ShareProposal, on_delete=models.PROTECT, null=True, blank=True,
+                                 related_name="shared_objects")
+    # Local only (never sent): Account primary keys of the accounts this object is about.
+    account_ids = ArrayField(models.BigIntegerField(), default=list, blank=True)
+    pseudonyms = ArrayField(models.CharField(max_length=64), default=list, blank=True)
+    key_id = models.CharField(max_length=64, blank=True)
+    revoked = models.BooleanField(default=False)
+    accepted = models.BooleanField(default=False, help_text="The hub's status listed it as a success.")
+    body = models.JSONField(help_text="The object exactly as sent.")
+    recorded_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["stix_id", "modified"]
+        constraints = [models.UniqueConstraint(fields=["stix_id", "modified", "collection_id"],
+                                               name="shared_object_version_unique")]
+        indexes = [
+            GinIndex(fields=["account_ids"], name="shared_object_accounts_idx"),
+            GinIndex(fields=["pseudonyms"], name="shared_object_pseudonyms_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.stix_id} @ {self.modified or '-'}"
+
+
+# Reserved for F3 (inbound intelligence): InboundObject (objects pulled from a collection, with provenance),
+# InboundMatch (a local account or flag evidence matched by an inbound object), PullCursor (added_after per
+# collection). Not created here; see /work/notes/forum-design.md.
