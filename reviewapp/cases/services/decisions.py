@@ -25,7 +25,7 @@ from reviewapp.policy.models import Clause, PolicyVersion
 from reviewapp.policy.selectors import version_in_force
 
 from ..holders import holder_link_issue
-from ..models import Account, Campaign, Case, Decision, HolderLink, StatementOfReasons
+from ..models import Account, Campaign, Case, Decision, HolderLink, StatementOfReasons, open_case
 from ..statements import statement_content, statement_email
 from ..workflow import DECISION_TRANSITIONS, InvalidDecisionTransition, decision_move_check, transition_apply
 from . import case_transition
@@ -96,7 +96,7 @@ def decision_record(*, reviewer, case: Case, clauses: list[Clause], action: str,
         raise PermissionDenied("Your role does not decide cases.")
     if case.assignee_id != reviewer.pk or case.state != Case.State.IN_REVIEW:
         raise PermissionDenied(f"Claim case {case.pk} before deciding it.")
-    if case.lease_expires_at is None or case.lease_expires_at <= timezone.now():
+    if not case.claim_live_at(timezone.now()):
         raise PermissionDenied(f"Your claim on case {case.pk} lapsed; claim it again.")
     action = Action(action)
     version = _check_clauses(clauses, action, duration_days)
@@ -307,7 +307,7 @@ def campaign_decide(*, reviewer, campaign: Campaign, account_ids: list[str], res
     result = CampaignDecisionResult(run=uuid.uuid4())
     account_ids = list(dict.fromkeys(account_ids))  # a repeated id is one account, counted once
     cases = {c.account.external_id: c for c in Case.objects.select_related("account")
-             .filter(campaign=campaign, state__in=Case.OPEN_STATES, account__external_id__in=account_ids)}
+             .filter(open_case(), campaign=campaign, account__external_id__in=account_ids)}
     eligible = [a for a in account_ids if a in cases
                 and (not cases[a].account.researcher_programme or a in researchers_confirmed)]
     for account_id in account_ids:
