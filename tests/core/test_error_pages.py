@@ -115,3 +115,12 @@ def test_the_demo_settings_serve_our_404_page_not_the_url_listing():
     assert answer["debug"] is True and answer["status"] == 404
     assert URL_LISTING not in answer["page"] and "api/v1/" not in answer["page"]
     assert "<h1>Not found</h1>" in answer["page"]
+
+
+def test_a_form_without_its_csrf_token_gets_our_page(debug):
+    from django.test import Client
+
+    response = Client(enforce_csrf_checks=True).post("/login/", {"username": "u", "password": "p"})
+    assert response.status_code == 403
+    page = _page(response)
+    assert "<h1>Not sent</h1>" in page and "CSRF_FAILURE_VIEW" not in page and "Help" not in page
