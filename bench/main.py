@@ -190,6 +190,20 @@ class StackResults:
     web_workers: int = 0
     profiles: list[Path] | None = None
     cpu: list[tuple[str, str]] | None = None  # (measure, who used the cores)
+    cpu_per_flag: list[str] | None = None  # CPU milliseconds per 1,000 flags of the stack's parts
+
+
+_STACK_PARTS = ("web", "worker", "beat", "PostgreSQL (this database's backends)")
+
+
+def cpu_ms_per_1000(meters: list, flags: int, parts: tuple[str, ...] = _STACK_PARTS) -> tuple[float, dict[str, float]]:
+    """CPU milliseconds the stack's ``parts`` spent per 1,000 flags over the meters' windows, and by part."""
+    by_part: collections.Counter = collections.Counter()
+    for meter in meters:
+        for role, cores in meter.cores().items():
+            if role in parts:
+                by_part[role] += cores * meter.seconds * 1000 * 1000 / max(flags, 1)
+    return sum(by_part.values()), dict(by_part.most_common())
 
 
 def run_stack(args, db: BenchDatabase, token: str, path: Path, rows: list[tuple], bodies: list[bytes],
@@ -212,7 +226,8 @@ def run_stack(args, db: BenchDatabase, token: str, path: Path, rows: list[tuple]
         runs["copy"].append(measure_copy(db, rows))
         runs["copy_stack"].append(runs["copy"][-1])
 
-        results.without, results.profiles, results.cpu = [], [], []
+        results.without, results.profiles, results.cpu, results.cpu_per_flag = [], [], [], []
+        without_meters: list = []
 
         def cpu_meter():
             if CpuMeter.available():
@@ -229,6 +244,8 @@ def run_stack(args, db: BenchDatabase, token: str, path: Path, rows: list[tuple]
                 results.without.append(measure_http(db, stack.port, token, bodies, clients=args.clients,
                                                     expected=count).seconds)
             cpu_note(f"4, without grouping ({tag})", meter)
+            if isinstance(meter, CpuMeter):
+                without_meters.append(meter)
             db.execute("TRUNCATE flags_flag CASCADE")
             stack.stop_worker()
             purge_queues()
@@ -240,13 +257,25 @@ def run_stack(args, db: BenchDatabase, token: str, path: Path, rows: list[tuple]
         profile = WorkerProfile(db, stack.worker_pid(), workdir) if args.profile else None
         if profile:
             profile.start()
-        with cpu_meter() as meter:
+        with cpu_meter() as ingesting:
             run = measure_http(db, stack.port, token, bodies, clients=args.clients, expected=count)
-        cpu_note("1, HTTP ingestion while grouping runs", meter)
+        cpu_note("1, HTTP ingestion while grouping runs", ingesting)
         results.pending_at_last_post = watch.count()
-        with cpu_meter() as meter:
+        with cpu_meter() as grouping:
             done, results.to_case_left = watch.wait_empty(timeout=args.group_timeout, stack=stack)
-        cpu_note("2, after the last post until the last flag is in a case", meter)
+        cpu_note("2, after the last post until the last flag is in a case", grouping)
+        if isinstance(grouping, CpuMeter):
+            # What a flag costs, in CPU time (which a busy shared machine changes far less than rates).
+            grouped = results.pending_at_last_post - results.to_case_left
+            total, parts = cpu_ms_per_1000([ingesting, grouping], count - results.to_case_left)
+            results.cpu_per_flag.append(
+                f"flag to case (1 and 2), the whole stack: {total:.0f} ms per 1,000 flags ("
+                + ", ".join(f"{role} {ms:.0f}" for role, ms in parts.items() if ms >= 0.5) + ")")
+            total, parts = cpu_ms_per_1000([grouping], grouped, ("worker", "beat",
+                                                                  "PostgreSQL (this database's backends)"))
+            results.cpu_per_flag.append(
+                f"grouping alone (2: the {grouped:,} flags still pending after the last post): {total:.0f} ms per "
+                "1,000 flags (" + ", ".join(f"{role} {ms:.0f}" for role, ms in parts.items() if ms >= 0.5) + ")")
         results.with_ = run.seconds
         results.to_case = done - run.first_post
         if profile:
@@ -301,6 +330,11 @@ def run_stack(args, db: BenchDatabase, token: str, path: Path, rows: list[tuple]
                         cpu_note(f"5, {level} reviewers while ingestion and grouping run", meter)
             results.background_rate = background.created / background.seconds
             results.background_pending = watch.count()
+        if without_meters:
+            total, parts = cpu_ms_per_1000(without_meters, count * len(without_meters))
+            results.cpu_per_flag.append(
+                f"ingestion without grouping (4): {total:.0f} ms per 1,000 flags ("
+                + ", ".join(f"{role} {ms:.0f}" for role, ms in parts.items() if ms >= 0.5) + ")")
         stack.check_alive()
     finally:
         watch.close()
@@ -440,6 +474,11 @@ def main(argv: list[str]) -> int:
                 print("CPU: average cores in use during each measure (PostgreSQL: this database's backends only)")
                 for label, line in stack.cpu:
                     print(f"  {label}: {line}")
+            if stack.cpu_per_flag:
+                print("CPU time per 1,000 flags (web, worker, beat and this database's PostgreSQL backends; py-spy and "
+                      "the clients left out)")
+                for line in stack.cpu_per_flag:
+                    print(f"  {line}")
             for profile in stack.profiles or ():
                 print(f"  profile: {profile.relative_to(ROOT)}")
         return 0

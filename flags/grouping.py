@@ -26,9 +26,18 @@ from django.conf import settings
 from django.db import DataError, IntegrityError, connection, transaction
 from django.utils import timezone
 
+from reviewapp.audit import sqlarray
 from reviewapp.audit.actions import AuditAction
+from reviewapp.audit.sequencer import sequence_on_commit
 from reviewapp.audit.services import Actor, Entry, record_many
-from reviewapp.cases.services import FlagsAdded, accounts_ensure, campaigns_link, cases_add_flags, open_cases_for
+from reviewapp.cases.services import (
+    FlagsAdded,
+    accounts_ensure,
+    campaigns_ensure,
+    campaigns_link,
+    cases_add_flags,
+    open_cases_for,
+)
 
 log = logging.getLogger(__name__)
 
@@ -47,10 +56,14 @@ GROUPER = Actor(type="system", id="flags.grouping", display="flag grouping")
 _BY_KEY_ONLY = ("SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off; SET LOCAL enable_sort = off; "
                 "SET LOCAL jit = off")
 _PLANNER_DEFAULTS = "RESET enable_seqscan; RESET enable_bitmapscan; RESET enable_sort; RESET jit"
+# In both: a partition of the pending flags, those whose account hashes to it. Groupers that each hold one
+# partition (flags/tasks.py) never share an account, so they never wait for each other's account, case or
+# row locks. With one partition (parts = 1) the test is constant and the planner drops it.
 _PENDING = """
 WITH batch AS (
     SELECT f.id FROM flags_flag f
     WHERE f.case_id IS NULL AND f.id > %(after)s
+      AND (%(parts)s = 1 OR (hashtext(f.account_external_id) & 2147483647) %% %(parts)s = %(part)s)
       AND NOT EXISTS (SELECT 1 FROM flags_flagsetaside s WHERE s.flag_id = f.id)
     ORDER BY f.id
     LIMIT %(limit)s
@@ -62,6 +75,11 @@ FROM batch JOIN flags_flag f ON f.id = batch.id JOIN flags_detector d ON d.id = 
 _PENDING_COUNT = """
 SELECT count(*) FROM flags_flag f
 WHERE f.case_id IS NULL AND NOT EXISTS (SELECT 1 FROM flags_flagsetaside s WHERE s.flag_id = f.id)
+"""
+_ANY_PENDING_IN = """
+SELECT EXISTS (SELECT 1 FROM flags_flag f WHERE f.case_id IS NULL
+               AND (%(parts)s = 1 OR (hashtext(f.account_external_id) & 2147483647) %% %(parts)s = %(part)s)
+               AND NOT EXISTS (SELECT 1 FROM flags_flagsetaside s WHERE s.flag_id = f.id))
 """
 _OLDEST_PENDING = """
 SELECT f.received_at FROM flags_flag f
@@ -101,6 +119,27 @@ class GroupingRun:
         return self.flags + self.set_aside
 
 
+@dataclass(frozen=True)
+class Partition:
+    """Part ``part`` of ``parts``: the pending flags whose account hashes to it (``hashtext`` in PostgreSQL)."""
+
+    part: int = 0
+    parts: int = 1
+
+    def params(self) -> dict[str, int]:
+        return {"part": self.part, "parts": self.parts}
+
+
+def pending_in(partition: Partition) -> bool:
+    """Whether any flag of ``partition`` is pending (read through the pending index, as a batch is)."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(_BY_KEY_ONLY)
+        cursor.execute(_ANY_PENDING_IN, partition.params())
+        found = cursor.fetchone()[0]
+        cursor.execute(_PLANNER_DEFAULTS)
+    return found
+
+
 @dataclass(frozen=True, order=True)
 class _Pending:
     id: int
@@ -112,7 +151,8 @@ class _Pending:
     detector_id: int
 
 
-def flags_group(*, limit: int | None = None, after_id: int = 0) -> GroupingRun:
+def flags_group(*, limit: int | None = None, after_id: int = 0, sequence: bool = True,
+                partition: Partition | None = None) -> GroupingRun:
     """Attach up to ``limit`` pending flags (default ``FLAGS_GROUP_BATCH_SIZE``) to cases.
 
     Returns how many flags and cases it touched and how many flags it set aside. ``after_id`` (a previous
@@ -120,14 +160,20 @@ def flags_group(*, limit: int | None = None, after_id: int = 0) -> GroupingRun:
     until vacuum, and a loop over a large backlog would otherwise walk past all of them for every batch.
     A flag below it that commits late is not lost: its ingestion requests a grouping task of its own, and
     every task starts from the lowest id.
+
+    ``partition`` takes only the flags of that partition's accounts (see ``Partition``); default all.
+    ``sequence=False`` leaves the batch's audit events to the next sequencer run instead of sequencing them
+    right after the commit: the grouping task does that once after all its batches (flags/tasks.py).
     """
     limit = limit or settings.FLAGS_GROUP_BATCH_SIZE
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(_BY_KEY_ONLY)
-        cursor.execute(_PENDING, {"after": after_id, "limit": limit})
+        cursor.execute(_PENDING, {"after": after_id, "limit": limit, **(partition or Partition()).params()})
         pending = sorted(_Pending(*row) for row in cursor.fetchall())
         run = _group_pending(pending) if pending else GroupingRun(0, 0)
         cursor.execute(_PLANNER_DEFAULTS)
+        if sequence and pending:
+            sequence_on_commit()
         return replace(run, last_id=pending[-1].id) if pending else run
 
 
@@ -182,32 +228,35 @@ def _group(pending: list[_Pending]) -> GroupingRun:
         organizations.setdefault(flag.account, flag.organization)
     account_pk = accounts_ensure(accounts=organizations)
     flags_of_account: dict[int, list[str]] = defaultdict(list)
+    cluster_of_account: dict[int, str] = {}  # the first cluster the account's flags name, in flag order
     for flag in pending:
-        flags_of_account[account_pk[flag.account]].append(flag.external_id)
-    events: list[Entry] = []
-    case_of_account = open_cases_for(account_ids=set(flags_of_account), actor=GROUPER, opened_by=flags_of_account,
-                                     events=events)
-
-    flag_ids, case_ids, clusters = [], [], {}
-    for flag in pending:
-        case_id = case_of_account[account_pk[flag.account]]
-        flag_ids.append(flag.id)
-        case_ids.append(case_id)
+        account = account_pk[flag.account]
+        flags_of_account[account].append(flag.external_id)
         if flag.cluster_id:
-            clusters.setdefault(case_id, f"{flag.detector_slug}:{flag.cluster_id}")
+            cluster_of_account.setdefault(account, f"{flag.detector_slug}:{flag.cluster_id}")
+    events: list[Entry] = []
+    campaigns = campaigns_ensure(keys=set(cluster_of_account.values()), actor=GROUPER, events=events)
+    case_of_account, opened = open_cases_for(account_ids=set(flags_of_account), actor=GROUPER,
+                                             opened_by=flags_of_account, campaign_of=cluster_of_account,
+                                             campaigns=campaigns, events=events)
+    flag_ids = [flag.id for flag in pending]
+    case_ids = [case_of_account[account_pk[flag.account]] for flag in pending]
+    ids = sqlarray.ints(flag_ids)
     with connection.cursor() as cursor:
-        cursor.execute(_ATTACH, {"flags": flag_ids, "cases": case_ids})
+        cursor.execute(_ATTACH, {"flags": ids, "cases": sqlarray.ints(case_ids)})
         added = [FlagsAdded(case_id=case_id, flag_count=count, total_requests=int(requests), max_score=score,
                             last_observed_at=observed, last_observed_epoch=epoch, signals=signals)
                  for case_id, count, requests, score, observed, epoch, signals in cursor.fetchall()]
     touched = cases_add_flags(added=added, now=now)
-    if clusters:
-        campaigns_link(case_clusters=clusters, actor=GROUPER, events=events)
-    # Every event of the batch in one append, last: the audit chain's lock is held for as short as possible.
+    # Cases opened here were opened in their campaign; an earlier case may join one now.
+    campaigns_link(case_clusters={case_of_account[account]: key for account, key in cluster_of_account.items()
+                                  if case_of_account[account] not in opened},
+                   actor=GROUPER, events=events, campaigns=campaigns)
+    # Every event of the batch in one append, last; flags_group says when they are sequenced (after the commit).
     events.append(Entry(actor=GROUPER, action=AuditAction.FLAGS_GROUPED, data={
         "flags": sum(a.flag_count for a in added), "first_flag": flag_ids[0], "last_flag": flag_ids[-1],
         "cases": [a.case_id for a in added]}))
-    record_many(events)
+    record_many(events, sequence_after_commit=False)
     return GroupingRun(sum(a.flag_count for a in added), touched)
 
 

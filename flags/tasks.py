@@ -4,8 +4,11 @@ import time
 from celery import shared_task
 from django.conf import settings
 from django.core.cache import cache
+from django.db import connection
 
-from .grouping import flags_group, pending_count
+from reviewapp.audit.sequencer import sequence_pending
+
+from .grouping import Partition, flags_group, pending_count, pending_in
 
 log = logging.getLogger(__name__)
 
@@ -30,22 +33,78 @@ def grouping_request() -> None:
         group_pending_flags.delay()
 
 
+# Session-level advisory locks, one per partition of the pending flags (grouping.Partition): the grouper
+# that holds one is the only one grouping that partition's accounts. Released when the task is done with
+# it, or by PostgreSQL when the worker's connection dies (a killed worker frees its partition at once).
+_PARTITION_LOCK_CLASS = int.from_bytes(b"grp", "big")
+
+
+def _partition_take(part: int) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [_PARTITION_LOCK_CLASS, part])
+        return cursor.fetchone()[0]
+
+
+def _partition_release(part: int) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [_PARTITION_LOCK_CLASS, part])
+
+
 @shared_task
 def group_pending_flags(batch_size: int | None = None) -> int:
-    """Group pending flags in batches until none is left or the time budget is spent."""
+    """Group pending flags in batches until none is left or the time budget is spent.
+
+    The pending flags are split by account into ``FLAGS_GROUP_PARTITIONS`` partitions, and a task groups
+    one partition at a time, holding its lock: two tasks running at once (two pool threads, or two
+    workers) take different partitions, so they never share an account and never wait for each other's
+    transaction at the account insert, the case insert or the case row locks (issue 8: they did, which
+    made two groupers run one after the other). A task that takes a partition asks for another task, so
+    that a free partition gets a grouper of its own; a partition already held is left to its holder, which
+    looks again after releasing it (a flag that arrived just then is not left behind).
+
+    The batches' audit events are sequenced once at the end (and by beat every second meanwhile), not after
+    each batch's commit: the sequencer takes many batches' events in one short transaction, and the
+    grouping thread goes straight on to its next batch.
+    """
     try:
         cache.delete(QUEUED_KEY)
     except Exception:
         log.warning("grouping dedupe unavailable", exc_info=True)
     batch_size = batch_size or settings.FLAGS_GROUP_BATCH_SIZE
-    started, grouped, after = time.monotonic(), 0, 0
-    while time.monotonic() - started < TIME_BUDGET_SECONDS:
-        run = flags_group(limit=batch_size, after_id=after)
+    parts = max(1, settings.FLAGS_GROUP_PARTITIONS)
+    deadline = time.monotonic() + TIME_BUDGET_SECONDS
+    grouped = 0
+    try:
+        for part in range(parts):
+            partition = Partition(part, parts)
+            while _partition_take(part):
+                try:
+                    if parts > 1:
+                        grouping_request()
+                    done, finished = _group_partition(partition, batch_size, deadline)
+                    grouped += done
+                finally:
+                    _partition_release(part)
+                if not finished:  # the time budget is spent: a fresh task goes on
+                    group_pending_flags.delay(batch_size)
+                    return grouped
+                if not done or not pending_in(partition):
+                    break  # (nothing done: what is still pending is held by another transaction, which ends it)
+        return grouped
+    finally:
+        if grouped:
+            sequence_pending()
+
+
+def _group_partition(partition: Partition, batch_size: int, deadline: float) -> tuple[int, bool]:
+    """Group the partition's pending flags until none is left (True) or the deadline passes (False)."""
+    grouped, after = 0, 0
+    while time.monotonic() < deadline:
+        run = flags_group(limit=batch_size, after_id=after, sequence=False, partition=partition)
         grouped, after = grouped + run.flags, run.last_id
         if run.taken < batch_size:
-            return grouped
-    group_pending_flags.delay(batch_size)
-    return grouped
+            return grouped, True
+    return grouped, False
 
 
 @shared_task

@@ -42,10 +42,12 @@ counted by ``selectors.chain_verify``; one pending for long is a fault (``select
 
 from __future__ import annotations
 
+import json
 import time
 
 from django.db import connection, transaction
 
+from . import sqlarray
 from .chain import GENESIS_HASH, HASHED_FIELDS, link_hash
 from .models import AuditEvent
 
@@ -82,27 +84,48 @@ def _links(pending: list[dict], *, head_seq: int, head_hash: str) -> list[tuple[
     return links
 
 
+# The waiting events, oldest first, through the partial index of unsequenced rows.
+_PENDING = """
+SELECT id, created_at, actor_type, actor_id, actor_display, action, target_type, target_id, data
+FROM audit_auditevent WHERE seq IS NULL ORDER BY created_at, id LIMIT %s
+"""
+_PENDING_COLUMNS = ("id", *_CONTENT_FIELDS)  # the order _PENDING lists them in
+# One UPDATE for the whole batch, its values as four array parameters (sqlarray), not four per event.
+_LINK = """
+UPDATE audit_auditevent AS event SET seq = link.seq, prev_hash = link.prev_hash, hash = link.hash
+FROM unnest(%(ids)s::bigint[], %(seqs)s::bigint[], %(prev)s::text[], %(hashes)s::text[])
+    AS link (id, seq, prev_hash, hash)
+WHERE event.id = ANY(%(ids)s::bigint[]) AND event.id = link.id AND event.seq IS NULL
+"""
+
+
+def _pending(batch_size: int) -> list[dict]:
+    with connection.cursor() as cursor:
+        cursor.execute(_PENDING, [batch_size])
+        rows = cursor.fetchall()
+    pending = []
+    for row in rows:
+        event = dict(zip(_PENDING_COLUMNS, row, strict=True))
+        if isinstance(event["data"], str):  # Django's connection hands jsonb over as text
+            event["data"] = json.loads(event["data"])
+        pending.append(event)
+    return pending
+
+
 def _sequence_one_batch(*, batch_size: int, wait: bool) -> int | None:
     """One short transaction: sequence up to ``batch_size`` events. None if another sequencer is busy."""
     with transaction.atomic():
         if not _lock_chain_head(wait=wait):
             return None
-        pending = list(
-            AuditEvent.objects.filter(seq__isnull=True).order_by("created_at", "id")
-            .values("id", *_CONTENT_FIELDS)[:batch_size]
-        )
+        pending = _pending(batch_size)
         seq, prev_hash = chain_head() if pending else (0, GENESIS_HASH)
         links = _links(pending, head_seq=seq, head_hash=prev_hash)
         if links:
-            # Only "%s" placeholders are formatted in; every value is a query parameter.
-            placeholders = ", ".join(["(%s::bigint, %s::bigint, %s, %s)"] * len(links))
             with connection.cursor() as cursor:
-                cursor.execute(
-                    f"UPDATE audit_auditevent AS event SET seq = link.seq, prev_hash = link.prev_hash, "  # noqa: S608
-                    f"hash = link.hash FROM (VALUES {placeholders}) AS link (id, seq, prev_hash, hash) "
-                    f"WHERE event.id = link.id AND event.seq IS NULL",
-                    [value for link in links for value in link],
-                )
+                cursor.execute(_LINK, {"ids": sqlarray.ints(link[0] for link in links),
+                                       "seqs": sqlarray.ints(link[1] for link in links),
+                                       "prev": sqlarray.texts(link[2] for link in links),
+                                       "hashes": sqlarray.texts(link[3] for link in links)})
                 if cursor.rowcount != len(links):  # cannot happen while every sequencer takes the lock
                     raise RuntimeError(f"sequenced {cursor.rowcount} of {len(links)} audit events")
         return len(links)

@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import models, transaction
+from django.db import connection, models, transaction
 from django.utils import timezone
 
+from . import sqlarray
 from .actions import AuditAction
 from .models import AuditEvent
 from .sequencer import sequence_on_commit
@@ -64,12 +65,6 @@ def _as_target(target: Target | models.Model | None) -> tuple[str, str]:
     return target._meta.label_lower, str(target.pk)
 
 
-def _jsonable(data: dict[str, Any] | None) -> dict[str, Any]:
-    # Round-trip through JSON so the hashed value is exactly what jsonb will give back
-    # (dates, UUIDs and Decimals become strings; tuples become lists).
-    return json.loads(json.dumps(data or {}, cls=DjangoJSONEncoder))
-
-
 @dataclass(frozen=True)
 class Entry:
     """One event for ``record_many``: the same arguments ``record`` takes."""
@@ -80,9 +75,11 @@ class Entry:
     data: dict[str, Any] | None = None
 
 
-def _event(entry: Entry, *, now) -> AuditEvent:
+def _event(entry: Entry, *, now) -> tuple[AuditEvent, str]:
+    """The event to insert, and its data as JSON text (what jsonb will store and give back)."""
     who = _as_actor(entry.actor)
     target_type, target_id = _as_target(entry.target)
+    text = json.dumps(entry.data or {}, cls=DjangoJSONEncoder)
     return AuditEvent(
         created_at=now,
         actor_type=who.type,
@@ -91,23 +88,50 @@ def _event(entry: Entry, *, now) -> AuditEvent:
         action=AuditAction(entry.action).value,  # refuses codes that are not in the one list
         target_type=target_type,
         target_id=target_id,
-        data=_jsonable(entry.data),
-    )
+        # Round-trip through JSON so the value is exactly what jsonb will give back (dates, UUIDs and
+        # Decimals become strings; tuples become lists), as the sequencer will hash it.
+        data=json.loads(text),
+    ), text
+
+
+# One statement for any number of events: each column as one array parameter (sqlarray: built by one join,
+# parsed by PostgreSQL), not a placeholder per value. RETURNING gives the ids in the order given.
+_APPEND = """
+INSERT INTO audit_auditevent (created_at, actor_type, actor_id, actor_display, action, target_type, target_id, data)
+SELECT %s, * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::jsonb[])
+RETURNING id
+"""
 
 
 @transaction.atomic
-def record_many(entries: list[Entry]) -> list[AuditEvent]:
+def record_many(entries: list[Entry], *, sequence_after_commit: bool = True) -> list[AuditEvent]:
     """Write several events at once (one INSERT), in the caller's transaction.
 
     For services that change many rows in one step (grouping thousands of flags into cases): each
     change still gets its own event, at the cost of one statement instead of thousands. The events
     share one ``created_at`` and are sequenced in the order given.
+
+    ``sequence_after_commit=False`` leaves the sequencing to the next sequencer run (beat, every second,
+    or the caller's own ``sequencer.sequence_pending`` after a series of transactions): for a bulk writer
+    that commits often (grouping), so that its thread goes on with its next batch instead of sequencing
+    the last one's events, and the sequencer takes many batches' events in one transaction.
     """
     if not entries:
         return []
     now = timezone.now()
-    events = AuditEvent.objects.bulk_create([_event(entry, now=now) for entry in entries], batch_size=1000)
-    sequence_on_commit()
+    built = [_event(entry, now=now) for entry in entries]
+    events = [event for event, _ in built]
+    columns = [sqlarray.texts(getattr(event, name) for event in events)
+               for name in ("actor_type", "actor_id", "actor_display", "action", "target_type", "target_id")]
+    with connection.cursor() as cursor:
+        cursor.execute(_APPEND, [now, *columns, sqlarray.texts(text for _, text in built)])
+        ids = [row[0] for row in cursor.fetchall()]
+    for event, pk in zip(events, ids, strict=True):
+        event.pk = pk
+        event._state.adding = False
+        event._state.db = connection.alias
+    if sequence_after_commit:
+        sequence_on_commit()
     return events
 
 

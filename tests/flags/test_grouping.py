@@ -85,7 +85,30 @@ def test_a_shared_cluster_id_links_cases_into_one_campaign(detector):
     assert Campaign.objects.count() == 2
     assert Case.objects.get(account__external_id="acct_d").campaign is None
     assert AuditEvent.objects.filter(action=AuditAction.CAMPAIGN_CREATED).count() == 2
-    assert AuditEvent.objects.filter(action=AuditAction.CASE_CAMPAIGN_LINKED).count() == 3
+    # Opened in its campaign: the case.opened event says which, and no separate link event is needed.
+    opened = {e.data["account_id"]: e.data for e in AuditEvent.objects.filter(action=AuditAction.CASE_OPENED)}
+    accounts = dict(Account.objects.values_list("external_id", "pk"))
+    assert opened[accounts["acct_a"]]["campaign"] == "template-miner:c-7"
+    assert opened[accounts["acct_c"]]["campaign"] == "template-miner:c-8"
+    assert "campaign" not in opened[accounts["acct_d"]]
+    assert opened[accounts["acct_b"]]["flags"] == ["f-2"]
+    assert not AuditEvent.objects.filter(action=AuditAction.CASE_CAMPAIGN_LINKED).exists()
+
+
+def test_an_open_case_joins_the_campaign_a_later_flag_names_once(detector):
+    ingest(detector, flag_payload(1, account_id="acct_a"))
+    group_all()
+    case = Case.objects.get()
+    ingest(detector, flag_payload(2, account_id="acct_a", cluster_id="c-7"),
+           flag_payload(3, account_id="acct_b", cluster_id="c-7"))
+    group_all()
+    ingest(detector, flag_payload(4, account_id="acct_a", cluster_id="c-9"))
+    group_all()
+    case.refresh_from_db()
+    assert case.campaign.key == "template-miner:c-7"  # the first campaign its flags named; it stays there
+    linked = AuditEvent.objects.get(action=AuditAction.CASE_CAMPAIGN_LINKED)
+    assert (linked.target_id, linked.data) == (str(case.pk), {"campaign": "template-miner:c-7"})
+    assert Case.objects.get(account__external_id="acct_b").campaign == case.campaign
 
 
 def test_priority_queue_and_sla_follow_the_signals(detector):

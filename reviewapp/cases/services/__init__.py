@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from django.db import connection, transaction
 from django.utils import timezone
 
+from reviewapp.audit import sqlarray
 from reviewapp.audit.actions import AuditAction
 from reviewapp.audit.services import Entry, Target, record, record_many
 from reviewapp.limits import ensure_within_limits
@@ -45,7 +45,7 @@ def accounts_ensure(*, accounts: dict[str, str]) -> dict[str, int]:
     """
     # Inserted in one order (sorted) by every grouping transaction, so two that race cannot deadlock.
     ids = sorted(accounts)
-    orgs = [accounts[i] for i in ids]
+    external_ids = sqlarray.texts(ids)
     with connection.cursor() as cursor:
         cursor.execute(
             """
@@ -54,42 +54,89 @@ def accounts_ensure(*, accounts: dict[str, str]) -> dict[str, int]:
             SELECT i, o, '', '', false, 'none', now() FROM unnest(%s::text[], %s::text[]) AS t(i, o)
             ON CONFLICT (external_id) DO NOTHING
             """,
-            [ids, orgs],
+            [external_ids, sqlarray.texts(accounts[i] for i in ids)],
         )
         # One array parameter: an ORM "__in" gives each id a placeholder that is parsed again on every call.
-        cursor.execute("SELECT external_id, id FROM cases_account WHERE external_id = ANY(%s::text[])", [ids])
+        cursor.execute("SELECT external_id, id FROM cases_account WHERE external_id = ANY(%s::text[])", [external_ids])
         return dict(cursor.fetchall())
 
 
+def campaigns_ensure(*, keys: set[str], actor, events: list[Entry] | None = None) -> dict[str, int]:
+    """Return {cluster key: campaign id} for detector cluster keys ("detector-slug:cluster-id"), creating
+    (audited, ``campaign.created``) the campaigns that do not exist yet. With ``events`` given, the events
+    are appended to it for the caller to record (as open_cases_for)."""
+    keys = sorted(keys)
+    if not keys:
+        return {}
+    campaigns = dict(Campaign.objects.filter(key__in=keys).values_list("key", "pk"))
+    new = [key for key in keys if key not in campaigns]
+    if new:
+        # RETURNING says which this transaction created: a grouper racing us for the same new cluster gets
+        # nothing back for it, so each campaign has one campaign.created event (the creator's).
+        with connection.cursor() as cursor:
+            cursor.execute(
+                """
+                INSERT INTO cases_campaign (key, detector_slug, cluster_id, name, created_at)
+                SELECT k, split_part(k, ':', 1), substr(k, strpos(k, ':') + 1),
+                       'Cluster ' || substr(k, strpos(k, ':') + 1) || ' (' || split_part(k, ':', 1) || ')', now()
+                FROM unnest(%s::text[]) AS t(k)
+                ON CONFLICT (key) DO NOTHING
+                RETURNING key, id
+                """,
+                [sqlarray.texts(new)],
+            )
+            created = dict(cursor.fetchall())
+        campaigns.update(created)
+        if len(campaigns) < len(keys):  # created by a transaction that committed meanwhile
+            campaigns = dict(Campaign.objects.filter(key__in=keys).values_list("key", "pk"))
+        entries = [Entry(actor=actor, action=AuditAction.CAMPAIGN_CREATED,
+                         target=Target("cases.campaign", str(pk)), data={"key": key})
+                   for key, pk in sorted(created.items())]
+        if events is None:
+            record_many(entries)
+        else:
+            events.extend(entries)
+    return campaigns
+
+
 def open_cases_for(*, account_ids: set[int], actor, opened_by: dict[int, list[str]],
-                   events: list[Entry] | None = None) -> dict[int, int]:
-    """Return {account_id: open case id}, opening a case (audited) for each account without one.
+                   campaign_of: dict[int, str] | None = None, campaigns: dict[str, int] | None = None,
+                   events: list[Entry] | None = None) -> tuple[dict[int, int], set[int]]:
+    """Return ({account_id: open case id}, ids of the cases opened here), opening a case (audited) for
+    each account without one.
 
     The database allows one open case per account (a partial unique index); two grouping workers that
-    race to open the same account's case both end up with the one that won. With ``events`` given, the
-    ``case.opened`` events are appended to it for the caller to record later in the same transaction
-    (grouping records all of a batch's events at once, after its case rows are updated).
+    race to open the same account's case both end up with the one that won. A case opened for an account
+    in ``campaign_of`` ({account_id: cluster key}, ids in ``campaigns``) is opened in that campaign, and its
+    ``case.opened`` event names it (no separate ``case.campaign_linked`` event: one event per new case
+    says which case was opened, for which account, by which flags, in which campaign). With ``events``
+    given, the events are appended to it for the caller to record later in the same transaction (grouping
+    records all of a batch's events at once, after its case rows are updated).
     """
+    campaign_of, campaigns = campaign_of or {}, campaigns or {}
     # By account only (the state is checked here): "state IN (open states)" in SQL would tempt the planner
     # to read every open case when its statistics say there are few.
     with connection.cursor() as cursor:
         cursor.execute("SELECT account_id, id, state FROM cases_case WHERE account_id = ANY(%s::bigint[])",
-                       [sorted(account_ids)])
+                       [sqlarray.ints(sorted(account_ids))])
         existing = {account_id: pk for account_id, pk, state in cursor.fetchall() if state in Case.OPEN_STATES}
     missing = sorted(account_ids - set(existing))
+    opened: dict[int, int] = {}
     if missing:
         now = timezone.now()
         with connection.cursor() as cursor:
-            # Opened with the longest SLA; cases_refresh brings it closer as soon as the flags are counted.
+            # Opened with the longest SLA; cases_add_flags brings it closer as soon as the flags are counted.
             cursor.execute(
                 """
-                INSERT INTO cases_case (account_id, state, queue, priority, sla_due_at, signals, flag_count,
-                                        total_requests, max_score, opened_at, updated_at)
-                SELECT a, 'new', '', 0, %(due)s, '{}', 0, 0, 0, %(now)s, %(now)s FROM unnest(%(accounts)s::bigint[]) a
+                INSERT INTO cases_case (account_id, campaign_id, state, queue, priority, sla_due_at, signals,
+                                        flag_count, total_requests, max_score, opened_at, updated_at)
+                SELECT a, c, 'new', '', 0, %(due)s, '{}', 0, 0, 0, %(now)s, %(now)s
+                FROM unnest(%(accounts)s::bigint[], %(campaigns)s::bigint[]) AS t(a, c)
                 ON CONFLICT (account_id) WHERE state IN ('new', 'in_review', 'awaiting_approval') DO NOTHING
                 RETURNING account_id, id
                 """,
-                {"accounts": missing, "now": now, "due": now + SLA_DEFAULT},
+                {"accounts": sqlarray.ints(missing), "now": now, "due": now + SLA_DEFAULT,
+                 "campaigns": sqlarray.ints(campaigns.get(campaign_of.get(a, "")) for a in missing)},
             )
             opened = dict(cursor.fetchall())
         existing.update(opened)
@@ -97,54 +144,52 @@ def open_cases_for(*, account_ids: set[int], actor, opened_by: dict[int, list[st
         if raced:
             existing.update(Case.objects.filter(account_id__in=raced, state__in=Case.OPEN_STATES)
                             .values_list("account_id", "pk"))
-        opened_events = [
-            Entry(actor=actor, action=AuditAction.CASE_OPENED, target=Target("cases.case", str(case_id)),
-                  data={"account_id": account_id, "flags": opened_by.get(account_id, [])[:20]})
-            for account_id, case_id in sorted(opened.items())
-        ]
+        opened_events = []
+        for account_id, case_id in sorted(opened.items()):
+            data = {"account_id": account_id, "flags": opened_by.get(account_id, [])[:20]}
+            if campaign_of.get(account_id) in campaigns:
+                data["campaign"] = campaign_of[account_id]
+            opened_events.append(Entry(actor=actor, action=AuditAction.CASE_OPENED,
+                                       target=Target("cases.case", str(case_id)), data=data))
         if events is None:
             record_many(opened_events)
         else:
             events.extend(opened_events)
-    return existing
+    return existing, set(opened.values())
 
 
-def campaigns_link(*, case_clusters: dict[int, str], actor, events: list[Entry] | None = None) -> None:
-    """Link cases to the campaign of their detector cluster ("detector-slug:cluster-id").
+def campaigns_link(*, case_clusters: dict[int, str], actor, events: list[Entry] | None = None,
+                   campaigns: dict[str, int] | None = None) -> None:
+    """Link existing cases to the campaign of their detector cluster ("detector-slug:cluster-id").
 
-    A case joins the first campaign its flags name and stays there; a new cluster key creates a campaign.
-    With ``events`` given, the audit events are appended to it for the caller to record (as open_cases_for).
+    A case joins the first campaign its flags name and stays there; a new cluster key creates a campaign
+    (``campaigns`` gives ids already known). Each link is audited (``case.campaign_linked``); a case opened
+    in its campaign (open_cases_for) needs none. With ``events`` given, the audit events are appended to it
+    for the caller to record (as open_cases_for).
     """
-    keys = sorted(set(case_clusters.values()))
-    campaigns = {c.key: c for c in Campaign.objects.filter(key__in=keys)}
-    new = [Campaign(key=key, detector_slug=key.split(":", 1)[0], cluster_id=key.split(":", 1)[1],
-                    name=f"Cluster {key.split(':', 1)[1]} ({key.split(':', 1)[0]})")
-           for key in keys if key not in campaigns]
-    if new:
-        Campaign.objects.bulk_create(new, ignore_conflicts=True)
-        campaigns = {c.key: c for c in Campaign.objects.filter(key__in=keys)}
-    entries = [Entry(actor=actor, action=AuditAction.CAMPAIGN_CREATED, target=campaigns[c.key], data={"key": c.key})
-               for c in new if c.key in campaigns]
+    if not case_clusters:
+        return
+    campaigns = dict(campaigns or {})
+    unknown = set(case_clusters.values()) - set(campaigns)
+    if unknown:
+        campaigns.update(campaigns_ensure(keys=unknown, actor=actor, events=events))
     # By primary key only, the unlinked ones picked here: "campaign IS NULL" in SQL would tempt the planner
-    # to read every unlinked case.
+    # to read every unlinked case. The UPDATE links only those still unlinked, and says which.
     with connection.cursor() as cursor:
-        cursor.execute("SELECT id, campaign_id FROM cases_case WHERE id = ANY(%s::bigint[])", [sorted(case_clusters)])
+        cursor.execute("SELECT id, campaign_id FROM cases_case WHERE id = ANY(%s::bigint[])",
+                       [sqlarray.ints(sorted(case_clusters))])
         unlinked = sorted(pk for pk, campaign in cursor.fetchall() if campaign is None)
-    by_campaign: dict[str, list[int]] = defaultdict(list)
-    for case_id in unlinked:
-        by_campaign[case_clusters[case_id]].append(case_id)
-        entries.append(Entry(actor=actor, action=AuditAction.CASE_CAMPAIGN_LINKED,
-                             target=Target("cases.case", str(case_id)), data={"campaign": case_clusters[case_id]}))
-    if by_campaign:  # one UPDATE for all of them, not one per case or per campaign
-        ids = [case_id for case_ids in by_campaign.values() for case_id in case_ids]
-        links = [campaigns[key].pk for key, case_ids in by_campaign.items() for _ in case_ids]
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "UPDATE cases_case c SET campaign_id = l.campaign_id "
-                "FROM unnest(%(ids)s::bigint[], %(links)s::bigint[]) AS l(case_id, campaign_id) "
-                "WHERE c.id = ANY(%(ids)s::bigint[]) AND c.id = l.case_id AND coalesce(c.campaign_id, 0) = 0",
-                {"ids": ids, "links": links},
-            )
+        if not unlinked:
+            return
+        ids = sqlarray.ints(unlinked)
+        cursor.execute(
+            "UPDATE cases_case c SET campaign_id = l.campaign_id "
+            "FROM unnest(%(ids)s::bigint[], %(links)s::bigint[]) AS l(case_id, campaign_id) "
+            "WHERE c.id = ANY(%(ids)s::bigint[]) AND c.id = l.case_id AND coalesce(c.campaign_id, 0) = 0",
+            {"ids": ids, "links": sqlarray.ints(campaigns[case_clusters[pk]] for pk in unlinked)},
+        )
+    entries = [Entry(actor=actor, action=AuditAction.CASE_CAMPAIGN_LINKED, target=Target("cases.case", str(pk)),
+                     data={"campaign": case_clusters[pk]}) for pk in unlinked]
     if events is None:
         record_many(entries)
     else:
@@ -210,7 +255,7 @@ def cases_add_flags(*, added: list[FlagsAdded], now: datetime | None = None) -> 
     columns: dict[str, list] = {name: [] for name in (
         "ids", "counts", "totals", "scores", "observed", "signals", "queues", "priorities", "sla")}
     with connection.cursor() as cursor:
-        cursor.execute(_LOCK_CASES, [sorted(by_case)])
+        cursor.execute(_LOCK_CASES, [sqlarray.ints(sorted(by_case))])
         for case_id, signals, count, total, score, observed in cursor.fetchall():
             a = by_case[case_id]
             signals = sorted(set(signals) | set(a.signals))
@@ -225,7 +270,12 @@ def cases_add_flags(*, added: list[FlagsAdded], now: datetime | None = None) -> 
                                 ("queues", queue_for(signals)), ("priorities", priority),
                                 ("sla", int(sla_for(priority).total_seconds()))):
                 columns[name].append(value)
-        cursor.execute(_WRITE_CASES, {**columns, "now": now})
+        cursor.execute(_WRITE_CASES, {
+            "now": now, "ids": sqlarray.ints(columns["ids"]), "counts": sqlarray.ints(columns["counts"]),
+            "totals": sqlarray.ints(columns["totals"]), "scores": sqlarray.floats(columns["scores"]),
+            "observed": sqlarray.texts(columns["observed"]), "signals": sqlarray.texts(columns["signals"]),
+            "queues": sqlarray.texts(columns["queues"]), "priorities": sqlarray.ints(columns["priorities"]),
+            "sla": sqlarray.ints(columns["sla"])})
     return len(columns["ids"])
 
 
