@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -64,6 +65,52 @@ def test_configured_peer_ports_are_kept(settings):
                                             "EMAIL_PORT": "9026"}) == {}
     commands = stack.commands()
     assert commands["receiver"][-2:] == ["--port", "9025"] and commands["smtp"][-1] == "127.0.0.1:9026"
+
+
+# ── The web server make run starts ─────────────────────────────────────────────────────────────────
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.xdist_group("gunicorn")
+def test_make_runs_web_server_answers_while_more_clients_than_processes_are_mid_upload(detector_token, artifacts_dir):
+    """Reviewers are not queued behind bulk posts: while every gunicorn process has two detectors uploading a
+    body slowly, a page is still answered, and the uploads then complete (two sync workers answered nothing until
+    their timeout killed them)."""
+    stack = Stack(port=free_port())
+    command = stack.commands()["web"]
+    assert command[command.index("--worker-class") + 1] == "gthread"
+    log = open(artifacts_dir / f"gunicorn-stack-{os.getpid()}.log", "w")  # noqa: SIM115 (closed below)
+    process = subprocess.Popen(command, cwd=ROOT, env=child_env(), stdout=log, stderr=subprocess.STDOUT)
+    start = b'{"flags": ['
+    rest = b" " * (1000 - len(start) - 2) + b"]}"
+    uploads = []
+    try:
+        wait_for(lambda: _answers(stack.port), timeout=60, what="gunicorn")
+        for _ in range(2 * stack.web_workers):
+            upload = socket.create_connection(("127.0.0.1", stack.port), timeout=20)
+            upload.sendall(b"POST /api/v1/flags/ HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer "
+                           + detector_token.encode() + b"\r\nContent-Type: application/json\r\n"
+                           b"Content-Length: 1000\r\n\r\n" + start)  # the rest of the body comes later
+            uploads.append(upload)
+        with urllib.request.urlopen(f"http://127.0.0.1:{stack.port}/login/", timeout=15) as answer:
+            assert answer.status == 200
+        for upload in uploads:
+            upload.sendall(rest)
+            assert upload.recv(64).startswith(b"HTTP/1.1 400 "), "an upload was cut off"  # "flags" is empty
+    finally:
+        for upload in uploads:
+            upload.close()
+        process.terminate()
+        process.wait(20)
+        log.close()
+
+
+def _answers(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/login/", timeout=5) as answer:
+            return answer.status == 200
+    except OSError:
+        return False
 
 
 # ── Supervision, with cheap stand-in children ────────────────────────────────────────────────────
