@@ -55,23 +55,24 @@ class ProjectErrorPagesMiddleware:
     def process_view(self, request, view_func, view_args, view_kwargs):
         if request.method in _NO_BODY or request.resolver_match.view_name in self.own_limit_views:
             return None
-        if request.content_type == "multipart/form-data":
-            # Files are streamed to disk and do not count; the other fields do (Django raises while parsing).
-            # CsrfViewMiddleware would parse the form next anyway; views exempt from it parse it themselves.
-            if getattr(view_func, "csrf_exempt", False):
-                return None
-            try:
-                request.POST  # noqa: B018 (parses the form, here where its refusal can be answered)
-            except RequestDataTooBig as exc:
-                return views.request_too_large(request, exc)
-            return None
         try:
             declared = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
-            return None
-        # Django checks this only when request.body is read; DRF reads the stream without the check.
-        if declared > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
+            declared = 0
+        # Django checks this only when request.body is read (DRF reads the stream without the check). A form's
+        # files are streamed to disk and do not count: its other fields do, as Django parses it.
+        if request.content_type != "multipart/form-data" and declared > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
             return views.request_too_large(request)
+        if request.method == "POST" and not getattr(view_func, "csrf_exempt", False):
+            # CsrfViewMiddleware reads the form next, where a refusal would be Django's (its debug page with
+            # DEBUG on): read it here instead. Views exempt from CSRF read it themselves (process_exception).
+            try:
+                request.POST  # noqa: B018
+            except RequestDataTooBig as exc:
+                return views.request_too_large(request, exc)
+            except SuspiciousOperation as exc:  # too many fields, say
+                security_log.error("%s: %s", type(exc).__name__, exc)
+                return views.bad_request(request, exc)
         return None
 
     def process_exception(self, request, exception):

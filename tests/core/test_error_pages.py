@@ -124,3 +124,14 @@ def test_a_form_without_its_csrf_token_gets_our_page(debug):
     assert response.status_code == 403
     page = _page(response)
     assert "<h1>Not sent</h1>" in page and "CSRF_FAILURE_VIEW" not in page and "Help" not in page
+
+
+def test_a_form_with_too_many_fields_gets_our_400_page(debug, settings):
+    from django.test import Client
+
+    settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = 100
+    body = "&".join(f"field{n}=x" for n in range(200))
+    # As a browser's POST is checked: CsrfViewMiddleware reads the form before the view does.
+    client = Client(enforce_csrf_checks=True)
+    response = client.post("/login/", body, content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 400 and "<h1>Bad request</h1>" in _page(response)
