@@ -191,20 +191,10 @@ def detector_token(detector) -> str:
 
 
 def flag_payload(n: int | str = 1, **overrides) -> dict:
-    """A valid schema-v1 flag; override any field."""
-    body = {
-        "external_id": f"f-{n}",
-        "detector": "template-miner",
-        "detector_version": "3.2.0",
-        "account_id": f"acct_{n}",
-        "signal": "templated_prompts",
-        "score": 0.8,
-        "observed_from": "2026-11-20T00:00:00Z",
-        "observed_to": "2026-11-21T00:00:00Z",
-        "request_count": 1200,
-    }
-    body.update(overrides)
-    return body
+    """A valid schema-v1 flag (``f-<n>`` for account ``acct_<n>``); override any field (tests/factories.py)."""
+    from tests.factories import FlagPayloadFactory
+
+    return FlagPayloadFactory(n=n, **overrides)
 
 
 @pytest.fixture

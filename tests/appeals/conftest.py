@@ -7,7 +7,6 @@ and an attachment, for the IDOR probes. (The appeal-review fixtures live in revi
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -15,15 +14,12 @@ import pytest
 
 from appeals.models import Appeal, AppealAttachment
 from appeals.services import Upload, appeal_file
-from flags.services import flags_ingest
-from reviewapp.audit.services import SYSTEM
 from reviewapp.cases.holders import holder_link_issue
-from reviewapp.cases.models import Account, Case, Decision, HolderLink, StatementOfReasons
+from reviewapp.cases.models import Account, Decision, HolderLink, StatementOfReasons
 from reviewapp.cases.services.claims import case_claim
 from reviewapp.cases.services.decisions import decision_record
 from reviewapp.people.roles import Role
-from tests.conftest import flag_payload
-from tests.support import group_all_flags
+from tests.factories import FlaggedCaseFactory
 
 FACTS = "On 20 November the account sent 1,200 prompts filled from one template."
 PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
@@ -42,11 +38,8 @@ def enforced_decision(detector, make_staff, clause, *, account_id: str, email: s
                       duration_days: int | None = 30) -> Holder:
     """A flag for ``account_id`` through ingestion and grouping; a reviewer claims the case and decides it
     under ``clause``: enforced at once, with its statement of reasons and the notice queued."""
-    flag = flag_payload(account_id, account_id=account_id, evidence={"excerpts": ["Solve step by step: {problem}"]})
-    flags_ingest(items=[(0, json.dumps(flag).encode())], detector=detector, actor=SYSTEM)
-    group_all_flags()
-    Account.objects.filter(external_id=account_id).update(contact_email=email)
-    case = Case.objects.get(account__external_id=account_id)
+    case = FlaggedCaseFactory(detector=detector, account_id=account_id, contact_email=email,
+                              flag={"evidence": {"excerpts": ["Solve step by step: {problem}"]}})
     reviewer = make_staff(Role.REVIEWER)
     case_claim(reviewer=reviewer, case=case)
     decision = decision_record(reviewer=reviewer, case=case, clauses=[clause], action=action,

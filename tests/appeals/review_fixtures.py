@@ -8,21 +8,17 @@ names (``contested_fixture``); tests ask for them by their fixture names (``cont
 
 from __future__ import annotations
 
-import json
 from types import SimpleNamespace
 
 import pytest
 
 from appeals.models import Appeal
 from appeals.services import Upload, appeal_file
-from flags.services import detector_ensure, flags_ingest
-from reviewapp.audit.services import SYSTEM
-from reviewapp.cases.models import Account, Case, Decision
+from reviewapp.cases.models import Case, Decision
 from reviewapp.cases.services.claims import case_claim, case_release
 from reviewapp.cases.services.decisions import decision_approve, decision_record, decision_send_back
 from reviewapp.people.roles import Role
-from tests.conftest import flag_payload
-from tests.support import group_all_flags
+from tests.factories import DetectorFactory, FlaggedCaseFactory
 
 PASSWORD = "correct horse battery"
 HOLDER_EMAIL = "holder@example.org"
@@ -30,14 +26,10 @@ PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>
 FACTS = "Between 20 and 21 November your account sent 1,200 prompts filled from one template."
 
 
-def flagged_case(detector_slug: str, account_id: str, *, email: str = HOLDER_EMAIL, n: int = 1) -> Case:
+def flagged_case(detector_slug: str, account_id: str, *, email: str = HOLDER_EMAIL) -> Case:
     """One account's open case, from a real flag of ``detector_slug`` through ingestion and grouping."""
-    detector = detector_ensure(actor=SYSTEM, slug=detector_slug, name=detector_slug.title(), owner_team="T&S")
-    flag = flag_payload(f"{account_id}-{n}", detector=detector_slug, account_id=account_id)
-    flags_ingest(items=[(0, json.dumps(flag).encode())], detector=detector, actor=SYSTEM)
-    group_all_flags()
-    Account.objects.filter(external_id=account_id).update(contact_email=email)
-    return Case.objects.select_related("account").get(account__external_id=account_id, state=Case.State.NEW)
+    return FlaggedCaseFactory(detector=DetectorFactory(slug=detector_slug), account_id=account_id,
+                              contact_email=email)
 
 
 def decide(case: Case, *, reviewer, clauses: list, action: str = "suspend", duration_days: int | None = 30,

@@ -4,20 +4,13 @@ import json
 
 import pytest
 
-from flags.services import flags_ingest
-from reviewapp.audit.services import SYSTEM
 from reviewapp.cases.models import Case
 from reviewapp.people.roles import Role
 from tests.conftest import flag_payload
-from tests.support import group_all_flags
+from tests.factories import ingest_and_group
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/cases/"
-
-
-def seed(detector, flags):
-    flags_ingest(items=[(i, json.dumps(f).encode()) for i, f in enumerate(flags)], detector=detector, actor=SYSTEM)
-    group_all_flags()
 
 
 @pytest.fixture
@@ -28,13 +21,13 @@ def reviewer_client(client, make_staff):
 
 @pytest.mark.parametrize("role", [Role.REVIEWER, Role.SENIOR_REVIEWER, Role.SHARING_OFFICER, Role.COMPLIANCE_OFFICER])
 def test_staff_who_work_cases_can_read_them(client, make_staff, detector, role):
-    seed(detector, [flag_payload(1)])
+    ingest_and_group(detector, [flag_payload(1)])
     client.force_login(make_staff(role))
     assert client.get(URL).status_code == 200
 
 
 def test_admins_and_strangers_cannot(client, make_staff, detector):
-    seed(detector, [flag_payload(1)])
+    ingest_and_group(detector, [flag_payload(1)])
     case = Case.objects.get()
     assert client.get(URL).status_code == 403  # not signed in: DRF answers 403 to a session API
     client.force_login(make_staff(Role.ADMIN))
@@ -43,7 +36,7 @@ def test_admins_and_strangers_cannot(client, make_staff, detector):
 
 
 def test_detail_lists_flags_without_raw_evidence(reviewer_client, detector):
-    seed(detector, [flag_payload(1, evidence={"excerpts": ["secret prompt text"]}),
+    ingest_and_group(detector, [flag_payload(1, evidence={"excerpts": ["secret prompt text"]}),
                     flag_payload(2, account_id="acct_1")])
     case = Case.objects.get()
     body = reviewer_client.get(f"{URL}{case.pk}/").json()
@@ -54,7 +47,7 @@ def test_detail_lists_flags_without_raw_evidence(reviewer_client, detector):
 
 
 def test_filters(reviewer_client, detector):
-    seed(detector, [
+    ingest_and_group(detector, [
         flag_payload(1, account_id="acct_a", signal="volume_anomaly", score=0.2, request_count=5),
         flag_payload(2, account_id="acct_b", signal="reasoning_extraction", score=0.99, cluster_id="c-1",
                      request_count=3_000_000),
@@ -80,7 +73,7 @@ def test_filters(reviewer_client, detector):
 
 
 def test_cursor_pages_walk_every_case_once(reviewer_client, detector):
-    seed(detector, [flag_payload(n) for n in range(23)])
+    ingest_and_group(detector, [flag_payload(n) for n in range(23)])
     seen, url = [], URL + "?page_size=10"
     while url:
         page = reviewer_client.get(url).json()
@@ -90,7 +83,7 @@ def test_cursor_pages_walk_every_case_once(reviewer_client, detector):
 
 
 def test_query_count_does_not_grow_with_the_page(reviewer_client, detector, django_assert_num_queries):
-    seed(detector, [flag_payload(n, cluster_id=f"c-{n % 2}") for n in range(40)])
+    ingest_and_group(detector, [flag_payload(n, cluster_id=f"c-{n % 2}") for n in range(40)])
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -115,7 +108,7 @@ def test_unknown_case_is_404(reviewer_client):
     ("observed_after", "0001-01-01T00:00:00+01:00"),  # before year 1 once in UTC
 ])
 def test_times_the_database_cannot_hold_are_400_naming_the_parameter(reviewer_client, detector, parameter, value):
-    seed(detector, [flag_payload(1)])
+    ingest_and_group(detector, [flag_payload(1)])
     response = reviewer_client.get(URL, {parameter: value})
     assert response.status_code == 400, response.content
     assert list(response.json()) == [parameter]
@@ -123,7 +116,7 @@ def test_times_the_database_cannot_hold_are_400_naming_the_parameter(reviewer_cl
 
 def test_a_far_offset_inside_the_years_still_filters(reviewer_client, detector):
     """RFC 3339 allows +21:21 (PostgreSQL refuses offsets past 15:59): the time is taken in UTC, not a 500."""
-    seed(detector, [flag_payload(1)])
+    ingest_and_group(detector, [flag_payload(1)])
     assert len(reviewer_client.get(URL, {"opened_after": "0219-02-07T09:40:56+21:21"}).json()["results"]) == 1
     assert reviewer_client.get(URL, {"opened_before": "0219-02-07T09:40:56+21:21"}).json()["results"] == []
     assert reviewer_client.get(URL, {"opened_before": "2000-01-01T00:00:00+14:00"}).json()["results"] == []
@@ -131,7 +124,7 @@ def test_a_far_offset_inside_the_years_still_filters(reviewer_client, detector):
 
 @pytest.mark.parametrize("page_size", ["abc", "0", "-5", "501", "1.5", "٣"])
 def test_a_page_size_out_of_bounds_is_400_naming_it(client, make_staff, detector, page_size):
-    seed(detector, [flag_payload(1)])
+    ingest_and_group(detector, [flag_payload(1)])
     client.force_login(make_staff(Role.SENIOR_REVIEWER))  # reads cases and appeals
     for path in (URL, "/api/v1/appeals/"):
         response = client.get(path, {"page_size": page_size})

@@ -21,13 +21,12 @@ from reviewapp.cases.services.claims import (
 )
 from reviewapp.people.roles import Role
 from tests.conftest import flag_payload
-
-from .conftest import seed_cases
+from tests.factories import ingest_and_group
 
 
 @pytest.mark.django_db
 def test_claim_next_takes_the_highest_priority_then_the_oldest(detector, make_staff):
-    seed_cases(detector, [flag_payload(1, signal="templated_prompts", score=0.5),
+    ingest_and_group(detector, [flag_payload(1, signal="templated_prompts", score=0.5),
                           flag_payload(2, signal="templated_prompts", score=0.99, request_count=10**6),
                           flag_payload(3, signal="templated_prompts", score=0.5)])
     reviewer = make_staff(Role.REVIEWER)
@@ -108,7 +107,7 @@ def test_compliance_opens_any_evidence_and_it_is_audited(case, make_staff):
 
 @pytest.mark.django_db(transaction=True)
 def test_many_concurrent_claimers_never_share_a_case(detector, make_staff):
-    cases = seed_cases(detector, [flag_payload(n, account_id=f"acct_{n}") for n in range(60)])
+    cases = ingest_and_group(detector, [flag_payload(n, account_id=f"acct_{n}") for n in range(60)])
     reviewers = [make_staff(Role.REVIEWER) for _ in range(6)]
     claimed: dict[int, list[int]] = {r.pk: [] for r in reviewers}
     barrier = threading.Barrier(len(reviewers))

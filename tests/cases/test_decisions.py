@@ -21,8 +21,7 @@ from reviewapp.cases.services.decisions import (
 from reviewapp.outbox.models import OutboxMessage
 from reviewapp.people.roles import Role
 from tests.conftest import flag_payload
-
-from .conftest import seed_cases
+from tests.factories import ingest_and_group
 
 pytestmark = pytest.mark.django_db
 FACTS = "Between 20 and 21 November the account sent 1,200 templated prompts."
@@ -186,7 +185,7 @@ def test_temporary_actions_are_lifted_when_they_expire(claimed, reviewer, policy
 
 
 def test_campaign_decision_gives_each_account_its_own_decision_and_spares_researchers(detector, policy, make_staff):
-    seed_cases(detector, [flag_payload(n, account_id=f"acct_{n}", cluster_id="c-9") for n in range(4)])
+    ingest_and_group(detector, [flag_payload(n, account_id=f"acct_{n}", cluster_id="c-9") for n in range(4)])
     Account.objects.filter(external_id="acct_3").update(researcher_programme=True, contact_email="r@example.org")
     from reviewapp.cases.models import Campaign
 
@@ -209,7 +208,7 @@ def test_campaign_decision_gives_each_account_its_own_decision_and_spares_resear
 def test_a_campaign_decision_above_the_threshold_waits_for_second_approval(detector, policy, make_staff, settings):
     """The service, not the page, keeps the limit: more accounts than the threshold and nothing is enforced."""
     settings.CAMPAIGN_DECISION_APPROVAL_THRESHOLD = 2
-    seed_cases(detector, [flag_payload(n, account_id=f"acct_{n}", cluster_id="c-9") for n in range(6)])
+    ingest_and_group(detector, [flag_payload(n, account_id=f"acct_{n}", cluster_id="c-9") for n in range(6)])
     Account.objects.update(contact_email="holder@example.org")
     Account.objects.filter(external_id="acct_5").update(researcher_programme=True)
     from reviewapp.cases.models import Campaign
@@ -248,7 +247,7 @@ def test_a_decision_on_a_lapsed_claim_is_refused(claimed, reviewer, policy):
 
 def test_the_account_shows_its_strongest_live_action_not_its_latest_or_weakest(claimed, reviewer, policy, detector):
     decide(reviewer, claimed, [policy["extraction"]], "suspend", duration_days=30)
-    [second] = [c for c in seed_cases(detector, [flag_payload(3, account_id="acct_1")]) if c.is_open]
+    [second] = [c for c in ingest_and_group(detector, [flag_payload(3, account_id="acct_1")]) if c.is_open]
     case_claim(reviewer=reviewer, case=second)
     decide(reviewer, second, [policy["extraction"]], "warn")
     assert Decision.objects.filter(account=claimed.account, state=Decision.State.ENFORCED).count() == 2

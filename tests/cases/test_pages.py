@@ -3,7 +3,6 @@ statements — who sees what, and that every button ends in the one service that
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import timedelta
 
@@ -12,7 +11,6 @@ from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
 
-from flags.services import flags_ingest
 from reviewapp.audit.actions import AuditAction
 from reviewapp.audit.models import AuditEvent
 from reviewapp.audit.services import SYSTEM
@@ -24,16 +22,11 @@ from reviewapp.people.roles import Role
 from reviewapp.policy.models import Clause
 from reviewapp.policy.services import policies_load
 from tests.conftest import flag_payload
-from tests.support import group_all_flags
+from tests.factories import ingest_and_group
 
 pytestmark = pytest.mark.django_db
 
 EXCERPT = "Solve step by step. Number each step and justify it. Problem: find all integers n"
-
-
-def seed(detector, flags):
-    flags_ingest(items=[(i, json.dumps(f).encode()) for i, f in enumerate(flags)], detector=detector, actor=SYSTEM)
-    group_all_flags()
 
 
 @pytest.fixture
@@ -59,7 +52,7 @@ def senior(make_staff):
 @pytest.fixture
 def case(detector, policy):
     """One extraction case with evidence, and its account in a campaign with two other accounts."""
-    seed(detector, [
+    ingest_and_group(detector, [
         flag_payload(1, account_id="acct_main", signal="reasoning_extraction", score=0.93, cluster_id="c-7",
                      evidence={"excerpts": [EXCERPT], "template_share": 0.91}),
         flag_payload(2, account_id="acct_main", signal="templated_prompts", score=0.7, cluster_id="c-7",
@@ -95,7 +88,7 @@ def events(action) -> int:
 
 
 def test_queues_page_counts_open_unclaimed_and_overdue_cases_per_queue(client, detector, reviewer, policy):
-    seed(detector, [flag_payload(n, signal="reasoning_extraction") for n in range(3)]
+    ingest_and_group(detector, [flag_payload(n, signal="reasoning_extraction") for n in range(3)]
          + [flag_payload(9, signal="volume_anomaly")])
     first = Case.objects.filter(queue="extraction").first()
     claimed(first, reviewer)
@@ -108,7 +101,7 @@ def test_queues_page_counts_open_unclaimed_and_overdue_cases_per_queue(client, d
 
 
 def test_queue_lists_open_cases_by_priority_then_age_and_marks_the_overdue(client, detector, reviewer, policy):
-    seed(detector, [
+    ingest_and_group(detector, [
         flag_payload(1, account_id="acct_low", score=0.1, request_count=10),
         flag_payload(2, account_id="acct_high", signal="reasoning_extraction", score=0.99, request_count=5_000_000),
         flag_payload(3, account_id="acct_mid", score=0.6, request_count=50_000),
@@ -121,7 +114,7 @@ def test_queue_lists_open_cases_by_priority_then_age_and_marks_the_overdue(clien
 
 
 def test_queue_filters_by_signal_campaign_priority_and_account(client, detector, reviewer, policy):
-    seed(detector, [
+    ingest_and_group(detector, [
         flag_payload(1, account_id="acct_a", signal="templated_prompts", score=0.1, request_count=1),
         flag_payload(2, account_id="acct_b", signal="reasoning_extraction", score=0.99, cluster_id="c-1",
                      request_count=3_000_000),
@@ -148,10 +141,10 @@ def test_queue_page_queries_do_not_grow_with_the_cases(client, detector, reviewe
 
     client = as_user(client, reviewer)
     url = reverse("review:queue", args=["extraction"])
-    seed(detector, [flag_payload(n, cluster_id=f"c-{n % 2}") for n in range(3)])
+    ingest_and_group(detector, [flag_payload(n, cluster_id=f"c-{n % 2}") for n in range(3)])
     with CaptureQueriesContext(connection) as few:
         client.get(url)
-    seed(detector, [flag_payload(n, cluster_id=f"c-{n % 3}") for n in range(3, 30)])
+    ingest_and_group(detector, [flag_payload(n, cluster_id=f"c-{n % 3}") for n in range(3, 30)])
     claimed(Case.objects.first(), reviewer)
     with CaptureQueriesContext(connection) as many:
         assert len(re.findall("row-link", client.get(url).content.decode())) == 30
@@ -159,7 +152,7 @@ def test_queue_page_queries_do_not_grow_with_the_cases(client, detector, reviewe
 
 
 def test_claim_next_takes_the_best_case_and_says_when_the_queue_is_empty(client, detector, reviewer, policy):
-    seed(detector, [flag_payload(1, account_id="acct_low", score=0.1),
+    ingest_and_group(detector, [flag_payload(1, account_id="acct_low", score=0.1),
                     flag_payload(2, account_id="acct_high", signal="reasoning_extraction", score=0.99)])
     client = as_user(client, reviewer)
     url = reverse("review:claim-next", args=["extraction"])
@@ -628,7 +621,7 @@ def test_a_decided_case_shows_its_rationale_and_no_earlier_decisions_only_when_t
 
 
 def test_evidence_and_audit_data_read_as_a_person_reads_them(client, detector, policy, reviewer, make_staff):
-    seed(detector, [flag_payload(1, account_id="acct_read", evidence={
+    ingest_and_group(detector, [flag_payload(1, account_id="acct_read", evidence={
         "excerpts": [EXCERPT], "features": ["device_fingerprint", "egress_asn"], "proxy": None, "shared": True,
         "asn": {"number": 64500, "tor": False}})])
     case = Case.objects.get(account__external_id="acct_read")

@@ -233,10 +233,10 @@ def test_batches_hold_at_most_100_statements_and_pass_the_batch_rules():
 
 
 def _three_enforced_statements(detector, policy, make_staff):
-    from tests.cases.conftest import seed_cases
     from tests.conftest import flag_payload
+    from tests.factories import ingest_and_group
 
-    cases = seed_cases(detector, [flag_payload(n, account_id=f"acct_{n}") for n in (1, 2, 3)])
+    cases = ingest_and_group(detector, [flag_payload(n, account_id=f"acct_{n}") for n in (1, 2, 3)])
     reviewer = make_staff(Role.REVIEWER)
     for case, action, duration in zip(cases, ["suspend", "warn", "rate_limit"], [10, None, 14], strict=True):
         case_claim(reviewer=reviewer, case=case)

@@ -143,16 +143,10 @@ def test_a_compliance_officer_sees_the_unwitnessed_tail_and_the_latest_events(ma
 
 
 def test_a_sharing_officer_sees_the_campaigns_with_open_cases(policy, make_staff, client, detector):
-    import json
-
-    from flags.services import flags_ingest
     from tests.conftest import flag_payload
-    from tests.support import group_all_flags
+    from tests.factories import ingest_and_group
 
-    items = [(n, json.dumps({**flag_payload(f"c-{n}", account_id=f"acct_c{n}"), "cluster_id": "cg-7"}).encode())
-             for n in range(3)]
-    flags_ingest(items=items, detector=detector, actor=SYSTEM)
-    group_all_flags()
+    ingest_and_group(detector, [flag_payload(f"c-{n}", account_id=f"acct_c{n}", cluster_id="cg-7") for n in range(3)])
     html = _home(client, make_staff(Role.SHARING_OFFICER))
     campaigns = _section(html, "campaigns")
     assert re.search(r'<a href="/campaigns/\d+/">[^<]+</a></td><td class="num">3</td>', campaigns)

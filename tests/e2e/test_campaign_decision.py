@@ -3,20 +3,18 @@ many accounts and which action, and only the accounts ticked are decided and tol
 
 from __future__ import annotations
 
-import json
 import re
 
 from django.conf import settings
 from playwright.sync_api import expect
 
-from flags.services import detector_ensure, flags_ingest
 from reviewapp.audit.services import SYSTEM
 from reviewapp.cases.models import Account, Campaign, Decision
 from reviewapp.outbox.models import OutboxMessage
 from reviewapp.people.roles import Role
 from reviewapp.policy.services import policies_load
 from tests.conftest import flag_payload
-from tests.support import group_all_flags
+from tests.factories import DetectorFactory, account_contact_set, ingest_and_group
 
 from .conftest import serious_accessibility_violations
 
@@ -27,12 +25,12 @@ ACCOUNTS = [f"acct_cl_{n:04d}" for n in range(1, 7)]
 def seed_campaign() -> Campaign:
     """Six accounts of one cluster, each with a case and a mailbox, through the real ingestion path."""
     policies_load(directory=settings.POLICIES_DIR, actor=SYSTEM)
-    detector = detector_ensure(actor=SYSTEM, slug="cluster-finder", name="Cluster finder", owner_team="T&S")
-    flags = [flag_payload(n, detector="cluster-finder", account_id=account, score=0.8, cluster_id="cl-42",
-                          request_count=50_000) for n, account in enumerate(ACCOUNTS)]
-    flags_ingest(items=[(i, json.dumps(f).encode()) for i, f in enumerate(flags)], detector=detector, actor=SYSTEM)
-    group_all_flags()
-    Account.objects.filter(external_id__in=ACCOUNTS).update(contact_email="holder@example.org")
+    detector = DetectorFactory(slug="cluster-finder", name="Cluster finder", owner_team="T&S")
+    ingest_and_group(detector, [flag_payload(n, detector="cluster-finder", account_id=account, score=0.8,
+                                             cluster_id="cl-42", request_count=50_000)
+                                for n, account in enumerate(ACCOUNTS)])
+    for account in ACCOUNTS:
+        account_contact_set(account, "holder@example.org")
     return Campaign.objects.get()
 
 

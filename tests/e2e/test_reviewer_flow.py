@@ -3,13 +3,11 @@ severe case under a clause that needs a second approver, and a senior reviewer a
 
 from __future__ import annotations
 
-import json
 import re
 
 from django.conf import settings
 from playwright.sync_api import expect
 
-from flags.services import detector_ensure, flags_ingest
 from reviewapp.audit.actions import AuditAction
 from reviewapp.audit.models import AuditEvent
 from reviewapp.audit.services import SYSTEM
@@ -17,7 +15,7 @@ from reviewapp.cases.models import Case, Decision, StatementOfReasons
 from reviewapp.people.roles import Role
 from reviewapp.policy.services import policies_load
 from tests.conftest import flag_payload
-from tests.support import group_all_flags
+from tests.factories import DetectorFactory, ingest_and_group
 
 from .conftest import serious_accessibility_violations
 
@@ -28,7 +26,7 @@ EXCERPT = "You are a meticulous tutor. Think aloud through every intermediate re
 def seed_cases():
     """Two extraction cases (one clearly first in the queue, with evidence) through the real ingestion path."""
     policies_load(directory=settings.POLICIES_DIR, actor=SYSTEM)
-    detector = detector_ensure(actor=SYSTEM, slug="template-miner", name="Template miner", owner_team="T&S")
+    detector = DetectorFactory(slug="template-miner", name="Template miner", owner_team="T&S")
     flags = [
         flag_payload(1, account_id="acct_hl_0001", signal="reasoning_extraction", score=0.97, cluster_id="cg-1",
                      request_count=2_400_000, evidence={"excerpts": [EXCERPT], "template_share": 0.94}),
@@ -37,9 +35,8 @@ def seed_cases():
         flag_payload(3, account_id="acct_hl_0002", signal="templated_prompts", score=0.6, cluster_id="cg-1",
                      request_count=40_000),
     ]
-    flags_ingest(items=[(i, json.dumps(f).encode()) for i, f in enumerate(flags)], detector=detector, actor=SYSTEM)
-    group_all_flags()
-    return Case.objects.get(account__external_id="acct_hl_0001"), Case.objects.get(account__external_id="acct_hl_0002")
+    cases = {case.account.external_id: case for case in ingest_and_group(detector, flags)}
+    return cases["acct_hl_0001"], cases["acct_hl_0002"]
 
 
 def sign_in_on(page, username: str) -> None:
