@@ -61,7 +61,6 @@ def _workspace(request, case: Case, *, status: int = 200, **extra):
         "sent_back": sent_back, "sent_back_event": decision_sent_back_event(sent_back) if sent_back else None,
         "latest": of_case[0] if of_case and not pending and not sent_back else None,
         "claim_until": until(case.lease_expires_at, now=now) if case.lease_expires_at else "",
-        "claim_live": case.lease_expires_at is not None and case.lease_expires_at > now,
         "can_claim": can_claim(user, case, now=now),
         "can_release": case.assignee_id == user.pk and case.state == Case.State.IN_REVIEW,
         "can_open_evidence": can_open_evidence(user, case),

@@ -14,7 +14,7 @@ from django.db.models import (
 )
 from django.utils import timezone
 
-from .models import Campaign, Case, Decision
+from .models import CLAIMABLE_STATES, Campaign, Case, Decision, claimable
 from .vocabulary import Queue
 
 
@@ -62,8 +62,7 @@ def queue_overview(user, *, now=None) -> list[dict]:
     now = now or timezone.now()
     rows = (cases_visible_to(user).filter(state__in=Case.OPEN_STATES).order_by().values("queue")
             .annotate(open=Count("pk"),
-                      unclaimed=Count("pk", filter=Q(state=Case.State.NEW)
-                                      | Q(state=Case.State.IN_REVIEW, lease_expires_at__lt=now)),
+                      unclaimed=Count("pk", filter=claimable(now)),
                       overdue=Count("pk", filter=Q(sla_due_at__lt=now))))
     counts = {row["queue"]: row for row in rows}
     return [{"queue": queue, "open": counts.get(queue.value, {}).get("open", 0),
@@ -93,17 +92,15 @@ def campaigns_in_queue(queue: str):
 
 def can_claim(user, case: Case, *, now=None) -> bool:
     """Whether the claim button means anything: mirrors the refusals of services.claims.case_claim."""
-    if not user.has_perm("cases.claim_case") or case.state not in (Case.State.NEW, Case.State.IN_REVIEW):
+    if not user.has_perm("cases.claim_case") or case.state not in CLAIMABLE_STATES:
         return False
-    live = case.lease_expires_at is not None and case.lease_expires_at > (now or timezone.now())
-    return case.state == Case.State.NEW or case.assignee_id == user.pk or not live
+    return case.state == Case.State.NEW or case.assignee_id == user.pk or not case.claim_live_at(now or timezone.now())
 
 
 def can_decide(user, case: Case, *, now=None) -> bool:
     """Whether the decision form is offered: mirrors the refusals of services.decisions.decision_record."""
     return (user.has_perm("cases.claim_case") and case.assignee_id == user.pk
-            and case.state == Case.State.IN_REVIEW and case.lease_expires_at is not None
-            and case.lease_expires_at > (now or timezone.now()))
+            and case.claim_live_at(now or timezone.now()))
 
 
 def decisions_of_account(account) -> QuerySet:

@@ -11,7 +11,7 @@ from datetime import datetime
 from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
-from .models import Case, Decision
+from .models import Case, Decision, claim_lapsed, live_claim
 
 HOME_ROWS = 10  # rows of each list on the home page; the counts say how many there are in all
 
@@ -27,7 +27,7 @@ def sent_back_to(user, *, now: datetime | None = None) -> QuerySet[Case]:
     now = now or timezone.now()
     latest = _sent_back_by(user).order_by("-decided_at", "-pk").values("sent_back_reason")[:1]
     return (Case.objects.filter(Exists(_sent_back_by(user)), state=Case.State.IN_REVIEW)
-            .filter(Q(assignee=user) | Q(lease_expires_at__lte=now) | Q(assignee__isnull=True))
+            .filter(Q(assignee=user) | claim_lapsed(now))
             .select_related("account").annotate(sent_back_reason=Subquery(latest))
             .order_by("lease_expires_at", "pk"))
 
@@ -36,7 +36,7 @@ def claims_of(user, *, now: datetime | None = None) -> QuerySet[Case]:
     """The cases ``user`` holds a live claim on, other than those sent back (listed apart), the claim ending
     soonest first."""
     now = now or timezone.now()
-    return (Case.objects.filter(assignee=user, state=Case.State.IN_REVIEW, lease_expires_at__gt=now)
+    return (Case.objects.filter(live_claim(now), assignee=user)
             .exclude(Exists(_sent_back_by(user))).select_related("account", "campaign")
             .order_by("lease_expires_at", "pk"))
 
