@@ -23,10 +23,13 @@ QUERYSET_METHODS = sorted(name for name in dir(QuerySet) if not name.startswith(
 
 
 def layers() -> list[list[str]]:
-    """The contract's layers, top first; each a list of the packages on that line."""
+    """The contract's layers, top first; each a list of the apps on that line (an optional layer, in
+    parentheses, only once it is an installed app)."""
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
     (contract,) = [c for c in config["contracts"] if c["type"] == "layers"]
-    return [[name.strip() for name in re.split(r"[|:]", line)] for line in contract["layers"]]
+    installed = {app.name for app in apps.get_app_configs()}
+    return [[name for name in (part.strip().strip("()") for part in re.split(r"[|:]", line)) if name in installed]
+            for line in contract["layers"]]
 
 
 def _app_of(package: str):
