@@ -249,7 +249,7 @@ class SharedObject(models.Model):
     modified = models.CharField(max_length=32, blank=True)
     stix_type = models.CharField(max_length=64)
     collection_id = models.CharField(max_length=128)
-    push = models.ForeignKey(ForumPush, on_delete=models.PROTECT, related_name="objects")
+    push = models.ForeignKey(ForumPush, on_delete=models.PROTECT, related_name="shared_objects")
     proposal = models.ForeignKey(ShareProposal, on_delete=models.PROTECT, null=True, blank=True,
                                  related_name="shared_objects")
     # Local only (never sent): Account primary keys of the accounts this object is about.

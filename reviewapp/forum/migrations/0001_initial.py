@@ -82,7 +82,7 @@ class Migration(migrations.Migration):
                 ('accepted', models.BooleanField(default=False, help_text="The hub's status listed it as a success.")),
                 ('body', models.JSONField(help_text='The object exactly as sent.')),
                 ('recorded_at', models.DateTimeField()),
-                ('push', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='objects', to='forum.forumpush')),
+                ('push', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='shared_objects', to='forum.forumpush')),
                 ('proposal', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='shared_objects', to='forum.shareproposal')),
             ],
             options={

@@ -1,0 +1,474 @@
+"""Writes of Forum sharing: propose, narrow, include a researcher account, approve, reject, push (DESIGN.md
+invariant 6). Every function locks what it changes and writes its audit event in the same transaction.
+
+- Only what a human reviewed leaves: accounts with a recorded violation decision; researcher-programme
+  accounts only by an officer's override with a reason.
+- Four eyes: a sharing officer who is not the proposer approves the exact bytes they previewed (the SHA-256
+  of the canonical bundle is stored); the push rebuilds the bundle and refuses, audited, if one byte differs.
+- The push goes through the outbox (kinds ``forum_push`` and ``forum_status``, outbox_handlers.py): a hub
+  that is down means delay, never loss; objects the hub already holds from an earlier attempt count as
+  accepted, so nothing is sent twice.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import UTC
+
+import stix2
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.utils import timezone
+
+from flags.models import Flag
+from reviewapp.audit.actions import AuditAction
+from reviewapp.audit.services import SYSTEM, Target, record
+from reviewapp.cases.models import Account, Campaign, Case
+from reviewapp.cases.workflow import InvalidTransition, move_check
+from reviewapp.outbox.handlers import DeliveryError
+from reviewapp.outbox.services import outbox_enqueue
+
+from . import taxii
+from .bundles import BuiltBundle, LedgerEntry, bundle_build, canonical_bytes, sha256_of
+from .content import (
+    ShareChoice,
+    ShareError,
+    accounts_with_violation,
+    check_free_text,
+    check_source,
+    exclusion_for,
+    gather_evidence,
+    source_accounts,
+)
+from .models import (
+    SHARE_TRANSITIONS,
+    ForumPush,
+    ShareAccount,
+    ShareApproval,
+    SharedObject,
+    ShareItem,
+    ShareItemKind,
+    ShareProposal,
+    ShareState,
+    ShareVersion,
+)
+from .tlp import PROTECTIVE_TLPS, Tlp
+from .trust_groups import UnknownCollection, trust_group
+
+INTRUSION_SET_MAX = ShareVersion._meta.get_field("intrusion_set_name").max_length
+REASON_MAX = 2_000
+
+
+class InvalidShareTransition(InvalidTransition):
+    noun = "share"
+
+
+def _now_ms():
+    """Now, cut to milliseconds: a version's time is its objects' STIX timestamps, stored exactly."""
+    now = timezone.now().astimezone(UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def _move(proposal: ShareProposal, to: ShareState, fields: tuple[str, ...] = ()) -> None:
+    move_check(SHARE_TRANSITIONS, proposal, to, InvalidShareTransition)
+    proposal.state = to
+    proposal.save(update_fields=["state", *fields])
+
+
+def _reason(field: str, text: str, *, required: bool = True) -> str:
+    text = (text or "").strip()
+    if required and not text:
+        raise ShareError(field, "give a reason")
+    if len(text) > REASON_MAX:
+        raise ShareError(field, f"is {len(text):,} characters; the limit is {REASON_MAX:,}")
+    return text
+
+
+def _check_choice(choice: ShareChoice, *, tlp: str, included: list[Account], scope: list[Account], cutoff,
+                  intrusion_set_name: str) -> None:
+    """The minimisation rules, enforced here whatever the form allowed."""
+    from django.conf import settings
+
+    if not choice.items():
+        raise ShareError("items", "choose at least one item to share")
+    try:
+        tlp = Tlp(tlp)
+    except ValueError:
+        raise ShareError("tlp", f"{tlp!r} is not a TLP 2.0 level") from None
+    if choice.carries_identifying_items and tlp not in PROTECTIVE_TLPS:
+        raise ShareError("tlp", "a share with pseudonyms or prompt excerpts is marked TLP:AMBER, TLP:AMBER+STRICT "
+                                "or TLP:RED")
+    if not included:
+        raise ShareError("source", "no account in it has a recorded violation decision (and is not a "
+                                   "researcher-programme account)")
+    k = settings.FORUM_MIN_CLUSTER_SIZE
+    if choice.account_pseudonyms and len(included) < k:
+        raise ShareError("account_pseudonyms", f"account pseudonyms leave only for a cluster of at least {k} accounts; "
+                                               f"this share has {len(included)}")
+    if len(intrusion_set_name) > INTRUSION_SET_MAX:
+        raise ShareError("intrusion_set_name", f"is {len(intrusion_set_name)} characters; the limit is "
+                                               f"{INTRUSION_SET_MAX}")
+    check_free_text("intrusion_set_name", intrusion_set_name, scope=scope)
+    if choice.fingerprints or choice.excerpts:
+        evidence = gather_evidence(accounts=included, scope=scope, cutoff=cutoff)
+        unknown = sorted(choice.fingerprints - set(evidence.fingerprints))
+        if unknown:
+            raise ShareError("fingerprints", f"not in the included accounts' evidence: {', '.join(unknown)}")
+        missing = sorted(f"{f}:{i}" for f, i in choice.excerpts if f"{f}:{i}" not in evidence.excerpts)
+        if missing:
+            raise ShareError("excerpts", f"not in the included accounts' evidence: {', '.join(missing)}")
+
+
+def _version_create(proposal: ShareProposal, *, number: int, created_by, collection_id: str, tlp: str,
+                    intrusion_set_name: str, change_note: str, choice: ShareChoice,
+                    accounts: list[tuple[Account, str, str, object]]) -> tuple[ShareVersion, BuiltBundle]:
+    """Write one version (items and frozen accounts), then build its bundle for the hash and the summary."""
+    try:
+        trust_group(collection_id)
+    except UnknownCollection as exc:
+        raise ShareError("collection_id", str(exc)) from None
+    created_at = _now_ms()
+    scope = [account for account, *_ in accounts]
+    included = [account for account, excluded, *_ in accounts if not excluded]
+    intrusion_set_name = (intrusion_set_name or "").strip()
+    _check_choice(choice, tlp=tlp, included=included, scope=scope, cutoff=created_at,
+                  intrusion_set_name=intrusion_set_name)
+    version = ShareVersion.objects.create(
+        proposal=proposal, number=number, created_by=created_by, created_at=created_at, collection_id=collection_id,
+        tlp=Tlp(tlp), intrusion_set_name=intrusion_set_name, change_note=change_note, bundle_sha256="")
+    ShareItem.objects.bulk_create([
+        ShareItem(version=version, kind=kind, key=key,
+                  flag_id=int(key.split(":")[0]) if kind == ShareItemKind.EXCERPT else None,
+                  excerpt_index=int(key.split(":")[1]) if kind == ShareItemKind.EXCERPT else None)
+        for kind, key in choice.items()])
+    ShareAccount.objects.bulk_create([
+        ShareAccount(version=version, account=account, excluded=excluded, override_reason=reason, override_by=by)
+        for account, excluded, reason, by in accounts])
+    built = bundle_build(version)
+    version.bundle_sha256, version.summary = built.sha256, built.summary
+    version.save(update_fields=["bundle_sha256", "summary"])
+    return version, built
+
+
+def _audit_version(version: ShareVersion) -> dict:
+    return {"version": version.number, "collection_id": version.collection_id, "tlp": version.tlp,
+            "bundle_sha256": version.bundle_sha256, "summary": version.summary,
+            "items": [[i.kind, i.key] for i in version.items.all()]}
+
+
+@transaction.atomic
+def share_propose(*, proposer, source: Case | Account | Campaign, choice: ShareChoice, collection_id: str,
+                  tlp: str = Tlp.AMBER_STRICT, intrusion_set_name: str = "") -> ShareProposal:
+    """A reviewer proposes a share of what was reviewed about a decided case, an account or a campaign.
+
+    Only accounts with a recorded violation decision are included; researcher-programme accounts are listed as
+    excluded (an officer may include one, with a reason: ``share_include_researcher``). Raises ``ShareError``
+    naming the field, ``PermissionDenied`` for a role that does not propose."""
+    if not proposer.has_perm("forum.propose_share"):
+        raise PermissionDenied("Your role does not propose Forum shares.")
+    check_source(source)
+    kind, accounts, _campaign = source_accounts(source)
+    violating = accounts_with_violation(a.pk for a in accounts)
+    rows = [(a, exclusion_for(a, violating=violating, overridden=set()), "", None) for a in accounts]
+    proposal = ShareProposal.objects.create(
+        source=kind, case=source if kind == "case" else None, account=source if kind == "account" else None,
+        campaign=source if kind == "campaign" else None, proposed_by=proposer, proposed_at=timezone.now())
+    version, _ = _version_create(proposal, number=1, created_by=proposer, collection_id=collection_id, tlp=tlp,
+                                 intrusion_set_name=intrusion_set_name, change_note="", choice=choice, accounts=rows)
+    record(actor=proposer, action=AuditAction.SHARE_PROPOSED, target=proposal,
+           data={"source": kind, "source_id": source.pk, **_audit_version(version),
+                 "excluded": {row[0].pk: row[1] for row in rows if row[1]}})
+    return proposal
+
+
+def _officer_check(officer, proposal: ShareProposal, *, what: str) -> None:
+    if not officer.has_perm("forum.approve_share"):
+        raise PermissionDenied(f"Only a sharing officer may {what} a Forum share.")
+    if officer.pk == proposal.proposed_by_id:
+        raise PermissionDenied(f"You proposed share {proposal.pk}; another sharing officer must {what} it.")
+
+
+def _locked_waiting(proposal: ShareProposal) -> ShareProposal:
+    proposal = ShareProposal.objects.select_for_update().get(pk=proposal.pk)
+    if proposal.state != ShareState.AWAITING_APPROVAL:
+        raise InvalidShareTransition(proposal, ShareState.AWAITING_APPROVAL)
+    return proposal
+
+
+def current_version(proposal: ShareProposal) -> ShareVersion:
+    return proposal.versions.get(number=proposal.current_version)
+
+
+def _rows_of(version: ShareVersion) -> list[tuple[Account, str, str, object]]:
+    return [(row.account, row.excluded, row.override_reason, row.override_by)
+            for row in version.accounts.select_related("account", "override_by").order_by("account_id")]
+
+
+def _next_version(proposal: ShareProposal, *, officer, choice: ShareChoice, rows, change_note: str,
+                  tlp: str | None = None) -> ShareVersion:
+    last = current_version(proposal)
+    version, _ = _version_create(
+        proposal, number=last.number + 1, created_by=officer, collection_id=last.collection_id,
+        tlp=tlp or last.tlp, intrusion_set_name=last.intrusion_set_name, change_note=change_note, choice=choice,
+        accounts=rows)
+    proposal.current_version = version.number
+    _move(proposal, ShareState.AWAITING_APPROVAL, fields=("current_version",))
+    return version
+
+
+@transaction.atomic
+def share_narrow(*, officer, proposal: ShareProposal, choice: ShareChoice, reason: str,
+                 tlp: str | None = None) -> ShareVersion:
+    """A sharing officer removes items (or tightens the TLP): a new version, which needs its own preview."""
+    proposal = _locked_waiting(proposal)
+    _officer_check(officer, proposal, what="narrow")
+    reason = _reason("reason", reason)
+    last = current_version(proposal)
+    before = ShareChoice.from_items(list(last.items.all()))
+    if not choice.is_narrowing_of(before):
+        raise ShareError("items", "narrowing only removes items; propose a new share to add any")
+    order = [Tlp.CLEAR, Tlp.GREEN, Tlp.AMBER, Tlp.AMBER_STRICT, Tlp.RED]
+    if tlp and order.index(Tlp(tlp)) < order.index(Tlp(last.tlp)):
+        raise ShareError("tlp", f"narrowing keeps {Tlp(last.tlp).label} or a stricter level")
+    version = _next_version(proposal, officer=officer, choice=choice, rows=_rows_of(last), change_note=reason, tlp=tlp)
+    record(actor=officer, action=AuditAction.SHARE_NARROWED, target=proposal,
+           data={"reason": reason, "from_version": last.number, **_audit_version(version)})
+    return version
+
+
+@transaction.atomic
+def share_include_researcher(*, officer, proposal: ShareProposal, account: Account, reason: str) -> ShareVersion:
+    """The approving officer includes one researcher-programme account, with a reason (audited): a new version."""
+    proposal = _locked_waiting(proposal)
+    _officer_check(officer, proposal, what="change")
+    reason = _reason("reason", reason)
+    last = current_version(proposal)
+    rows = _rows_of(last)
+    target = next((row for row in rows if row[0].pk == account.pk), None)
+    if target is None:
+        raise ShareError("account", f"account {account.pk} is not part of share {proposal.pk}")
+    if target[1] != ShareAccount.Exclusion.RESEARCHER:
+        raise ShareError("account", f"account {account.pk} is not excluded as a researcher-programme account")
+    rows = [(a, "" if a.pk == account.pk else ex, reason if a.pk == account.pk else r, officer if a.pk == account.pk
+             else by) for a, ex, r, by in rows]
+    version = _next_version(proposal, officer=officer, choice=ShareChoice.from_items(list(last.items.all())),
+                            rows=rows, change_note=f"Researcher-programme account included: {reason}")
+    record(actor=officer, action=AuditAction.SHARE_RESEARCHER_INCLUDED, target=proposal,
+           data={"account_id": account.pk, "reason": reason, "from_version": last.number, **_audit_version(version)})
+    return version
+
+
+@transaction.atomic
+def share_reject(*, officer, proposal: ShareProposal, reason: str) -> ShareProposal:
+    proposal = _locked_waiting(proposal)
+    _officer_check(officer, proposal, what="reject")
+    proposal.rejection_reason = _reason("reason", reason, required=True)
+    proposal.decided_by, proposal.decided_at = officer, timezone.now()
+    _move(proposal, ShareState.REJECTED, fields=("rejection_reason", "decided_by", "decided_at"))
+    record(actor=officer, action=AuditAction.SHARE_REJECTED, target=proposal,
+           data={"reason": proposal.rejection_reason, "version": proposal.current_version})
+    return proposal
+
+
+@transaction.atomic
+def share_approve(*, officer, proposal: ShareProposal, version_number: int, bundle_sha256: str) -> ShareApproval:
+    """A sharing officer who is not the proposer approves the version they previewed, by its hash.
+
+    The bundle is rebuilt now; if it is not the one previewed (``bundle_sha256``), nothing is approved. The push
+    (a ``ForumPush`` and its outbox message) is written in the same transaction."""
+    proposal = _locked_waiting(proposal)
+    _officer_check(officer, proposal, what="approve")
+    if version_number != proposal.current_version:
+        raise ShareError("version", f"version {version_number} is not the current one (v{proposal.current_version}); "
+                                    "preview the current version")
+    version = current_version(proposal)
+    built = bundle_build(version)
+    if built.sha256 != bundle_sha256:
+        raise ShareError("bundle_sha256", "the bundle is no longer the one you previewed (its hash is now "
+                                          f"{built.sha256[:12]}…); preview it again")
+    now = timezone.now()
+    approval = ShareApproval.objects.create(proposal=proposal, version=version, approved_by=officer, approved_at=now,
+                                            bundle_sha256=built.sha256)
+    proposal.decided_by, proposal.decided_at = officer, now
+    _move(proposal, ShareState.APPROVED, fields=("decided_by", "decided_at"))
+    push = ForumPush.objects.create(purpose=ForumPush.Purpose.SHARE, proposal=proposal, version=version,
+                                    collection_id=version.collection_id, bundle_sha256=built.sha256, created_at=now)
+    record(actor=officer, action=AuditAction.SHARE_APPROVED, target=proposal,
+           data={"version": version.number, "bundle_sha256": built.sha256, "push_id": push.pk,
+                 "collection_id": version.collection_id, "summary": built.summary})
+    _enqueue_push(push)
+    return approval
+
+
+def _enqueue_push(push: ForumPush) -> None:
+    outbox_enqueue(kind="forum_push", payload={"push_id": push.pk}, idempotency_key=f"forum-push-{push.pk}",
+                   target=push)
+
+
+@transaction.atomic
+def forum_push_enqueue(*, purpose: str, collection_id: str, bundle: dict, entries: Iterable[LedgerEntry],
+                       actor, proposal: ShareProposal | None = None) -> ForumPush:
+    """Queue a bundle built once by its service (a withdrawal's revoked versions, feedback to a peer) for the
+    same delivery, status and ledger as a share. The bundle must parse as STIX 2.1 without custom content.
+
+    The caller records its own audit event (``share.withdrawn``, ``forum.feedback_published``) in the same
+    transaction, naming the push; ``actor`` is that event's actor."""
+    if purpose == ForumPush.Purpose.SHARE:
+        raise ValueError("a share's push is made by share_approve")
+    trust_group(collection_id)
+    stix2.parse(bundle, allow_custom=False)
+    body = canonical_bytes(bundle)
+    now = timezone.now()
+    push = ForumPush.objects.create(purpose=purpose, proposal=proposal, collection_id=collection_id,
+                                    bundle=json.loads(body), bundle_sha256=sha256_of(body), created_at=now)
+    _ledger_write(push, list(entries))
+    _enqueue_push(push)
+    return push
+
+
+def _ledger_write(push: ForumPush, entries: list[LedgerEntry]) -> None:
+    # The sharer's identity and the TLP marking travel in every bundle with the same id and version: the ledger
+    # keeps their first sending (ignore_conflicts), like the hub.
+    now = timezone.now()
+    SharedObject.objects.bulk_create([
+        SharedObject(stix_id=e.object["id"], modified=e.object.get("modified", ""), stix_type=e.object["type"],
+                     collection_id=push.collection_id, push=push, proposal=push.proposal,
+                     account_ids=list(e.account_ids), pseudonyms=list(e.pseudonyms), key_id=e.key_id,
+                     revoked=bool(e.object.get("revoked")), body=e.object, recorded_at=now)
+        for e in entries], ignore_conflicts=True)
+
+
+# ── delivery (outbox handlers call these inside the outbox's transaction, the message row locked) ──────────────
+
+def _group_for(push: ForumPush):
+    try:
+        return trust_group(push.collection_id)
+    except UnknownCollection as exc:
+        raise DeliveryError(str(exc)) from None
+
+
+def forum_push_deliver(*, push_id: int) -> ForumPush:
+    """Send one push: rebuild (share) and check the approved hash, POST the exact bytes, record the status.
+
+    Refusal (the rebuild differs) is final and audited, not retried. An unreachable hub raises
+    ``DeliveryError``: the outbox retries later and nothing here is kept from the failed try."""
+    push = ForumPush.objects.select_for_update().get(pk=push_id)
+    if push.state in ForumPush.FINAL_STATES or push.status_id:
+        return push  # done, or posted and being followed by forum_status
+    group = _group_for(push)
+    if push.purpose == ForumPush.Purpose.SHARE:
+        built = bundle_build(push.version)
+        if built.sha256 != push.bundle_sha256:
+            return _refuse(push, built.sha256)
+        body, entries = built.canonical, built.entries
+    else:
+        body, entries = canonical_bytes(push.bundle), []
+        if sha256_of(body) != push.bundle_sha256:
+            return _refuse(push, sha256_of(body))
+    try:
+        status = taxii.post_bundle(group, body)
+    except taxii.HubUnavailable as exc:
+        raise DeliveryError(str(exc)) from exc
+    if entries:
+        _ledger_write(push, entries)
+    # What left, kept with its status (the register shows it; the status is matched against it).
+    push.bundle = json.loads(body)
+    push.status_id, push.sent_at = status.id, timezone.now()
+    push.save(update_fields=["bundle", "status_id", "sent_at"])
+    record(actor=SYSTEM, action=AuditAction.SHARE_PUSHED, target=push,
+           data={"purpose": push.purpose, "proposal_id": push.proposal_id, "collection_id": push.collection_id,
+                 "bundle_sha256": push.bundle_sha256, "status_id": status.id, "status": status.status})
+    if status.complete:
+        _complete(push, status, group)
+    else:
+        _record_counts(push, status)
+        outbox_enqueue(kind="forum_status", payload={"push_id": push.pk},
+                       idempotency_key=f"forum-status-{push.pk}-{status.id}", target=push)
+    return push
+
+
+def forum_push_follow_status(*, push_id: int) -> ForumPush:
+    """Follow a posted push's TAXII status resource until the hub says it is complete (retried while pending)."""
+    push = ForumPush.objects.select_for_update().get(pk=push_id)
+    if push.state in ForumPush.FINAL_STATES:
+        return push
+    group = _group_for(push)
+    try:
+        status = taxii.get_status(group, push.status_id)
+    except taxii.HubUnavailable as exc:
+        raise DeliveryError(str(exc)) from exc
+    if not status.complete:
+        total = status.success_count + status.failure_count + status.pending_count
+        raise DeliveryError(f"the Forum hub is still processing: {status.pending_count} of {total} objects pending")
+    _complete(push, status, group)
+    return push
+
+
+def _record_counts(push: ForumPush, status: taxii.HubStatus) -> None:
+    push.success_count, push.failure_count, push.pending_count = (status.success_count, status.failure_count,
+                                                                  status.pending_count)
+    push.save(update_fields=["success_count", "failure_count", "pending_count"])
+
+
+def _complete(push: ForumPush, status: taxii.HubStatus, group) -> None:
+    """Final state from a complete status. An object the hub refused because it already holds that version (our
+    own earlier attempt whose answer was lost, or the identity every bundle carries) counts as accepted."""
+    sent = {(o["id"], o.get("modified", "")) for o in _objects_of(push)}
+    accepted_ids = {s.get("id") for s in status.successes}
+    failures = []
+    for failure in status.failures:
+        stix_id, version = failure.get("id", ""), failure.get("version", "")
+        modified = next((m for i, m in sent if i == stix_id), "")
+        if stix_id and taxii_object_present(group, stix_id, modified):
+            accepted_ids.add(stix_id)
+        else:
+            failures.append({"id": stix_id, "version": version, "message": failure.get("message", "")})
+    total = len(sent)
+    accepted = len({i for i, _ in sent} & accepted_ids)
+    push.success_count, push.failure_count, push.pending_count = accepted, len(failures), 0
+    push.failures = failures
+    push.completed_at = timezone.now()
+    push.state = (ForumPush.State.SENT if accepted == total and not failures
+                  else ForumPush.State.FAILED if accepted == 0 else ForumPush.State.PARTIAL)
+    push.save(update_fields=["success_count", "failure_count", "pending_count", "failures", "completed_at", "state"])
+    SharedObject.objects.filter(push=push, stix_id__in=accepted_ids).update(accepted=True)
+    record(actor=SYSTEM, action=AuditAction.SHARE_PUSH_COMPLETED, target=push,
+           data={"state": push.state, "accepted": accepted, "failed": len(failures), "objects": total,
+                 "status_id": status.id, "failures": failures[:20]})
+
+
+def taxii_object_present(group, stix_id: str, modified: str) -> bool:
+    try:
+        return taxii.object_present(group, stix_id, modified)
+    except taxii.HubUnavailable as exc:
+        raise DeliveryError(str(exc)) from exc
+
+
+def _objects_of(push: ForumPush) -> list[dict]:
+    return push.bundle["objects"]
+
+
+def _refuse(push: ForumPush, rebuilt_sha256: str) -> ForumPush:
+    push.state, push.refused_sha256, push.completed_at = ForumPush.State.REFUSED, rebuilt_sha256, timezone.now()
+    push.last_error = ("Not sent: the bundle rebuilt for sending is not byte for byte the one approved "
+                       f"(approved {push.bundle_sha256[:12]}…, now {rebuilt_sha256[:12]}…).")
+    push.save(update_fields=["state", "refused_sha256", "completed_at", "last_error"])
+    record(actor=SYSTEM, action=AuditAction.SHARE_PUSH_REFUSED, target=push,
+           data={"proposal_id": push.proposal_id, "approved_sha256": push.bundle_sha256,
+                 "rebuilt_sha256": rebuilt_sha256})
+    return push
+
+
+# ── reading raw evidence for a share is an evidence opening (DESIGN.md invariant 2) ─────────────────────────────
+
+def excerpts_opened(*, user, flag_ids: Iterable[int], context: str) -> None:
+    """Record ``evidence.opened`` on each case whose flags' excerpts ``user`` is shown (share candidates, the
+    preview of a bundle that carries excerpts)."""
+    cases = (Flag.objects.filter(pk__in=list(flag_ids), case__isnull=False).values_list("case_id", flat=True)
+             .distinct())
+    with transaction.atomic():
+        for case_id in sorted(set(cases)):
+            flags = sorted(Flag.objects.filter(pk__in=list(flag_ids), case_id=case_id).values_list("pk", flat=True))
+            record(actor=user, action=AuditAction.EVIDENCE_OPENED, target=Target(type="cases.case", id=str(case_id)),
+                   data={"flags": flags, "context": context})
