@@ -71,6 +71,8 @@ def celery_worker(django_db_setup, django_db_blocker, artifacts_dir, tmp_path_fa
     # The outbox delivers to a receiver and an SMTP server that tests start on these ports when they want
     # a peer that is up (tests/outbox/conftest.py); short retries, so a test sees retries and a give-up.
     enforcement_port, smtp_port = _free_port(), _free_port()
+    # The Forum hub (medallion) that tests/forum starts on this port when they want it up.
+    forum_port = _free_port()
     with django_db_blocker.unblock():
         # Small grouping batches, so a test can kill the worker in the middle of grouping.
         env = child_env(
@@ -80,10 +82,11 @@ def celery_worker(django_db_setup, django_db_blocker, artifacts_dir, tmp_path_fa
             EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend",
             EMAIL_HOST="127.0.0.1", EMAIL_PORT=str(smtp_port),
             OUTBOX_RETRY_BASE_SECONDS="1", OUTBOX_MAX_ATTEMPTS="3",
+            FORUM_TAXII_API_ROOT=f"http://127.0.0.1:{forum_port}/forum/",
         )
     worker = CeleryWorker(env, artifacts_dir / f"celery-worker-{os.getpid()}.log").start()
     worker.checkpoint_file = checkpoint_file
-    worker.enforcement_port, worker.smtp_port = enforcement_port, smtp_port
+    worker.enforcement_port, worker.smtp_port, worker.forum_port = enforcement_port, smtp_port, forum_port
     yield worker
     worker.stop()
 
