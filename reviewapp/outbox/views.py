@@ -21,10 +21,13 @@ _LINK_WORDS = {"case": "case", "appeal": "appeal", "statement": "statement", "ch
 
 
 def _links(user, about) -> list[dict]:
+    decision = dict(about).get("decision")
     links = []
     for kind, key in about:
         if kind in _LINKS and user.has_perm(_LINKS[kind][0]):
             label = _LINK_WORDS[kind] if kind == "checkpoint" else f"{_LINK_WORDS[kind]} {key}"
+            if kind == "case" and decision:  # the decision is shown on its case's page
+                label = f"decision {decision} (case {key})"
             links.append({"label": label, "url": _LINKS[kind][1](key)})
     return links
 

@@ -99,7 +99,7 @@ def test_each_delivery_says_what_it_does_with_links_to_what_it_is_about(conteste
     assert [row for row in rows if f"Email about appeal {appeal.pk} “Your appeal no. {appeal.pk} is decided”" in row]
     assert [row for row in rows if "Witness checkpoint: the signed audit chain head through event 41" in row]
     # Links to act on what a delivery is about, for a reader who may open it.
-    assert f'href="{reverse("review:case", args=[case.pk])}"' in html
+    assert f'href="{reverse("review:case", args=[case.pk])}">decision {decision.pk} (case {case.pk})</a>' in html
     assert f'href="{reverse("appeal-review:appeal", args=[appeal.pk])}"' in html
     assert f'href="{reverse("review:statement", args=[statement.pk])}"' in html
 
