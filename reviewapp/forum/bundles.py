@@ -267,9 +267,11 @@ class _Builder:
         }
 
 
-def bundle_build(version: ShareVersion) -> BuiltBundle:
-    """The version's bundle as it would leave now (deterministic: same state, same bytes)."""
+def bundle_build(version: ShareVersion, *, without: frozenset[int] = frozenset()) -> BuiltBundle:
+    """The version's bundle as it would leave now (deterministic: same state, same bytes). ``without``: account
+    pks left out as if never included (a withdrawal compares what the share would hold without them)."""
     scope, included = included_accounts(version)
+    included = [a for a in included if a.pk not in without]
     choice = ShareChoice.from_items(list(version.items.all()))
     evidence = gather_evidence(accounts=included, scope=scope, cutoff=version.created_at)
     key = pseudonyms.forum_key() if (choice.account_pseudonyms or choice.organization_pseudonyms) else None

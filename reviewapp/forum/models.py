@@ -277,3 +277,36 @@ class SharedObject(models.Model):
 # Reserved for F3 (inbound intelligence): InboundObject (objects pulled from a collection, with provenance),
 # InboundMatch (a local account or flag evidence matched by an inbound object), PullCursor (added_after per
 # collection). Not created here; see /work/notes/forum-design.md.
+
+
+class ShareWithdrawal(models.Model):
+    """What was withdrawn from a share, when and why (F2): one account's objects after its decision was
+    overturned on appeal (``account`` set, ``withdrawn_by`` empty: the system did it without waiting for anyone),
+    or the whole share by a sharing officer with a reason (``account`` empty). A later withdrawal of the same
+    share leaves out every account withdrawn before, so nothing withdrawn comes back. ``push`` is the revoked
+    versions on their way (empty when nothing of it had left yet)."""
+
+    proposal = models.ForeignKey(ShareProposal, on_delete=models.PROTECT, related_name="withdrawals")
+    account = models.ForeignKey("cases.Account", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    push = models.ForeignKey(ForumPush, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    reason = models.CharField(max_length=2_000)
+    decision = models.ForeignKey("cases.Decision", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    appeal_id = models.BigIntegerField(null=True, blank=True)
+    withdrawn_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+                                     related_name="+")
+    withdrawn_at = models.DateTimeField()
+    revoked_ids = ArrayField(models.CharField(max_length=128), default=list, blank=True)
+    narrowed_ids = ArrayField(models.CharField(max_length=128), default=list, blank=True)
+
+    class Meta:
+        ordering = ["withdrawn_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["proposal", "account"], name="share_withdrawal_account_once",
+                                    condition=Q(account__isnull=False)),
+            models.UniqueConstraint(fields=["proposal"], name="share_withdrawal_whole_once",
+                                    condition=Q(account__isnull=True)),
+        ]
+
+    def __str__(self) -> str:
+        what = f"account {self.account_id}" if self.account_id else "whole share"
+        return f"Withdrawal of {what} from share {self.proposal_id}"
