@@ -2,8 +2,9 @@
 
 ``decision_overturned`` is sent by ``services.decisions.decision_reverse_on_appeal`` inside the
 transaction that reverses the decision, with ``decision`` (the reversed Decision), ``appeal_id`` and
-``actor``. A receiver's writes therefore commit or roll back with the reversal. The Forum-sharing work
-subscribes to it to revoke what was shared about the account (DESIGN.md invariant 6).
+``actor``. A receiver's writes therefore commit or roll back with the reversal. Receivers:
+``reviewapp.forum.receivers.withdraw_on_overturn`` (connected in ``ForumConfig.ready()``) withdraws what was
+shared with the Forum about the account (DESIGN.md invariant 6).
 """
 
 from django.dispatch import Signal

@@ -472,3 +472,203 @@ def excerpts_opened(*, user, flag_ids: Iterable[int], context: str) -> None:
             flags = sorted(Flag.objects.filter(pk__in=list(flag_ids), case_id=case_id).values_list("pk", flat=True))
             record(actor=user, action=AuditAction.EVIDENCE_OPENED, target=Target(type="cases.case", id=str(case_id)),
                    data={"flags": flags, "context": context})
+
+
+# ── withdrawal when we were wrong (F2; DESIGN.md invariant 6) ──────────────────────────────────────────────────
+#
+# Only subtractive changes leave without a preview: a new version of an object we sent with ``revoked: true``,
+# or a new version of the accounts' observed-data without some ``object_refs``. Nothing recomputed is sent
+# (a recount would be content nobody approved, and old minus new would reveal the withdrawn account's share).
+# Which objects go: those the share would not hold had the withdrawn accounts never been in it, or would hold
+# with other content (time bounds aside: a campaign's first/last seen, an indicator's valid_from); then every
+# object that points at one that went. A user-account (an SCO) has no versions in STIX and cannot be revoked:
+# it leaves the observed-data's object_refs, and the observed-data is revoked when fewer than
+# FORUM_MIN_CLUSTER_SIZE accounts would remain (account lists leave only for clusters of k).
+
+_TIME_BOUNDS = frozenset({"created", "modified", "first_seen", "last_seen", "valid_from", "first_observed",
+                          "last_observed"})
+_REF_KEYS = ("source_ref", "target_ref", "sighting_of_ref", "object_refs", "observed_data_refs",
+             "where_sighted_refs")
+
+
+def _after(previous: str) -> str:
+    """A STIX timestamp (ms) strictly later than ``previous``: a new version must sort after the old one."""
+    from datetime import datetime, timedelta
+
+    from .bundles import stix_time
+
+    now = _now_ms()
+    if previous:
+        before = datetime.fromisoformat(previous.replace("Z", "+00:00"))
+        if now <= before:
+            now = before + timedelta(milliseconds=1)
+    return stix_time(now)
+
+
+def _live_objects(proposal: ShareProposal) -> dict[str, SharedObject]:
+    """The newest version we sent of each object of the share (not our identity or the TLP definitions, which
+    every share carries and no withdrawal may revoke)."""
+    from .bundles import sharer_identity
+
+    sharer = sharer_identity().id
+    newest: dict[str, SharedObject] = {}
+    for row in SharedObject.objects.filter(proposal=proposal).exclude(stix_type="marking-definition") \
+            .exclude(stix_id=sharer).order_by("stix_id", "modified", "id"):
+        newest[row.stix_id] = row
+    return newest
+
+
+def _refs(body: dict) -> set[str]:
+    found: set[str] = set()
+    for key in _REF_KEYS:
+        value = body.get(key)
+        if isinstance(value, str):
+            found.add(value)
+        elif isinstance(value, list):
+            found.update(value)
+    return found
+
+
+def _content(body: dict) -> dict:
+    return {k: v for k, v in body.items() if k not in _TIME_BOUNDS}
+
+
+def _plan(proposal: ShareProposal, *, without: frozenset[int] | None) -> tuple[list[SharedObject], list[tuple]]:
+    """(revoke, narrow): the live objects to revoke, and (observed-data row, refs kept, accounts kept, pseudonyms
+    kept) to send again without the withdrawn accounts. ``without`` None: the whole share."""
+    from django.conf import settings
+
+    live = {i: row for i, row in _live_objects(proposal).items() if not row.revoked}
+    revoke: dict[str, SharedObject] = {}
+    narrow: list[tuple] = []
+    if without is None:
+        revoke = {i: row for i, row in live.items() if row.stix_type != "user-account"}
+    else:
+        approval = ShareApproval.objects.filter(proposal=proposal).select_related("version").first()
+        rebuilt = ({o["id"]: o for o in bundle_build(approval.version, without=without).bundle["objects"]}
+                   if approval else {})
+        gone_accounts = {i for i, row in live.items() if row.stix_type == "user-account"
+                         and set(row.account_ids) <= without}
+        for stix_id, row in live.items():
+            if row.stix_type == "user-account" or not set(row.account_ids) & without:
+                continue
+            if row.stix_type == "observed-data":
+                refs = [r for r in row.body.get("object_refs", []) if r not in gone_accounts]
+                if len(refs) >= settings.FORUM_MIN_CLUSTER_SIZE:
+                    if len(refs) < len(row.body.get("object_refs", [])):
+                        kept = [live[r] for r in refs if r in live]
+                        narrow.append((row, refs, sorted({a for k in kept for a in k.account_ids}),
+                                       sorted({p for k in kept for p in k.pseudonyms})))
+                    continue
+                revoke[stix_id] = row
+            elif stix_id not in rebuilt or _content(rebuilt[stix_id]) != _content(row.body):
+                revoke[stix_id] = row
+    # Whatever points at an object that went goes too (a relationship, a sighting, a note), until nothing does.
+    changed = True
+    while changed:
+        changed = False
+        for stix_id, row in live.items():
+            if stix_id not in revoke and row.stix_type != "user-account" and _refs(row.body) & set(revoke):
+                revoke[stix_id] = row
+                changed = True
+    narrow = [n for n in narrow if n[0].stix_id not in revoke]
+    return sorted(revoke.values(), key=lambda r: r.stix_id), narrow
+
+
+def _withdrawal_bundle(proposal: ShareProposal, revoke: list[SharedObject],
+                       narrow: list[tuple]) -> tuple[dict, list[LedgerEntry]]:
+    import uuid as uuid_module
+
+    from .bundles import sharer_identity
+    from .tlp import marking_definition, tlp_of
+
+    entries: list[LedgerEntry] = []
+    for row in revoke:
+        body = {**row.body, "revoked": True, "modified": _after(row.body.get("modified", ""))}
+        entries.append(LedgerEntry(object=body, account_ids=tuple(row.account_ids), pseudonyms=tuple(row.pseudonyms),
+                                   key_id=row.key_id))
+    for row, refs, account_ids, kept_pseudonyms in narrow:
+        body = {**row.body, "object_refs": refs, "modified": _after(row.body.get("modified", ""))}
+        entries.append(LedgerEntry(object=body, account_ids=tuple(account_ids), pseudonyms=tuple(kept_pseudonyms),
+                                   key_id=row.key_id))
+    identity = json.loads(sharer_identity().serialize())
+    levels = sorted({tlp_of(e.object.get("object_marking_refs")) for e in entries} - {None})
+    markings = [marking_definition(level) for level in levels]
+    objects = [identity, *markings, *(e.object for e in entries)]
+    bundle = {"type": "bundle", "id": f"bundle--{uuid_module.uuid4()}", "objects": objects}
+    return bundle, [LedgerEntry(object=identity), *(LedgerEntry(object=m) for m in markings), *entries]
+
+
+def _withdraw(proposal: ShareProposal, *, without: frozenset[int] | None, actor) -> tuple[ForumPush | None, list,
+                                                                                         list]:
+    revoke, narrow = _plan(proposal, without=without)
+    if not revoke and not narrow:
+        return None, [], []
+    bundle, entries = _withdrawal_bundle(proposal, revoke, narrow)
+    collection_id = (revoke or [n[0] for n in narrow])[0].collection_id
+    push = forum_push_enqueue(purpose=ForumPush.Purpose.WITHDRAWAL, collection_id=collection_id, bundle=bundle,
+                              entries=entries, actor=actor, proposal=proposal)
+    return push, [r.stix_id for r in revoke], [n[0].stix_id for n in narrow]
+
+
+def _cancel_unsent(proposal: ShareProposal) -> list[int]:
+    """A share push not posted yet (the hub was down) never leaves once the share is withdrawn."""
+    unsent = list(ForumPush.objects.select_for_update().filter(
+        proposal=proposal, purpose=ForumPush.Purpose.SHARE, state=ForumPush.State.PENDING, status_id=""))
+    for push in unsent:
+        push.state, push.completed_at = ForumPush.State.REFUSED, timezone.now()
+        push.last_error = "Not sent: the share was withdrawn before the Forum hub could be reached."
+        push.save(update_fields=["state", "completed_at", "last_error"])
+    return [p.pk for p in unsent]
+
+
+@transaction.atomic
+def share_withdraw(*, officer, proposal: ShareProposal, reason: str) -> ShareProposal:
+    """A sharing officer withdraws a whole share (approved, or still waiting: SHARE_TRANSITIONS), with a reason;
+    no second person is needed, since withdrawing only takes away. Every object of it we sent gets a revoked new
+    version, pushed like a share; a push not sent yet is stopped. Audit ``share.withdrawn``."""
+    from .models import ShareWithdrawal
+
+    if not officer.has_perm("forum.withdraw_share"):
+        raise PermissionDenied("Only a sharing officer may withdraw a Forum share.")
+    proposal = ShareProposal.objects.select_for_update().get(pk=proposal.pk)
+    reason = _reason("reason", reason)
+    move_check(SHARE_TRANSITIONS, proposal, ShareState.WITHDRAWN, InvalidShareTransition)
+    cancelled = _cancel_unsent(proposal)
+    push, revoked, _ = _withdraw(proposal, without=None, actor=officer)
+    now = timezone.now()
+    proposal.withdrawn_at, proposal.withdrawn_by, proposal.withdrawal_reason = now, officer, reason
+    _move(proposal, ShareState.WITHDRAWN, fields=("withdrawn_at", "withdrawn_by", "withdrawal_reason"))
+    ShareWithdrawal.objects.create(proposal=proposal, push=push, reason=reason, withdrawn_by=officer,
+                                   withdrawn_at=now, revoked_ids=revoked)
+    record(actor=officer, action=AuditAction.SHARE_WITHDRAWN, target=proposal,
+           data={"reason": reason, "push_id": push.pk if push else None, "revoked": revoked,
+                 "unsent_pushes_stopped": cancelled})
+    return proposal
+
+
+@transaction.atomic
+def shares_withdraw_for_account(*, account: Account, reason: str, actor=SYSTEM, decision=None,
+                                appeal_id: int | None = None) -> list:
+    """Withdraw, without waiting for anyone, every object we shared about ``account`` (its decision was overturned:
+    receivers.py). Per share it was in: revoked new versions, or the accounts' observed-data again without its
+    pseudonym; accounts withdrawn from that share before stay out. Audit ``share.objects_revoked`` per share."""
+    from .models import ShareWithdrawal
+
+    proposal_ids = sorted(set(SharedObject.objects.filter(account_ids__contains=[account.pk])
+                              .values_list("proposal_id", flat=True)) - {None})
+    made = []
+    for proposal in ShareProposal.objects.select_for_update().filter(pk__in=proposal_ids).order_by("pk"):
+        if proposal.state == ShareState.WITHDRAWN or proposal.withdrawals.filter(account=account).exists():
+            continue
+        before = set(proposal.withdrawals.exclude(account=None).values_list("account_id", flat=True))
+        push, revoked, narrowed = _withdraw(proposal, without=frozenset(before | {account.pk}), actor=actor)
+        withdrawal = ShareWithdrawal.objects.create(
+            proposal=proposal, account=account, push=push, reason=reason, decision=decision, appeal_id=appeal_id,
+            withdrawn_at=timezone.now(), revoked_ids=revoked, narrowed_ids=narrowed)
+        record(actor=actor, action=AuditAction.SHARE_OBJECTS_REVOKED, target=proposal,
+               data={"account_id": account.pk, "decision_id": decision.pk if decision else None,
+                     "appeal_id": appeal_id, "reason": reason, "push_id": push.pk if push else None,
+                     "revoked": revoked, "narrowed": narrowed})
+        made.append(withdrawal)
+    return made
