@@ -23,7 +23,7 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from django.conf import settings
 
@@ -107,6 +107,17 @@ class Stack:
             return f"http://127.0.0.1:{self.peer_ports['receiver']}/enforcement"
         return settings.ENFORCEMENT_WEBHOOK_URL
 
+    def forum_api_root(self) -> str:
+        """The local Forum hub's TAXII API root (reviewapp.forum.hub), on the port chosen for it."""
+        if "forum_hub" in self.peer_ports:
+            parts = urlsplit(settings.FORUM_TAXII_API_ROOT)
+            return urlunsplit(parts._replace(netloc=f"127.0.0.1:{self.peer_ports['forum_hub']}"))
+        return settings.FORUM_TAXII_API_ROOT
+
+    def _runs_local_forum_hub(self) -> bool:
+        hub = urlsplit(getattr(settings, "FORUM_TAXII_API_ROOT", ""))
+        return hub.hostname in _LOCAL_HOSTS and bool(hub.port)
+
     def smtp_address(self) -> tuple[str, int]:
         return settings.EMAIL_HOST, self.peer_ports.get("smtp", settings.EMAIL_PORT)
 
@@ -124,6 +135,10 @@ class Stack:
             host, port = self.smtp_address()
             # aiosmtpd's default handler prints every email it receives.
             peers["smtp"] = [python, "-m", "aiosmtpd", "--nosetuid", "--listen", f"{host}:{port}"]
+        if self._runs_local_forum_hub():
+            # A TAXII 2.1 server (medallion) standing in for the Forum hub, one collection per trust group.
+            peers["forum_hub"] = [python, str(settings.BASE_DIR / "manage.py"), "run_forum_hub",
+                                  "--port", str(urlsplit(self.forum_api_root()).port)]
         return peers
 
     def choose_peer_ports(self, environ: dict[str, str] | None = None) -> dict[str, int]:
@@ -136,6 +151,8 @@ class Stack:
                 self.peer_ports["receiver"] = free_port()
         if not environ.get("EMAIL_PORT") and self._runs_local_smtp():
             self.peer_ports["smtp"] = free_port()
+        if not environ.get("FORUM_TAXII_API_ROOT") and self._runs_local_forum_hub():
+            self.peer_ports["forum_hub"] = free_port()
         return self.peer_ports
 
     def peer_lines(self) -> list[str]:
@@ -146,6 +163,9 @@ class Stack:
         if "smtp" in commands:
             host, port = self.smtp_address()
             lines.append(f"SMTP sink (prints every email): {host}:{port}")
+        if "forum_hub" in commands:
+            groups = ", ".join(conf["name"] for conf in settings.FORUM_COLLECTIONS.values())
+            lines.append(f"Forum hub (TAXII 2.1, medallion): {self.forum_api_root()} — trust groups: {groups}")
         return lines
 
     def environment(self) -> dict[str, str]:
@@ -157,6 +177,8 @@ class Stack:
             env["ENFORCEMENT_WEBHOOK_URL"] = self.receiver_url()
         if "smtp" in self.peer_ports:
             env["EMAIL_PORT"] = str(self.peer_ports["smtp"])
+        if "forum_hub" in self.peer_ports:
+            env["FORUM_TAXII_API_ROOT"] = self.forum_api_root()
         return env
 
     # ── running it ────────────────────────────────────────────────────────────────────────────────

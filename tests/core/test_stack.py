@@ -41,17 +41,23 @@ def test_local_peers_get_free_ports_handed_to_every_child(settings):
     settings.ENFORCEMENT_WEBHOOK_URL = "http://127.0.0.1:8025/enforcement"
     settings.EMAIL_BACKEND, settings.EMAIL_HOST, settings.EMAIL_PORT = (
         "django.core.mail.backends.smtp.EmailBackend", "127.0.0.1", 1025)
+    settings.FORUM_TAXII_API_ROOT = "http://127.0.0.1:5555/forum/"
     stack = Stack(port=8123)
     ports = stack.choose_peer_ports(environ={})
-    assert set(ports) == {"receiver", "smtp"} and 8025 not in ports.values() and 1025 not in ports.values()
+    assert set(ports) == {"receiver", "smtp", "forum_hub"} and not {8025, 1025, 5555} & set(ports.values())
     env = stack.environment()
     assert env["ENFORCEMENT_WEBHOOK_URL"] == f"http://127.0.0.1:{ports['receiver']}/enforcement"
     assert env["EMAIL_PORT"] == str(ports["smtp"])
+    assert env["FORUM_TAXII_API_ROOT"] == f"http://127.0.0.1:{ports['forum_hub']}/forum/"
     commands = stack.commands()
+    assert commands["forum_hub"][-3:] == ["run_forum_hub", "--port", str(ports["forum_hub"])]
     assert commands["receiver"][-2:] == ["--port", str(ports["receiver"])]
     assert commands["smtp"][-1] == f"127.0.0.1:{ports['smtp']}"
+    groups = ", ".join(conf["name"] for conf in settings.FORUM_COLLECTIONS.values())
     assert stack.peer_lines() == [f"Enforcement receiver: http://127.0.0.1:{ports['receiver']}/enforcement",
-                                  f"SMTP sink (prints every email): 127.0.0.1:{ports['smtp']}"]
+                                  f"SMTP sink (prints every email): 127.0.0.1:{ports['smtp']}",
+                                  f"Forum hub (TAXII 2.1, medallion): http://127.0.0.1:{ports['forum_hub']}/forum/"
+                                  f" — trust groups: {groups}"]
     # A second stack (another checkout) gets other ports.
     assert set(Stack(port=8124).choose_peer_ports(environ={}).values()).isdisjoint(ports.values())
 
@@ -60,11 +66,13 @@ def test_configured_peer_ports_are_kept(settings):
     settings.ENFORCEMENT_WEBHOOK_URL = "http://127.0.0.1:9025/enforcement"
     settings.EMAIL_BACKEND, settings.EMAIL_HOST, settings.EMAIL_PORT = (
         "django.core.mail.backends.smtp.EmailBackend", "127.0.0.1", 9026)
+    settings.FORUM_TAXII_API_ROOT = "http://127.0.0.1:9027/forum/"
     stack = Stack(port=8123)
     assert stack.choose_peer_ports(environ={"ENFORCEMENT_WEBHOOK_URL": settings.ENFORCEMENT_WEBHOOK_URL,
-                                            "EMAIL_PORT": "9026"}) == {}
+                                            "EMAIL_PORT": "9026", "FORUM_TAXII_API_ROOT": "x"}) == {}
     commands = stack.commands()
     assert commands["receiver"][-2:] == ["--port", "9025"] and commands["smtp"][-1] == "127.0.0.1:9026"
+    assert commands["forum_hub"][-2:] == ["--port", "9027"]
 
 
 # ── The web server make run starts ─────────────────────────────────────────────────────────────────

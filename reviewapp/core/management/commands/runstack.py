@@ -43,6 +43,8 @@ class Command(BaseCommand):
             settings.ENFORCEMENT_WEBHOOK_URL = stack.receiver_url()
         if "smtp" in stack.peer_ports:
             settings.EMAIL_PORT = stack.peer_ports["smtp"]
+        if "forum_hub" in stack.peer_ports:
+            settings.FORUM_TAXII_API_ROOT = stack.forum_api_root()
         demo = None
         if settings.DEMO_MODE:
             from reviewapp.core.demo import demo_ensure
@@ -61,7 +63,8 @@ class Command(BaseCommand):
         peers_file = settings.DATA_DIR / "run-peers.json"
         if stack.peer_ports:
             env = stack.environment()
-            peers_file.write_text(json.dumps({key: env[key] for key in ("ENFORCEMENT_WEBHOOK_URL", "EMAIL_PORT")
+            peers_file.write_text(json.dumps({key: env[key] for key in ("ENFORCEMENT_WEBHOOK_URL", "EMAIL_PORT",
+                                                                           "FORUM_TAXII_API_ROOT")
                                               if key in env}))
         stack.start()
         try:
