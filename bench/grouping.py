@@ -193,6 +193,9 @@ def main(argv: list[str]) -> int:
                         help="groupers share all flags (SKIP LOCKED only) instead of one partition each")
     parser.add_argument("--profile", action="store_true",
                         help="time each SQL statement and profile the Python side (cProfile, one grouper)")
+    parser.add_argument("--sql", action="append", default=[],
+                        help="a statement to run on the fresh database before the passes (a what-if: a storage "
+                             "parameter, an index dropped); may be repeated")
     parser.add_argument("--keep", action="store_true", help="keep the database (its name is printed)")
     parser.add_argument("--batch", type=int, help="flags per grouping transaction (default FLAGS_GROUP_BATCH_SIZE)")
     args = parser.parse_args(argv)
@@ -205,6 +208,8 @@ def main(argv: list[str]) -> int:
         generate(path, args.flags, accounts=args.accounts)
         db.create()
         detector_id, _ = prepare_app(db)
+        if args.sql:
+            db.execute(*args.sql)
         from django.conf import settings
 
         batch = args.batch or settings.FLAGS_GROUP_BATCH_SIZE

@@ -239,6 +239,15 @@ class PendingWatch:
                 last_log = now
             time.sleep(self.interval)
 
+    def wait_sequenced(self, *, timeout: float) -> float:
+        """Wait until the audit sequencer has given every committed event its place in the chain (the grouping
+        task sequences its batches' events at its end, beat every second); returns the seconds waited."""
+        started = time.monotonic()
+        while time.monotonic() - started < timeout and self.conn.execute(
+                "SELECT EXISTS (SELECT 1 FROM audit_auditevent WHERE seq IS NULL)").fetchone()[0]:
+            time.sleep(self.interval)
+        return time.monotonic() - started
+
     def close(self) -> None:
         self.conn.close()
 

@@ -87,6 +87,8 @@ WHERE f.case_id IS NULL AND NOT EXISTS (SELECT 1 FROM flags_flagsetaside s WHERE
 ORDER BY f.id LIMIT 1
 """
 # Attach and sum in one statement: what each case gains from this batch, from the rows just attached.
+# The signals come back as one comma-joined text (slugs of the vocabulary, never a comma): a text[] result
+# is parsed element by element in Python.
 # The rows are found by primary key (``id = ANY``) only. No "case_id IS NULL" test: this transaction holds
 # them locked as pending, and that test invites the planner to read every flag without a case (above).
 _ATTACH = """
@@ -97,7 +99,7 @@ WITH attached AS (
     RETURNING f.case_id, f.signal, f.request_count, f.score, f.observed_to
 )
 SELECT case_id, count(*), coalesce(sum(request_count), 0), max(score), max(observed_to)::text,
-       extract(epoch FROM max(observed_to))::float8, array_agg(DISTINCT signal)
+       extract(epoch FROM max(observed_to))::float8, string_agg(DISTINCT signal, ',')
 FROM attached GROUP BY case_id ORDER BY case_id
 """
 # Errors that say "this data cannot be stored or computed", as opposed to a lost connection or a deadlock
@@ -245,7 +247,7 @@ def _group(pending: list[_Pending]) -> GroupingRun:
     with connection.cursor() as cursor:
         cursor.execute(_ATTACH, {"flags": ids, "cases": sqlarray.ints(case_ids)})
         added = [FlagsAdded(case_id=case_id, flag_count=count, total_requests=int(requests), max_score=score,
-                            last_observed_at=observed, last_observed_epoch=epoch, signals=signals)
+                            last_observed_at=observed, last_observed_epoch=epoch, signals=signals.split(","))
                  for case_id, count, requests, score, observed, epoch, signals in cursor.fetchall()]
     touched = cases_add_flags(added=added, now=now)
     # Cases opened here were opened in their campaign; an earlier case may join one now.

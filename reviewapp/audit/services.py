@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
@@ -75,23 +76,18 @@ class Entry:
     data: dict[str, Any] | None = None
 
 
-def _event(entry: Entry, *, now) -> tuple[AuditEvent, str]:
-    """The event to insert, and its data as JSON text (what jsonb will store and give back)."""
+_COLUMNS = ("actor_type", "actor_id", "actor_display", "action", "target_type", "target_id", "data")
+
+
+def _row(entry: Entry) -> tuple[str, ...]:
+    """The event's columns as ``_COLUMNS`` lists them, its data as the JSON text jsonb will store."""
     who = _as_actor(entry.actor)
     target_type, target_id = _as_target(entry.target)
-    text = json.dumps(entry.data or {}, cls=DjangoJSONEncoder)
-    return AuditEvent(
-        created_at=now,
-        actor_type=who.type,
-        actor_id=who.id,
-        actor_display=who.display[:255],
-        action=AuditAction(entry.action).value,  # refuses codes that are not in the one list
-        target_type=target_type,
-        target_id=target_id,
-        # Round-trip through JSON so the value is exactly what jsonb will give back (dates, UUIDs and
-        # Decimals become strings; tuples become lists), as the sequencer will hash it.
-        data=json.loads(text),
-    ), text
+    return (who.type, who.id, who.display[:255],
+            AuditAction(entry.action).value,  # refuses codes that are not in the one list
+            target_type, target_id,
+            # Dates, UUIDs and Decimals become strings, tuples lists: what the sequencer will read back and hash.
+            json.dumps(entry.data or {}, cls=DjangoJSONEncoder))
 
 
 # One statement for any number of events: each column as one array parameter (sqlarray: built by one join,
@@ -103,13 +99,24 @@ RETURNING id
 """
 
 
+def _append(entries: list[Entry], *, sequence_after_commit: bool) -> tuple[datetime, list[tuple], list[int]]:
+    now = timezone.now()
+    rows = [_row(entry) for entry in entries]
+    with connection.cursor() as cursor:
+        cursor.execute(_APPEND, [now, *(sqlarray.texts(column) for column in zip(*rows, strict=True))])
+        ids = [pk for (pk,) in cursor.fetchall()]
+    if sequence_after_commit:
+        sequence_on_commit()
+    return now, rows, ids
+
+
 @transaction.atomic
-def record_many(entries: list[Entry], *, sequence_after_commit: bool = True) -> list[AuditEvent]:
-    """Write several events at once (one INSERT), in the caller's transaction.
+def record_many(entries: list[Entry], *, sequence_after_commit: bool = True) -> int:
+    """Write several events at once (one INSERT), in the caller's transaction; return how many.
 
     For services that change many rows in one step (grouping thousands of flags into cases): each
-    change still gets its own event, at the cost of one statement instead of thousands. The events
-    share one ``created_at`` and are sequenced in the order given.
+    change still gets its own event, at the cost of one statement instead of thousands (and no model
+    instance per event). The events share one ``created_at`` and are sequenced in the order given.
 
     ``sequence_after_commit=False`` leaves the sequencing to the next sequencer run (beat, every second,
     or the caller's own ``sequencer.sequence_pending`` after a series of transactions): for a bulk writer
@@ -117,22 +124,8 @@ def record_many(entries: list[Entry], *, sequence_after_commit: bool = True) -> 
     the last one's events, and the sequencer takes many batches' events in one transaction.
     """
     if not entries:
-        return []
-    now = timezone.now()
-    built = [_event(entry, now=now) for entry in entries]
-    events = [event for event, _ in built]
-    columns = [sqlarray.texts(getattr(event, name) for event in events)
-               for name in ("actor_type", "actor_id", "actor_display", "action", "target_type", "target_id")]
-    with connection.cursor() as cursor:
-        cursor.execute(_APPEND, [now, *columns, sqlarray.texts(text for _, text in built)])
-        ids = [row[0] for row in cursor.fetchall()]
-    for event, pk in zip(events, ids, strict=True):
-        event.pk = pk
-        event._state.adding = False
-        event._state.db = connection.alias
-    if sequence_after_commit:
-        sequence_on_commit()
-    return events
+        return 0
+    return len(_append(entries, sequence_after_commit=sequence_after_commit)[2])
 
 
 def record(
@@ -148,4 +141,10 @@ def record(
     only the append itself (``sequencer.sequence_pending``), and concurrent writers in any number of
     processes still produce one gapless chain. The returned event has ``seq`` None until sequenced.
     """
-    return record_many([Entry(actor=actor, action=action, target=target, data=data)])[0]
+    with transaction.atomic():
+        now, (row,), (pk,) = _append([Entry(actor=actor, action=action, target=target, data=data)],
+                                     sequence_after_commit=True)
+    event = AuditEvent(pk=pk, created_at=now, **dict(zip(_COLUMNS, row, strict=True)))
+    event.data = json.loads(row[-1])  # exactly what jsonb gives back, as the sequencer will hash it
+    event._state.adding, event._state.db = False, connection.alias
+    return event
