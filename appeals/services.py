@@ -159,10 +159,11 @@ def _staff_can_handle(user, appeal: Appeal) -> None:
         raise PermissionDenied(f"Claim appeal {appeal.pk} first.")
 
 
-@transaction.atomic
-def appeal_claim(*, reviewer, appeal: Appeal) -> Appeal:
-    """Assign an appeal to a senior reviewer who took no part in the decision (invariant 5)."""
-    appeal = Appeal.objects.select_for_update().select_related("decision").get(pk=appeal.pk)
+def ensure_can_claim_appeal(reviewer, appeal: Appeal) -> None:
+    """A senior reviewer who took no part in the decision claims an open appeal nobody else holds.
+
+    (A plain function, not in the ``@transaction.atomic`` body, so that ``make mutation`` reaches it.)
+    """
     if not reviewer.has_perm("appeals.decide_appeal"):
         raise PermissionDenied("Only senior reviewers handle appeals.")
     if took_part(reviewer, appeal.decision):
@@ -171,6 +172,13 @@ def appeal_claim(*, reviewer, appeal: Appeal) -> Appeal:
         raise AppealConflict(f"Appeal {appeal.pk} is already decided.")
     if appeal.reviewer_id not in (None, reviewer.pk):
         raise AppealConflict(f"Appeal {appeal.pk} is assigned to {appeal.reviewer}.")
+
+
+@transaction.atomic
+def appeal_claim(*, reviewer, appeal: Appeal) -> Appeal:
+    """Assign an appeal to a senior reviewer who took no part in the decision (invariant 5)."""
+    appeal = Appeal.objects.select_for_update().select_related("decision").get(pk=appeal.pk)
+    ensure_can_claim_appeal(reviewer, appeal)
     appeal.reviewer, appeal.claimed_at = reviewer, timezone.now()
     if appeal.state == Appeal.State.FILED:
         appeal_transition(appeal=appeal, to=Appeal.State.IN_REVIEW, actor=reviewer, reason="claimed",
@@ -220,6 +228,18 @@ def appeal_message_add(*, appeal: Appeal, text: str, holder: Account | None = No
     return message
 
 
+def ensure_can_decide_appeal(reviewer, appeal: Appeal) -> None:
+    """Only the appeal's own reviewer, who took no part in the decision (invariant 5), decides an open appeal.
+
+    (A plain function, not in the ``@transaction.atomic`` body, so that ``make mutation`` reaches it.)
+    """
+    _staff_can_handle(reviewer, appeal)
+    if took_part(reviewer, appeal.decision):  # re-checked: the claim could predate a later involvement
+        raise PermissionDenied("You took part in this decision; someone else must decide the appeal.")
+    if not appeal.is_open:
+        raise AppealConflict(f"Appeal {appeal.pk} is already decided.")
+
+
 @transaction.atomic
 def appeal_decide(*, reviewer, appeal: Appeal, outcome: str, reason: str, clauses=(), action: str = "",
                   duration_days: int | None = None, facts_for_holder: str = "") -> Appeal:
@@ -231,11 +251,7 @@ def appeal_decide(*, reviewer, appeal: Appeal, outcome: str, reason: str, clause
     settlement options of DSA Art. 21.
     """
     appeal = Appeal.objects.select_for_update().select_related("decision", "account").get(pk=appeal.pk)
-    _staff_can_handle(reviewer, appeal)
-    if took_part(reviewer, appeal.decision):  # re-checked: the claim could predate a later involvement
-        raise PermissionDenied("You took part in this decision; someone else must decide the appeal.")
-    if not appeal.is_open:
-        raise AppealConflict(f"Appeal {appeal.pk} is already decided.")
+    ensure_can_decide_appeal(reviewer, appeal)
     outcome = Appeal.Outcome(outcome)
     if not reason.strip():
         raise AppealError("Write the reasons the holder will read.")

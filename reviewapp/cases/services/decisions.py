@@ -92,12 +92,7 @@ def decision_record(*, reviewer, case: Case, clauses: list[Clause], action: str,
     accounts (``campaign_size``, see campaign_decide).
     """
     case = Case.objects.select_for_update(no_key=True).select_related("account").get(pk=case.pk)
-    if not reviewer.has_perm("cases.claim_case"):
-        raise PermissionDenied("Your role does not decide cases.")
-    if case.assignee_id != reviewer.pk or case.state != Case.State.IN_REVIEW:
-        raise PermissionDenied(f"Claim case {case.pk} before deciding it.")
-    if not case.claim_live_at(timezone.now()):
-        raise PermissionDenied(f"Your claim on case {case.pk} lapsed; claim it again.")
+    ensure_can_decide(reviewer, case, now=timezone.now())
     action = Action(action)
     version = _check_clauses(clauses, action, duration_days)
     if not rationale.strip():
@@ -124,6 +119,20 @@ def decision_record(*, reviewer, case: Case, clauses: list[Clause], action: str,
     else:
         _enforce(decision, actor=reviewer)
     return decision
+
+
+def ensure_can_decide(reviewer, case: Case, *, now: datetime) -> None:
+    """Only a reviewer holding a live claim on the case decides it (PermissionDenied otherwise).
+
+    (The checks of a service live in plain functions like this one, not in its ``@transaction.atomic``
+    body: mutmut does not mutate decorated functions, and ``make mutation`` must reach every check.)
+    """
+    if not reviewer.has_perm("cases.claim_case"):
+        raise PermissionDenied("Your role does not decide cases.")
+    if case.assignee_id != reviewer.pk or case.state != Case.State.IN_REVIEW:
+        raise PermissionDenied(f"Claim case {case.pk} before deciding it.")
+    if not case.claim_live_at(now):
+        raise PermissionDenied(f"Your claim on case {case.pk} lapsed; claim it again.")
 
 
 def _state_in_effect(action: str) -> str:
@@ -199,10 +208,18 @@ def decision_send_back(*, approver, decision: Decision, reason: str) -> Decision
                         fields=("sent_back_reason",))
     record(actor=approver, action=AuditAction.DECISION_SENT_BACK, target=decision,
            data={"case": decision.case_id, "reason": decision.sent_back_reason})
-    case = case_transition(case=decision.case, to=Case.State.IN_REVIEW, actor=approver, reason="sent back")
-    # The decider keeps the case, with a fresh lease, to reconsider it.
-    Case.objects.filter(pk=case.pk).update(lease_expires_at=timezone.now() + timedelta(hours=24))
+    _case_back_to_decider(decision, actor=approver)
     return decision
+
+
+SEND_BACK_LEASE = timedelta(hours=24)
+
+
+def _case_back_to_decider(decision: Decision, *, actor) -> None:
+    """A sent-back case returns to review; the decider keeps it, with a fresh lease, to reconsider it
+    (even if the claim lapsed while the decision waited for approval)."""
+    case = case_transition(case=decision.case, to=Case.State.IN_REVIEW, actor=actor, reason="sent back")
+    Case.objects.filter(pk=case.pk).update(lease_expires_at=timezone.now() + SEND_BACK_LEASE)
 
 
 def _enforce(decision: Decision, *, actor, move_case: bool = True) -> None:
