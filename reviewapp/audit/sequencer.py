@@ -22,7 +22,10 @@ It runs (a) in the writing process right after each commit that recorded events
 sequencer holds the lock, that one takes our events (after releasing the lock it looks again and goes
 on while events wait; see ``sequence_pending`` for why that misses none); and (b) from Celery beat
 every second (``tasks.sequence_audit_events``), the backstop for a process that died between its
-commit and its sequencing, a sequencing run that failed, or one that stopped at its time budget.
+commit and its sequencing, a sequencing run that failed, or one that stopped at its time budget. A bulk
+writer that commits many transactions in a row (the grouping task) opts out of (a)
+(``record_many(…, sequence_after_commit=False)``) and calls ``sequence_pending`` once after its series:
+one sequencing transaction for many batches' events, and its thread never stops between batches.
 
 Why the chain lives on the event row rather than in a separate link table: every reader (the audit
 pages, checkpoints, tests, other apps) keeps reading ``seq``/``prev_hash``/``hash`` where they always
