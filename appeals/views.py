@@ -20,6 +20,7 @@ from reviewapp.cases.holders import HolderLinkError, holder_link_use
 
 from . import services
 from .forms import AppealForm, LinkRequestForm, MessageForm, attachment_rules, uploads_from
+from .recipients import disclosures_about
 from .selectors import (
     holder_appeal_or_404,
     holder_appeal_window,
@@ -99,10 +100,12 @@ def sign_out(request):
 @never_cache
 @holder_required
 def home(request, account):
-    """The holder's decisions (with their appeal windows) and appeals."""
+    """The holder's decisions (with their appeal windows) and appeals, and who received information about the
+    account (the Forum: whether, when, what kind, withdrawn)."""
     decisions = [(decision, holder_appeal_window(decision)) for decision in holder_decisions(account)]
     return render(request, "appeals/home.html", {
-        "holder": account, "decisions": decisions, "appeals": holder_appeals(account)})
+        "holder": account, "decisions": decisions, "appeals": holder_appeals(account),
+        "disclosures": disclosures_about(account)})
 
 
 @never_cache

@@ -8,8 +8,12 @@ class ForumConfig(AppConfig):
 
     def ready(self) -> None:
         # The one seam in from below (receivers.py): an overturned decision withdraws what we shared.
+        from appeals.recipients import disclosure_provider
         from reviewapp.cases.events import decision_overturned
 
         from .receivers import withdraw_on_overturn
+        from .selectors import shares_about_account
 
         decision_overturned.connect(withdraw_on_overturn, dispatch_uid="forum.withdraw_on_overturn")
+        # The holders' portal lists what we shared about their account (appeals imports nothing of ours).
+        disclosure_provider("forum", shares_about_account)

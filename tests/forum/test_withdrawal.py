@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 from django.core.exceptions import PermissionDenied
+from django.urls import reverse
 
 from appeals.services import appeal_claim, appeal_decide, appeal_file
 from reviewapp.audit.models import AuditEvent
@@ -223,3 +224,61 @@ def test_officer_withdraws_a_whole_share_with_a_reason(shared, sharing_people, f
 
     with pytest.raises(InvalidShareTransition):
         services.share_withdraw(officer=officer, proposal=proposal, reason="Again.")
+
+
+# ── what the holder is told ─────────────────────────────────────────────────────────────────────────────────────
+
+def _portal(client, account) -> str:
+    from tests.appeals.conftest import sign_in_path
+
+    assert client.post(sign_in_path(account)).status_code == 302
+    page = client.get(reverse("appeals:home"))
+    assert page.status_code == 200
+    return page.content.decode()
+
+
+def _section(html: str) -> str:
+    start = html.index('id="shared-heading"')
+    return html[start:html.index("</section>", start)]
+
+
+def test_the_holder_portal_says_what_was_shared_when_and_that_it_was_withdrawn(shared, make_staff, client):
+    from django.utils.html import escape
+
+    section = _section(_portal(client, shared.account))
+    assert "Shared with the Frontier Model Forum (Frontier labs (all Forum members))" in section
+    for kind in ("a pseudonym of your account", "excerpts of prompts sent from your account",
+                 "fingerprints of the structure of prompts"):
+        assert kind in section
+    assert "Withdrawn</dt><dd>No</dd>" in section.replace("\n", "")
+
+    appeal = _overturn(shared, make_staff)
+    section = _section(client.get(reverse("appeals:home")).content.decode())
+    assert escape(f"the decision about your account was reversed on appeal no. {appeal.pk}") in section
+    assert "We told its members that what we had shared about your account is withdrawn." in section
+    # No JavaScript involved: it is all in the page as served.
+    assert "<script" not in section
+
+
+def test_a_holder_nothing_was_shared_about_is_told_so(shared, detector, policy, make_staff, client):
+    other = enforced_decision(detector, make_staff, policy["extraction"], account_id="acct_unshared",
+                              email="unshared@example.com")
+    section = _section(_portal(client, other.account))
+    assert "We have not shared information about your account with the Frontier Model Forum" in section
+
+
+def test_the_outcome_message_says_what_was_shared_was_withdrawn(shared, make_staff):
+    appeal = _overturn(shared, make_staff)
+    body = OutboxMessage.objects.get(kind="email", idempotency_key=f"appeal-outcome-{appeal.pk}").payload["body"]
+    assert "we had shared information about your account with the Frontier Model Forum" in body
+    assert "We have withdrawn it: its members are told that what we shared about your account no longer stands." \
+        in body
+
+
+def test_an_upheld_outcome_message_says_nothing_of_a_withdrawal(shared, make_staff):
+    senior = make_staff(Role.SENIOR_REVIEWER, username="sven-senior")
+    appeal = appeal_file(account=shared.account, decision=shared.holder.decision, grounds="No.")
+    appeal_claim(reviewer=senior, appeal=appeal)
+    appeal_decide(reviewer=senior, appeal=appeal, outcome="upheld", reason="It stands.")
+    body = OutboxMessage.objects.get(kind="email", idempotency_key=f"appeal-outcome-{appeal.pk}").payload["body"]
+    assert "withdrawn" not in body and "Frontier Model Forum" not in body
