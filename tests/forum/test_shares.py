@@ -9,7 +9,8 @@ from django.core.exceptions import PermissionDenied
 from flags.models import Flag
 from reviewapp.audit.models import AuditEvent
 from reviewapp.forum import services
-from reviewapp.forum.bundles import bundle_build, sharer_identity, what_leaves
+from reviewapp.forum.bundles import bundle_build as _bundle_build
+from reviewapp.forum.bundles import sharer_identity, what_leaves
 from reviewapp.forum.content import ShareChoice, ShareError
 from reviewapp.forum.models import ForumPush, ShareAccount, SharedObject, ShareProposal
 from reviewapp.forum.pseudonyms import account_pseudonym
@@ -22,6 +23,13 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 FULL = ShareChoice(campaign_summary=True, fingerprints=frozenset({"9f3c0a77e41b2d10"}), volume_stats=True,
                    account_pseudonyms=True, organization_pseudonyms=True)
+
+
+def bundle_build(version):
+    """Every bundle a test builds goes through the OASIS validator."""
+    built = _bundle_build(version)
+    assert_valid_bundle(built.canonical)
+    return built
 
 
 def _propose(world, people, source, choice=FULL, **kwargs):
