@@ -274,9 +274,8 @@ class SharedObject(models.Model):
         return f"{self.stix_id} @ {self.modified or '-'}"
 
 
-# Reserved for F3 (inbound intelligence): InboundObject (objects pulled from a collection, with provenance),
-# InboundMatch (a local account or flag evidence matched by an inbound object), PullCursor (added_after per
-# collection). Not created here; see /work/notes/forum-design.md.
+# Inbound intelligence (F3: reviewapp/forum/inbound.py): InboundObject, PullCursor, InboundMatch, the matching
+# indexes AccountPseudonym and LocalFingerprint, and InboundReReview. Defined after ShareWithdrawal below.
 
 
 class ShareWithdrawal(models.Model):
@@ -310,3 +309,132 @@ class ShareWithdrawal(models.Model):
     def __str__(self) -> str:
         what = f"account {self.account_id}" if self.account_id else "whole share"
         return f"Withdrawal of {what} from share {self.proposal_id}"
+
+
+# ── inbound intelligence (reviewapp/forum/inbound.py) ──────────────────────────────────────────────────────────
+
+class InboundObject(models.Model):
+    """One version of a STIX object another lab shared in a collection we pull (id + ``modified``; "" for an
+    SCO), with its provenance: who made it (``created_by_ref``, or the identity named on an SCO's extension),
+    the collection, its TLP 2.0 marking and when we received it. Our own objects never become inbound."""
+
+    stix_id = models.CharField(max_length=128)
+    modified = models.CharField(max_length=32, blank=True)
+    stix_type = models.CharField(max_length=64)
+    collection_id = models.CharField(max_length=128)
+    source_identity = models.CharField(max_length=128, blank=True, help_text="created_by_ref of the object.")
+    tlp = models.CharField(max_length=16, choices=Tlp.choices, blank=True, help_text="\"\" = no TLP marking.")
+    revoked = models.BooleanField(default=False)
+    body = models.JSONField(help_text="The object exactly as received.")
+    received_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["received_at", "id"]
+        constraints = [models.UniqueConstraint(fields=["stix_id", "modified", "collection_id"],
+                                               name="inbound_object_version_unique")]
+        indexes = [models.Index(fields=["stix_id"], name="inbound_object_stix_id_idx")]
+
+    def __str__(self) -> str:
+        return f"inbound {self.stix_id} @ {self.modified or '-'}"
+
+
+class PullCursor(models.Model):
+    """Where the last pull of a collection stopped: the hub's ``X-TAXII-Date-Added-Last`` (the next pull asks
+    for ``added_after`` it)."""
+
+    collection_id = models.CharField(max_length=128, unique=True)
+    added_after = models.CharField(max_length=40, blank=True)
+    pulled_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"cursor {self.collection_id} > {self.added_after or '(start)'}"
+
+
+class AccountPseudonym(models.Model):
+    """A local account's Forum pseudonym under one key id: the index that makes matching an inbound pseudonym
+    one indexed lookup, whatever the number of local accounts. Filled by inbound.pseudonyms_backfill."""
+
+    account = models.ForeignKey("cases.Account", on_delete=models.CASCADE, related_name="+")
+    key_id = models.CharField(max_length=64)
+    pseudonym = models.CharField(max_length=64)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["key_id", "pseudonym"], name="account_pseudonym_unique"),
+            models.UniqueConstraint(fields=["account", "key_id"], name="account_pseudonym_once_per_key"),
+        ]
+
+
+class LocalFingerprint(models.Model):
+    """A prompt-template simhash seen in a local account's flag evidence, split into four 16-bit bands, each
+    indexed: two simhashes within Hamming distance 3 agree on at least one band (pigeonhole), so a lookup is
+    four index probes however many fingerprints are stored (inbound.fingerprint_matches)."""
+
+    account = models.ForeignKey("cases.Account", on_delete=models.CASCADE, related_name="+")
+    simhash = models.BigIntegerField(help_text="The 64 bits as a signed bigint.")
+    band0 = models.IntegerField()
+    band1 = models.IntegerField()
+    band2 = models.IntegerField()
+    band3 = models.IntegerField()
+    flag_id = models.BigIntegerField(help_text="The first flag that carried it.")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["account", "simhash"], name="local_fingerprint_unique")]
+        indexes = [models.Index(fields=[f"band{i}"], name=f"local_fingerprint_band{i}_idx") for i in range(4)]
+
+
+class MatchIndexState(models.Model):
+    """How far a matching index was filled from an append-only source (the flag id of LocalFingerprint's)."""
+
+    name = models.CharField(max_length=64, unique=True)
+    last_id = models.BigIntegerField(default=0)
+
+
+class InboundMatch(models.Model):
+    """An inbound object (its id) that matched a local account, once per (object id, account): the flag from
+    detector ``forum`` it became, and its withdrawal when the peer revoked the object."""
+
+    class Kind(models.TextChoices):
+        PSEUDONYM = "pseudonym", "Account pseudonym"
+        FINGERPRINT = "fingerprint", "Prompt-structure fingerprint"
+
+    stix_id = models.CharField(max_length=128)
+    inbound = models.ForeignKey(InboundObject, on_delete=models.PROTECT, related_name="matches")
+    collection_id = models.CharField(max_length=128)
+    account = models.ForeignKey("cases.Account", on_delete=models.PROTECT, related_name="+")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    distance = models.PositiveSmallIntegerField(null=True, blank=True, help_text="Hamming distance (fingerprint).")
+    flag_external_id = models.CharField(max_length=200)
+    matched_at = models.DateTimeField()
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
+    withdrawal_reason = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["matched_at", "id"]
+        constraints = [models.UniqueConstraint(fields=["stix_id", "account"], name="inbound_match_once")]
+        indexes = [models.Index(fields=["flag_external_id"], name="inbound_match_flag_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.stix_id} matched account {self.account_id}"
+
+
+class InboundReReview(models.Model):
+    """A decided case that relied on intelligence a peer revoked, back for a senior reviewer's fresh look."""
+
+    class State(models.TextChoices):
+        OPEN = "open", "Waiting for a senior reviewer"
+        DONE = "done", "Looked at again"
+
+    case = models.ForeignKey("cases.Case", on_delete=models.PROTECT, related_name="+")
+    decision = models.ForeignKey("cases.Decision", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    stix_id = models.CharField(max_length=128)
+    reason = models.CharField(max_length=500)
+    state = models.CharField(max_length=8, choices=State.choices, default=State.OPEN)
+    opened_at = models.DateTimeField()
+    resolved_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+                                    related_name="+")
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["opened_at", "id"]
+        constraints = [models.UniqueConstraint(fields=["case", "stix_id"], name="inbound_rereview_once")]
