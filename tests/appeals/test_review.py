@@ -172,7 +172,8 @@ def test_a_part_taken_after_the_claim_still_bars_the_decision(contested):
     record(actor=staff.outsider, action=AuditAction.CASE_CLAIMED, target=contested.case,
            data={"note": "a later involvement in the case"})
     assert took_part(staff.outsider, contested.decision)
-    with pytest.raises(PermissionDenied, match="took part"):
+    with pytest.raises(PermissionDenied,  # the reason, said as the reviewer reads it
+                       match=f"^{re.escape('You took part in this decision; someone else must decide the appeal.')}$"):
         appeal_decide(reviewer=staff.outsider, appeal=appeal, outcome="overturned", reason=REASON)
     appeal.refresh_from_db()
     contested.decision.refresh_from_db()
