@@ -3,20 +3,17 @@
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 
-from flags.services import flags_ingest
-from reviewapp.audit.services import SYSTEM
 from reviewapp.cases.models import Account, Case
 from reviewapp.cases.services.claims import case_claim
 from reviewapp.cases.services.decisions import decision_record, decisions_lift_expired
 from reviewapp.people.roles import Role
 from tests.conftest import flag_payload
-from tests.support import group_all_flags
+from tests.factories import ingest_and_group
 
 pytestmark = pytest.mark.django_db
 FACTS = "Between 20 and 21 November the account sent 1,200 templated prompts."
@@ -30,10 +27,9 @@ def decide(reviewer, case, clause, action, **kwargs):
 
 @pytest.fixture
 def two_cases(detector) -> tuple[Case, Case]:
-    flags = [flag_payload(1, account_id="acct_strong"), flag_payload(2, account_id="acct_mild")]
-    flags_ingest(items=[(i, json.dumps(f).encode()) for i, f in enumerate(flags)], detector=detector, actor=SYSTEM)
-    group_all_flags()
-    return (Case.objects.get(account__external_id="acct_strong"), Case.objects.get(account__external_id="acct_mild"))
+    cases = {case.account.external_id: case for case in ingest_and_group(
+        detector, [flag_payload(1, account_id="acct_strong"), flag_payload(2, account_id="acct_mild")])}
+    return cases["acct_strong"], cases["acct_mild"]
 
 
 def status(case: Case) -> str:
