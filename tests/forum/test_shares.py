@@ -231,3 +231,26 @@ def test_a_resend_after_a_lost_answer_is_not_a_duplicate(world, sharing_people, 
     assert len(ids) == len(set(ids))
     for stix_id in ids:
         assert len(forum_hub.versions(stix_id)) == 1
+
+
+def test_destination_and_typed_text_are_checked_by_the_service(world, sharing_people):
+    campaign, accounts = world.campaign(5)
+    with pytest.raises(ShareError) as unknown:
+        _propose(world, sharing_people, campaign, collection_id="not-a-trust-group")
+    assert unknown.value.field == "collection_id" and "not a configured trust group" in str(unknown.value)
+    with pytest.raises(ShareError) as typed:
+        _propose(world, sharing_people, campaign, intrusion_set_name=f"Group of {accounts[0].external_id}")
+    assert typed.value.field == "intrusion_set_name"
+    with pytest.raises(ShareError) as mail:
+        _propose(world, sharing_people, campaign, intrusion_set_name="ops@rival.example")
+    assert mail.value.field == "intrusion_set_name"
+    proposal = _propose(world, sharing_people, campaign, intrusion_set_name="Copycat Collective")
+    built = bundle_build(services.current_version(proposal))
+    names = {o["type"]: o.get("name") for o in built.bundle["objects"]}
+    assert names["intrusion-set"] == "Copycat Collective"
+    relationship = next(o for o in built.bundle["objects"] if o.get("relationship_type") == "attributed-to")
+    assert relationship["source_ref"].startswith("campaign--")
+    with pytest.raises(ShareError) as looser:
+        services.share_narrow(officer=sharing_people["officer"], proposal=proposal, choice=ShareChoice(),
+                              reason="Open it up.", tlp=Tlp.GREEN)
+    assert looser.value.field in {"items", "tlp"}
