@@ -61,6 +61,9 @@ def test_approval_lifting_and_sending_back_each_write_their_move(case, people, p
     decision_approve(approver=senior, decision=again)
     assert decisions_lift_expired(now=timezone.now() + timedelta(days=3, minutes=1)) == 1
     assert moves(severe) == [("awaiting_approval", "sent_back", "sent back")]
+    case_moves = [(e.data["from"], e.data["to"], e.data["reason"]) for e in AuditEvent.objects.filter(
+        action=AuditAction.CASE_TRANSITIONED, target_id=str(case.pk)).order_by("pk")]
+    assert ("awaiting_approval", "in_review", "sent back") in case_moves  # the case's own move, named
     assert moves(again) == [("awaiting_approval", "enforced", "approved"), ("enforced", "lifted", "expired")]
     again.refresh_from_db()
     assert again.state == D.LIFTED and again.effective_at is not None and again.approved_by == senior
