@@ -111,6 +111,15 @@ def _configure_queues(sender: Celery, **kwargs) -> None:
         "audit-sequence": {
             "task": "reviewapp.audit.tasks.sequence_audit_events", "schedule": 1.0, "options": {"expires": 5},
         },
+        # Inbound Forum intelligence (reviewapp/forum/inbound.py): pull each collection after its cursor; fill the
+        # matching indexes (local pseudonyms, flag simhashes) in between pulls too. A late run is useless.
+        "forum-pull-inbound": {
+            "task": "reviewapp.forum.tasks.pull_inbound", "schedule": float(settings.FORUM_PULL_INTERVAL_SECONDS),
+            "options": {"expires": float(settings.FORUM_PULL_INTERVAL_SECONDS)},
+        },
+        "forum-backfill-match-indexes": {
+            "task": "reviewapp.forum.tasks.backfill_match_indexes", "schedule": 60.0, "options": {"expires": 60.0},
+        },
         "audit-checkpoint": {  # every minute by default; a run that finds the chain idle writes nothing
             "task": "reviewapp.audit.tasks.audit_checkpoint",
             "schedule": settings.AUDIT_CHECKPOINT_INTERVAL,

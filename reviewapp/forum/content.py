@@ -23,6 +23,7 @@ from reviewapp.cases.models import Account, Campaign, Case, CaseState, Decision
 from reviewapp.policy.enforcement import Action
 
 from .models import ShareAccount, ShareItemKind, ShareSource
+from .tlp import NEVER_RESHARE_TLPS
 
 # A decision that records a violation: taken (not waiting for approval, not sent back), not reversed on appeal.
 VIOLATION_DECISION_STATES = (Decision.State.ENFORCED, Decision.State.LIFTED)
@@ -172,6 +173,14 @@ def _daily_rate(flag: dict) -> float | None:
     return flag["request_count"] / days
 
 
+def never_reshare(evidence: dict) -> bool:
+    """Whether flag evidence came from another lab's object marked AMBER+STRICT or RED (or unmarked: we cannot
+    tell, so it is treated as the strictest) — such intelligence is never put into one of our bundles
+    (inbound.py writes ``evidence["forum"]["tlp"]`` on every flag of detector ``forum``)."""
+    forum = evidence.get("forum")
+    return isinstance(forum, dict) and (forum.get("tlp") in NEVER_RESHARE_TLPS or not forum.get("tlp"))
+
+
 def gather_evidence(*, accounts: list[Account], scope: list[Account], cutoff: datetime) -> Evidence:
     """What the flags of ``accounts`` (the included ones) offer, received up to ``cutoff``; excerpts redacted of
     the raw identifiers of every account in ``scope``."""
@@ -193,6 +202,8 @@ def gather_evidence(*, accounts: list[Account], scope: list[Account], cutoff: da
         evidence.first_seen = min(filter(None, [evidence.first_seen, flag["observed_from"]]))
         evidence.last_seen = max(filter(None, [evidence.last_seen, flag["observed_to"]]))
         body = flag["evidence"] if isinstance(flag["evidence"], dict) else {}
+        if never_reshare(body):  # another lab's AMBER+STRICT or RED intelligence: nothing of it leaves again
+            continue
         simhash = body.get("template_simhash64")
         if isinstance(simhash, str) and SIMHASH_RE.match(simhash.lower()):
             simhash = simhash.lower()

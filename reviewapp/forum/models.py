@@ -364,6 +364,9 @@ class AccountPseudonym(models.Model):
             models.UniqueConstraint(fields=["account", "key_id"], name="account_pseudonym_once_per_key"),
         ]
 
+    def __str__(self) -> str:
+        return f"pseudonym of account {self.account_id} ({self.key_id})"
+
 
 class LocalFingerprint(models.Model):
     """A prompt-template simhash seen in a local account's flag evidence, split into four 16-bit bands, each
@@ -382,12 +385,18 @@ class LocalFingerprint(models.Model):
         constraints = [models.UniqueConstraint(fields=["account", "simhash"], name="local_fingerprint_unique")]
         indexes = [models.Index(fields=[f"band{i}"], name=f"local_fingerprint_band{i}_idx") for i in range(4)]
 
+    def __str__(self) -> str:
+        return f"simhash {self.simhash & 0xFFFFFFFFFFFFFFFF:016x} of account {self.account_id}"
+
 
 class MatchIndexState(models.Model):
     """How far a matching index was filled from an append-only source (the flag id of LocalFingerprint's)."""
 
     name = models.CharField(max_length=64, unique=True)
     last_id = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.name} up to {self.last_id}"
 
 
 class InboundMatch(models.Model):
@@ -438,3 +447,6 @@ class InboundReReview(models.Model):
     class Meta:
         ordering = ["opened_at", "id"]
         constraints = [models.UniqueConstraint(fields=["case", "stix_id"], name="inbound_rereview_once")]
+
+    def __str__(self) -> str:
+        return f"re-review of case {self.case_id} ({self.get_state_display()})"

@@ -2,7 +2,7 @@
 
 Every failure to get an answer (hub down, timeout, 5xx, 4xx, a body that is not TAXII) is ``HubUnavailable``
 with a message for the staff pages; the outbox retries it with back-off, so a hub that is down means delay,
-never loss. F3 adds the pull (``get_objects`` with ``added_after`` and paging) here.
+never loss. ``pull`` reads a collection page by page after an ``added_after`` cursor (inbound intelligence).
 """
 
 from __future__ import annotations
@@ -24,10 +24,15 @@ class HubUnavailable(Exception):
 
 class _TimeoutSession(requests.Session):
     # taxii2-client passes no timeout to requests; a hub that accepts the connection and never answers must
-    # not hold a worker thread.
+    # not hold a worker thread. The last answer's headers are kept: taxii2-client returns only the body, and the
+    # pull's cursor is a header (X-TAXII-Date-Added-Last).
+    last_headers: dict = {}
+
     def request(self, *args, **kwargs):
         kwargs.setdefault("timeout", settings.FORUM_TAXII_TIMEOUT_SECONDS)
-        return super().request(*args, **kwargs)
+        response = super().request(*args, **kwargs)
+        self.last_headers = dict(response.headers)
+        return response
 
 
 def connection() -> _HTTPConnection:
@@ -118,3 +123,27 @@ def read_objects(group: TrustGroup, **filters) -> list[dict]:
     except _FAILURES as exc:
         raise HubUnavailable(_describe(exc, group)) from exc
     return found
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a pull: its objects and the hub's X-TAXII-Date-Added-Last (the cursor after this page)."""
+
+    objects: list[dict]
+    added_last: str
+
+
+def pull(group: TrustGroup, *, added_after: str = "", per_request: int = 100):
+    """Yield the pages of objects added to the collection after ``added_after`` (every page, taxii2-client's
+    ``as_pages``; the newest version of each object the hub holds). ``HubUnavailable`` on any failure: the
+    caller keeps the cursor of the last page it stored, so the next pull goes on from there."""
+    from taxii2client.v21 import as_pages
+
+    conn = connection()
+    filters = {"added_after": added_after} if added_after else {}
+    try:
+        for envelope in as_pages(collection(group, conn).get_objects, per_request=per_request, **filters):
+            added_last = conn.session.last_headers.get("X-TAXII-Date-Added-Last", "")
+            yield Page(objects=list(envelope.get("objects", [])), added_last=added_last)
+    except _FAILURES as exc:
+        raise HubUnavailable(_describe(exc, group)) from exc

@@ -371,6 +371,11 @@ FORUM_TAXII_PASSWORD = os.environ.get("FORUM_TAXII_PASSWORD", "")
 FORUM_COLLECTIONS = json.loads(os.environ.get("FORUM_COLLECTIONS") or "{}")
 # A request to the hub that has not answered by then counts as "hub down" (the push is retried).
 FORUM_TAXII_TIMEOUT_SECONDS = env_int("FORUM_TAXII_TIMEOUT_SECONDS", 10)
+# Inbound (reviewapp/forum/inbound.py): how often beat pulls every collection, and the largest Hamming distance
+# between an inbound prompt fingerprint (64-bit simhash) and local flag evidence that counts as a match (0-3:
+# the index splits the 64 bits into four 16-bit bands; pigeonhole guarantees every hash within 3 is found).
+FORUM_PULL_INTERVAL_SECONDS = env_int("FORUM_PULL_INTERVAL_SECONDS", 300)
+FORUM_SIMHASH_MAX_DISTANCE = env_int("FORUM_SIMHASH_MAX_DISTANCE", 3)
 
 LOGGING = {
     "version": 1,
