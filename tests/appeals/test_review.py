@@ -139,7 +139,7 @@ def test_anyone_who_took_part_is_refused_the_claim(contested, who):
 
 @pytest.mark.parametrize("who", ["reviewer", "compliance"])
 def test_only_senior_reviewers_handle_appeals(contested, who):
-    with pytest.raises(PermissionDenied, match="Only senior reviewers"):
+    with pytest.raises(PermissionDenied, match=r"^Only senior reviewers handle appeals\.$"):
         appeal_claim(reviewer=getattr(contested.staff, who), appeal=contested.appeal)
 
 
