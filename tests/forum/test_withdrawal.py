@@ -258,6 +258,10 @@ def test_the_holder_portal_says_what_was_shared_when_and_that_it_was_withdrawn(s
     assert "We told its members that what we had shared about your account is withdrawn." in section
     # No JavaScript involved: it is all in the page as served.
     assert "<script" not in section
+    # The appeal's own page says so beside the outcome.
+    page = client.get(reverse("appeals:appeal", args=[appeal.pk])).content.decode()
+    assert "We have withdrawn it: its members are told that what we shared about your account no longer stands." \
+        in page
 
 
 def test_a_holder_nothing_was_shared_about_is_told_so(shared, detector, policy, make_staff, client):
