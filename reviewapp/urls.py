@@ -19,6 +19,8 @@ urlpatterns = [
     path("api/v1/", include("appeals.staff_api_urls")),
     path("api/v1/holder/", include("appeals.api_urls")),
     path("detectors/", include("flags.pages_urls")),
+    path("forum/", include("reviewapp.forum.urls")),
+    path("api/v1/forum/", include("reviewapp.forum.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # Swagger UI's script is served as a file (the split view); its own inline <style> needs style-src relaxed.
     path("api/docs/", csp_update({"style-src": ["'unsafe-inline'"]})(

@@ -1,0 +1,354 @@
+"""The Forum's API under /api/v1/forum/: the same services and selectors as the pages (views.py), every refusal
+mapped the way the other APIs map theirs (reviewapp.cases.api_errors.service_errors): a role that may not → 403,
+an object one may not know exists → 404, bad input → 400 naming the field, a share not in the state → 409."""
+
+from __future__ import annotations
+
+import json
+
+from django.http import Http404
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import serializers, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+
+from reviewapp.cases.api_errors import RolePermits, service_errors
+from reviewapp.cases.models import Account, Campaign, Case
+from reviewapp.core.openapi import NO_NUL, NOT_BLANK
+
+from . import listings
+from .content import ShareChoice, ShareError
+from .inbound import InboundError, Verdict, feedback_publish
+from .models import InboundMatch, InboundObject, ShareProposal
+from .previews import share_preview
+from .services import (
+    REASON_MAX,
+    InvalidShareTransition,
+    share_approve,
+    share_include_researcher,
+    share_narrow,
+    share_propose,
+    share_reject,
+    share_withdraw,
+)
+from .tlp import DEFAULT_TLP, Tlp
+
+TAGS = ["forum"]
+SOURCES = {"case": Case, "account": Account, "campaign": Campaign}
+CONFLICT = OpenApiResponse(description="The share is not in a state that allows this (decided, withdrawn).")
+EXCERPT_KEY = r"^[0-9]{1,18}:[0-9]{1,4}$"
+SIMHASH = r"^[0-9a-f]{16}$"
+
+
+def _errors(call):
+    return service_errors(call, conflicts=(InvalidShareTransition,), problems=(ShareError, InboundError))
+
+
+class ChoiceSerializer(serializers.Serializer):
+    campaign_summary = serializers.BooleanField(default=True)
+    volume_stats = serializers.BooleanField(default=True)
+    account_pseudonyms = serializers.BooleanField(default=False)
+    organization_pseudonyms = serializers.BooleanField(default=False)
+    fingerprints = serializers.ListField(child=serializers.RegexField(SIMHASH), max_length=500, default=list)
+    excerpts = serializers.ListField(child=serializers.RegexField(EXCERPT_KEY), max_length=500, default=list,
+                                     help_text='Each ticked excerpt as "<flag id>:<index>"; none by default.')
+
+    def choice(self) -> ShareChoice:
+        d = self.validated_data
+        return ShareChoice(
+            campaign_summary=d["campaign_summary"], volume_stats=d["volume_stats"],
+            account_pseudonyms=d["account_pseudonyms"], organization_pseudonyms=d["organization_pseudonyms"],
+            fingerprints=frozenset(d["fingerprints"]),
+            excerpts=frozenset(tuple(int(x) for x in key.split(":")) for key in d["excerpts"]))
+
+
+class ProposeSerializer(ChoiceSerializer):
+    source = serializers.ChoiceField(choices=sorted(SOURCES))
+    source_id = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
+    collection_id = serializers.RegexField(NOT_BLANK, max_length=128)
+    tlp = serializers.ChoiceField(choices=[t.value for t in Tlp], default=DEFAULT_TLP.value)
+    intrusion_set_name = serializers.RegexField(NO_NUL, max_length=200, required=False, allow_blank=True,
+                                                default="")
+
+
+class NarrowSerializer(ChoiceSerializer):
+    reason = serializers.RegexField(NOT_BLANK, max_length=REASON_MAX)
+    tlp = serializers.ChoiceField(choices=[t.value for t in Tlp], required=False)
+
+
+class ReasonSerializer(serializers.Serializer):
+    reason = serializers.RegexField(NOT_BLANK, max_length=REASON_MAX)
+
+
+class IncludeSerializer(ReasonSerializer):
+    account = serializers.IntegerField(min_value=1, max_value=2**63 - 1, help_text="The account's id here.")
+
+
+class ApproveSerializer(serializers.Serializer):
+    version = serializers.IntegerField(min_value=1, max_value=2**31 - 1)
+    bundle_sha256 = serializers.RegexField(r"^[0-9a-f]{64}$", help_text="The SHA-256 the preview showed.")
+
+
+class FeedbackSerializer(serializers.Serializer):
+    verdict = serializers.ChoiceField(choices=sorted(Verdict.CHOICES))
+
+
+class ProposalSerializer(serializers.ModelSerializer):
+    proposed_by = serializers.CharField(source="proposed_by.username", read_only=True)
+    decided_by = serializers.CharField(source="decided_by.username", read_only=True, allow_null=True, default=None)
+    delivery = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ShareProposal
+        fields = ["id", "source", "case", "account", "campaign", "state", "current_version", "proposed_by",
+                  "proposed_at", "decided_by", "decided_at", "rejection_reason", "withdrawn_at",
+                  "withdrawal_reason", "delivery"]
+        read_only_fields = fields
+
+    def get_delivery(self, proposal) -> str:
+        return listings.delivery_state(proposal)
+
+
+class PreviewSerializer(serializers.Serializer):
+    proposal = serializers.IntegerField()
+    version = serializers.IntegerField()
+    what_leaves = serializers.CharField()
+    bundle_sha256 = serializers.CharField()
+    canonical = serializers.CharField(help_text="The exact bytes that leave (RFC 8785) as text.")
+    bundle = serializers.JSONField()
+
+
+class RegisterRowSerializer(serializers.Serializer):
+    proposal = serializers.IntegerField(source="proposal.pk")
+    version = serializers.IntegerField()
+    collection_id = serializers.CharField()
+    tlp = serializers.CharField()
+    proposed_by = serializers.CharField(source="proposed_by.username")
+    approved_by = serializers.CharField(source="approved_by.username")
+    approved_at = serializers.DateTimeField()
+    sent_at = serializers.DateTimeField(allow_null=True)
+    delivery = serializers.CharField()
+    bundle_sha256 = serializers.CharField()
+    withdrawn_at = serializers.SerializerMethodField()
+
+    def get_withdrawn_at(self, row) -> list[str]:
+        return [w.withdrawn_at.isoformat() for w in row["withdrawals"]]
+
+
+class InboundSerializer(serializers.ModelSerializer):
+    body = serializers.SerializerMethodField(help_text="null for TLP:RED objects (not shown).")
+
+    class Meta:
+        model = InboundObject
+        fields = ["id", "stix_id", "modified", "stix_type", "collection_id", "source_identity", "tlp", "revoked",
+                  "received_at", "body"]
+        read_only_fields = fields
+
+    def get_body(self, obj) -> dict | None:
+        return listings.shown_body(obj)
+
+
+class MatchSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = InboundMatch
+        fields = ["id", "stix_id", "inbound", "collection_id", "account", "kind", "distance", "flag_external_id",
+                  "matched_at", "withdrawn_at", "withdrawal_reason"]
+        read_only_fields = fields
+
+
+def _source(data):
+    source = SOURCES[data["source"]].objects.filter(pk=data["source_id"]).first()
+    if source is None:
+        raise ValidationError({"source_id": [f"no {data['source']} {data['source_id']}"]})
+    return source
+
+
+@extend_schema_view(
+    list=extend_schema(tags=TAGS, summary="Forum share proposals you may see (officers and compliance: all; "
+                                          "a reviewer: their own)"),
+    retrieve=extend_schema(tags=TAGS, summary="One share proposal"),
+)
+class ProposalViewSet(viewsets.ReadOnlyModelViewSet):
+    serializer_class = ProposalSerializer
+    permission_classes = [IsAuthenticated, RolePermits]
+    pagination_class = None
+    role_permissions = {
+        "create": ("forum.propose_share", "Your role does not propose Forum shares."),
+        **dict.fromkeys(["approve", "reject", "narrow", "include_researcher"],
+                        ("forum.approve_share", "Only a sharing officer may do this.")),
+        "withdraw": ("forum.withdraw_share", "Only a sharing officer may withdraw a Forum share."),
+    }
+
+    def get_queryset(self):
+        return listings.proposals_visible(self.request.user)[:500] if self.action == "list" else \
+            listings.proposals_visible(self.request.user)
+
+    def get_object(self):
+        pk = self.kwargs["pk"]
+        if not (str(pk).isascii() and str(pk).isdigit()) or int(pk) > 2**63 - 1:
+            raise Http404
+        proposal = listings.proposal_for(self.request.user, int(pk))
+        if proposal is None:
+            raise Http404
+        return proposal
+
+    def _detail(self, proposal, status=200):
+        proposal.refresh_from_db()
+        return Response(ProposalSerializer(proposal).data, status=status)
+
+    @extend_schema(tags=TAGS, request=ProposeSerializer, responses={201: ProposalSerializer},
+                   summary="Propose a share of a decided case, an account or a campaign",
+                   description="Reviewers and senior reviewers. The service enforces minimisation: accounts with a "
+                               "recorded violation decision only, pseudonyms only for a large enough cluster, "
+                               "TLP:AMBER/AMBER+STRICT/RED with pseudonyms or excerpts; 400 names the field.")
+    def create(self, request):
+        data = ProposeSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        d = data.validated_data
+        proposal = _errors(lambda: share_propose(
+            proposer=request.user, source=_source(d), choice=data.choice(), collection_id=d["collection_id"],
+            tlp=d["tlp"], intrusion_set_name=d["intrusion_set_name"]))
+        return self._detail(proposal, status=201)
+
+    @extend_schema(tags=TAGS, responses={200: PreviewSerializer},
+                   summary="The exact bundle of the current version, its SHA-256 and the 'what leaves' line",
+                   description="An audited evidence opening when the bundle carries prompt excerpts.")
+    @action(detail=True, methods=["get"])
+    def preview(self, request, pk=None):
+        preview = _errors(lambda: share_preview(user=request.user, proposal=self.get_object()))
+        return Response({"proposal": preview.proposal.pk, "version": preview.version.number,
+                         "what_leaves": preview.what_leaves, "bundle_sha256": preview.sha256,
+                         "canonical": preview.canonical_text, "bundle": json.loads(preview.canonical_text)})
+
+    @extend_schema(tags=TAGS, request=ApproveSerializer, responses={200: ProposalSerializer, 409: CONFLICT},
+                   summary="Approve the version previewed, by its SHA-256 (a sharing officer, not the proposer)",
+                   description="400 when the version is not the current one or the bundle is no longer the one "
+                               "previewed; the push is queued for the Forum hub.")
+    @action(detail=True, methods=["post"])
+    def approve(self, request, pk=None):
+        proposal = self.get_object()
+        data = ApproveSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        _errors(lambda: share_approve(officer=request.user, proposal=proposal,
+                                      version_number=data.validated_data["version"],
+                                      bundle_sha256=data.validated_data["bundle_sha256"]))
+        return self._detail(proposal)
+
+    @extend_schema(tags=TAGS, request=ReasonSerializer, responses={200: ProposalSerializer, 409: CONFLICT},
+                   summary="Reject the share with a reason (a sharing officer, not the proposer)")
+    @action(detail=True, methods=["post"])
+    def reject(self, request, pk=None):
+        proposal = self.get_object()
+        data = ReasonSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        _errors(lambda: share_reject(officer=request.user, proposal=proposal, reason=data.validated_data["reason"]))
+        return self._detail(proposal)
+
+    @extend_schema(tags=TAGS, request=NarrowSerializer, responses={200: ProposalSerializer, 409: CONFLICT},
+                   summary="Narrow the share: a new version without some items (needs a new preview)")
+    @action(detail=True, methods=["post"])
+    def narrow(self, request, pk=None):
+        proposal = self.get_object()
+        data = NarrowSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        _errors(lambda: share_narrow(officer=request.user, proposal=proposal, choice=data.choice(),
+                                     reason=data.validated_data["reason"], tlp=data.validated_data.get("tlp")))
+        return self._detail(proposal)
+
+    @extend_schema(tags=TAGS, request=IncludeSerializer, responses={200: ProposalSerializer, 409: CONFLICT},
+                   summary="Include one researcher-programme account, with a reason (a new version)")
+    @action(detail=True, methods=["post"], url_path="include-researcher")
+    def include_researcher(self, request, pk=None):
+        proposal = self.get_object()
+        data = IncludeSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        account = Account.objects.filter(pk=data.validated_data["account"]).first()
+        if account is None:
+            raise ValidationError({"account": [f"account {data.validated_data['account']} is not part of this share"]})
+        _errors(lambda: share_include_researcher(officer=request.user, proposal=proposal, account=account,
+                                                 reason=data.validated_data["reason"]))
+        return self._detail(proposal)
+
+    @extend_schema(tags=TAGS, request=ReasonSerializer, responses={200: ProposalSerializer, 409: CONFLICT},
+                   summary="Withdraw the share with a reason: every object it sent is revoked at the hub")
+    @action(detail=True, methods=["post"])
+    def withdraw(self, request, pk=None):
+        proposal = self.get_object()
+        data = ReasonSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        _errors(lambda: share_withdraw(officer=request.user, proposal=proposal,
+                                       reason=data.validated_data["reason"]))
+        return self._detail(proposal)
+
+
+class ReadsShares(IsAuthenticated):
+    message = "Your role does not read the sharing register."
+
+    def has_permission(self, request, view) -> bool:
+        return super().has_permission(request, view) and request.user.has_perm("forum.view_shareproposal")
+
+
+class OfficerOnly(IsAuthenticated):
+    message = "Only a sharing officer reads inbound intelligence."
+
+    def has_permission(self, request, view) -> bool:
+        return super().has_permission(request, view) and request.user.has_perm("forum.approve_share")
+
+
+@extend_schema_view(list=extend_schema(tags=TAGS, summary="The sharing register: what left, where, when, by whom, "
+                                                          "the bundle hash, withdrawals (officers, compliance)"))
+class RegisterViewSet(viewsets.ViewSet):
+    permission_classes = [ReadsShares]
+    serializer_class = RegisterRowSerializer
+
+    def list(self, request):
+        return Response(RegisterRowSerializer(listings.shares_register()[:500], many=True).data)
+
+
+@extend_schema_view(list=extend_schema(tags=TAGS, summary="Inbound objects from other labs (TLP:RED content not "
+                                                          "shown)"),
+                    retrieve=extend_schema(tags=TAGS, summary="One inbound object"))
+class InboundViewSet(viewsets.ReadOnlyModelViewSet):
+    serializer_class = InboundSerializer
+    permission_classes = [OfficerOnly]
+    pagination_class = None
+    queryset = InboundObject.objects.none()
+
+    def get_queryset(self):
+        return listings.inbound_objects()[:500] if self.action == "list" else listings.inbound_objects()
+
+    def get_object(self):
+        pk = self.kwargs["pk"]
+        if not (str(pk).isascii() and str(pk).isdigit()) or int(pk) > 2**63 - 1:
+            raise Http404
+        obj = listings.inbound_objects().filter(pk=int(pk)).first()
+        if obj is None:
+            raise Http404
+        return obj
+
+    @extend_schema(tags=TAGS, request=FeedbackSerializer, responses={202: OpenApiResponse(
+        description="Feedback queued for the hub (a STIX opinion with counts only).")},
+        summary="Feedback to the source lab: confirmed, or false positive: a researcher")
+    @action(detail=True, methods=["post"])
+    def feedback(self, request, pk=None):
+        obj = self.get_object()
+        data = FeedbackSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        push = _errors(lambda: feedback_publish(officer=request.user, inbound=obj,
+                                                verdict=data.validated_data["verdict"]))
+        return Response({"push": push.pk}, status=202)
+
+
+@extend_schema_view(list=extend_schema(tags=TAGS, summary="Matches of inbound objects against local accounts"))
+class MatchViewSet(viewsets.ReadOnlyModelViewSet):
+    serializer_class = MatchSerializer
+    permission_classes = [OfficerOnly]
+    pagination_class = None
+    queryset = InboundMatch.objects.none()
+
+    def get_queryset(self):
+        return listings.inbound_matches()[:500] if self.action == "list" else listings.inbound_matches()
+
+

@@ -1,0 +1,95 @@
+"""Reads for the Forum's pages and API (F4): proposals to review, a share's pushes and withdrawals, the sharing
+register, inbound objects and their matches (TLP honoured: a RED object's content is not shown in lists)."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from .models import ForumPush, InboundMatch, InboundObject, ShareProposal, ShareState, ShareWithdrawal
+from .previews import can_preview
+from .tlp import Tlp
+
+
+def proposals_visible(user) -> QuerySet[ShareProposal]:
+    """What ``user`` may know exists: every share for an officer or a reader of shares, one's own otherwise."""
+    qs = (ShareProposal.objects.select_related("proposed_by", "decided_by", "withdrawn_by")
+          .order_by("-proposed_at", "-pk"))
+    if user.has_perm("forum.approve_share") or user.has_perm("forum.view_shareproposal"):
+        return qs
+    if user.has_perm("forum.propose_share"):
+        return qs.filter(proposed_by=user)
+    return qs.none()
+
+
+def proposal_for(user, pk: int) -> ShareProposal | None:
+    proposal = proposals_visible(user).filter(pk=pk).first()
+    return proposal if proposal is not None and can_preview(user, proposal) else None
+
+
+def proposals_to_review(user) -> QuerySet[ShareProposal]:
+    """Waiting shares a sharing officer may decide (not the ones they proposed)."""
+    if not user.has_perm("forum.approve_share"):
+        return ShareProposal.objects.none()
+    return (proposals_visible(user).filter(state=ShareState.AWAITING_APPROVAL).exclude(proposed_by=user)
+            .order_by("proposed_at", "pk"))
+
+
+def share_pushes(proposal: ShareProposal) -> list[ForumPush]:
+    return list(proposal.pushes.order_by("created_at", "pk"))
+
+
+def share_withdrawals(proposal: ShareProposal) -> list[ShareWithdrawal]:
+    return list(proposal.withdrawals.select_related("withdrawn_by", "account").order_by("withdrawn_at", "pk"))
+
+
+def delivery_state(proposal: ShareProposal) -> str:
+    """The share's delivery in words: the state of its share push (pending / sent / partially accepted / failed /
+    refused), "—" before approval."""
+    push = ForumPush.objects.filter(proposal=proposal, purpose=ForumPush.Purpose.SHARE).order_by("-pk").first()
+    return push.get_state_display() if push else "—"
+
+
+def shares_register() -> list[dict]:
+    """What left, to which collection, when, proposed and approved by whom, the bundle hash, withdrawals."""
+    rows = []
+    qs = (ShareProposal.objects.filter(approval__isnull=False)
+          .select_related("proposed_by", "approval", "approval__approved_by", "approval__version", "withdrawn_by")
+          .prefetch_related("withdrawals").order_by("-approval__approved_at", "-pk"))
+    for proposal in qs:
+        approval = proposal.approval
+        push = (ForumPush.objects.filter(proposal=proposal, purpose=ForumPush.Purpose.SHARE).order_by("-pk").first())
+        rows.append({
+            "proposal": proposal, "collection_id": approval.version.collection_id,
+            "tlp": approval.version.get_tlp_display(),
+            "summary": approval.version.summary, "version": approval.version.number,
+            "proposed_by": proposal.proposed_by, "approved_by": approval.approved_by,
+            "approved_at": approval.approved_at, "sent_at": push.sent_at if push else None,
+            "delivery": push.get_state_display() if push else "—", "bundle_sha256": approval.bundle_sha256,
+            "withdrawals": list(proposal.withdrawals.all()),
+        })
+    return rows
+
+
+def inbound_objects(*, collection_id: str = "") -> QuerySet[InboundObject]:
+    qs = InboundObject.objects.order_by("-received_at", "-pk")
+    if collection_id:
+        qs = qs.filter(collection_id=collection_id)
+    return qs
+
+
+def shown_body(obj: InboundObject) -> dict | None:
+    """The content a page may show: none for TLP:RED (named recipients only: the officer sees that it exists and
+    its matches, not its content)."""
+    return None if obj.tlp == Tlp.RED else obj.body
+
+
+def inbound_matches(*, inbound: InboundObject | None = None) -> QuerySet[InboundMatch]:
+    qs = InboundMatch.objects.select_related("inbound", "account").order_by("-matched_at", "-pk")
+    return qs.filter(inbound=inbound) if inbound is not None else qs
+
+
+def feedback_given(inbound: InboundObject) -> list[ForumPush]:
+    return list(ForumPush.objects.filter(purpose=ForumPush.Purpose.FEEDBACK,
+                                         bundle__objects__contains=[{"object_refs": [inbound.stix_id]}])
+                .order_by("created_at"))
+
