@@ -115,6 +115,31 @@ def hub_down(request, settings, tmp_path, artifacts_dir):
     hub.stop()
 
 
+def deliver_forum_outbox(*, timeout: float = 60.0) -> None:
+    """Deliver every Forum outbox message in this process (tests that do not run the worker).
+
+    A session Celery worker that an earlier test on this xdist node started also consumes the outbox queue, and
+    tries these messages against its own hub port (nothing listens there during this test): each round puts
+    what it failed back to pending and due, and delivers it here, until every Forum message is delivered."""
+    from reviewapp.outbox.models import OutboxMessage
+    from reviewapp.outbox.services import outbox_deliver
+
+    deadline = time.monotonic() + timeout
+    while True:
+        waiting = list(OutboxMessage.objects.filter(kind__startswith="forum_").exclude(state="delivered")
+                       .values_list("pk", flat=True))
+        if not waiting:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"Forum outbox messages {waiting} not delivered: "
+                                 f"{list(OutboxMessage.objects.filter(pk__in=waiting).values('kind', 'last_error'))}")
+        for pk in waiting:
+            OutboxMessage.objects.filter(pk=pk).exclude(state="delivered").update(
+                state="pending", next_attempt_at=timezone.now())
+            outbox_deliver(message_id=pk)
+        time.sleep(0.05)
+
+
 def assert_valid_bundle(bundle: dict | str | bytes) -> None:
     """The OASIS validator (3.3.2), non-strict: FORUM.md — strict-types rejects custom observable types in
     patterns, and interop wrongly flags the official TLP 2.0 objects."""

@@ -17,7 +17,7 @@ from reviewapp.forum.pseudonyms import account_pseudonym
 from reviewapp.forum.tlp import MARKING_IDS, Tlp
 from reviewapp.outbox.models import OutboxMessage
 
-from .conftest import FRONTIER, assert_valid_bundle
+from .conftest import FRONTIER, assert_valid_bundle, deliver_forum_outbox
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -45,11 +45,8 @@ def _approve(people, proposal, officer="officer"):
 
 
 def _deliver(push: ForumPush) -> ForumPush:
-    """What the outbox worker does for the message (same transaction shape), here in the test process."""
-    from reviewapp.outbox.services import outbox_deliver
-
-    message = OutboxMessage.objects.get(idempotency_key=f"forum-push-{push.pk}")
-    outbox_deliver(message_id=message.pk)
+    """What the outbox worker does for the push's messages, here in the test process."""
+    deliver_forum_outbox()
     push.refresh_from_db()
     return push
 

@@ -13,6 +13,8 @@ from reviewapp.forum.hub import serve, write_hub_files
 
 class Command(BaseCommand):
     help = "Run a local TAXII 2.1 server standing in for the Forum hub (the demo's and the tests' peer)."
+    # A peer, not the web app: it needs neither the URL configuration nor the models checked (and starts faster).
+    requires_system_checks: list[str] = []
 
     def add_arguments(self, parser):
         parser.add_argument("--port", type=int, required=True)
