@@ -80,3 +80,17 @@ def test_the_table_itself_refuses_moves_out_of_order(contested, start, to):
         appeal_transition(appeal=appeal, to=to, actor=SYSTEM, reason="test")
     appeal.refresh_from_db()
     assert appeal.state == start and AuditEvent.objects.count() == events
+
+
+def test_a_decided_appeal_cannot_be_claimed_again(contested):
+    from appeals.services import AppealConflict
+
+    staff, appeal = contested.staff, contested.appeal
+    appeal_claim(reviewer=staff.outsider, appeal=appeal)
+    appeal_decide(reviewer=staff.outsider, appeal=appeal, outcome="upheld", reason=REASON)
+    for senior in (staff.outsider, staff.other_senior):
+        with pytest.raises(AppealConflict, match=f"^Appeal {appeal.pk} is already decided\\.$"):
+            appeal_claim(reviewer=senior, appeal=appeal)
+    appeal.refresh_from_db()
+    assert (appeal.state, appeal.reviewer) == (Appeal.State.DECIDED, staff.outsider)
+    assert moves(appeal)[-1] == ("in_review", "decided", "upheld")
