@@ -316,7 +316,7 @@ def case_note_add(*, author, case: Case, text: str):
         raise PermissionDenied("Your role does not write case notes.")
     if not text.strip():
         raise ValueError("a note needs text")
+    ensure_within_limits(CaseNote, text=text.strip())
     note = CaseNote.objects.create(case=case, author=author, text=text.strip())
     record(actor=author, action=AuditAction.CASE_NOTE_ADDED, target=case, data={"note": note.pk})
     return note
-    ensure_within_limits(CaseNote, text=text.strip())
