@@ -188,6 +188,7 @@ class StackResults:
     background_rate: float = 0.0
     background_pending: int = 0
     web_workers: int = 0
+    web_threads: int = 1
     profiles: list[Path] | None = None
     cpu: list[tuple[str, str]] | None = None  # (measure, who used the cores)
     cpu_per_flag: list[str] | None = None  # CPU milliseconds per 1,000 flags of the stack's parts
@@ -222,6 +223,7 @@ def run_stack(args, db: BenchDatabase, token: str, path: Path, rows: list[tuple]
     purge_queues()  # what the isolated part queued with no worker to take it
     stack = RealStack(free_port(), workdir, node=f"bench{os.getpid()}", web_workers=args.stack_web_workers)
     results.web_workers = stack.stack.web_workers
+    results.web_threads = stack.stack.web_threads
     watch = PendingWatch(db)
     try:
         log(f"starting the real stack ({', '.join(stack.commands)}); the worker leaves the ingest queue alone")
@@ -364,8 +366,8 @@ def write_profile(profile, window: str, *, name: str = "worker") -> Path:
 def stack_lines(args, count: int, r: StackResults, baseline: float) -> list[Line]:
     lines = [
         Line(f"1. HTTP ingestion while grouping runs ({args.clients} clients, {args.batch:,}/request, "
-             f"{r.web_workers} gunicorn workers)", count / r.with_, ratio=count / r.with_ / baseline,
-             goal=GOALS["http"]),
+             f"gunicorn {r.web_workers} processes × {r.web_threads} threads)", count / r.with_,
+             ratio=count / r.with_ / baseline, goal=GOALS["http"]),
         Line("2. flag to case (first post until the last flag is in a case)",
              (count - r.to_case_left) / r.to_case, ratio=(count - r.to_case_left) / r.to_case / baseline,
              goal=GOALS["flag_to_case"],
