@@ -137,7 +137,12 @@ class Stack:
             peers["smtp"] = [python, "-m", "aiosmtpd", "--nosetuid", "--listen", f"{host}:{port}"]
         if self._runs_local_forum_hub():
             # A TAXII 2.1 server (medallion) standing in for the Forum hub, one collection per trust group.
-            peers["forum_hub"] = [python, str(settings.BASE_DIR / "manage.py"), "run_forum_hub",
+            # Seeded with a fictional second lab's bundle (reviewapp/forum/demo.py) so inbound matching shows
+            # something in the demo.
+            from reviewapp.forum.demo import write_seed
+
+            seed = write_seed(settings.DATA_DIR / "forum-hub-seed.json")
+            peers["forum_hub"] = [python, str(settings.BASE_DIR / "manage.py"), "run_forum_hub", "--seed", str(seed),
                                   "--port", str(urlsplit(self.forum_api_root()).port)]
         return peers
 

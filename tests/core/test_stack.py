@@ -50,7 +50,9 @@ def test_local_peers_get_free_ports_handed_to_every_child(settings):
     assert env["EMAIL_PORT"] == str(ports["smtp"])
     assert env["FORUM_TAXII_API_ROOT"] == f"http://127.0.0.1:{ports['forum_hub']}/forum/"
     commands = stack.commands()
-    assert commands["forum_hub"][-3:] == ["run_forum_hub", "--port", str(ports["forum_hub"])]
+    assert commands["forum_hub"][-5:-3] == ["run_forum_hub", "--seed"]  # the demo's second lab (forum/demo.py)
+    assert commands["forum_hub"][-2:] == ["--port", str(ports["forum_hub"])]
+    assert Path(commands["forum_hub"][-3]).name == "forum-hub-seed.json"
     assert commands["receiver"][-2:] == ["--port", str(ports["receiver"])]
     assert commands["smtp"][-1] == f"127.0.0.1:{ports['smtp']}"
     groups = ", ".join(conf["name"] for conf in settings.FORUM_COLLECTIONS.values())
