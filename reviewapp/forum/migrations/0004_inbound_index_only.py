@@ -49,6 +49,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddConstraint(
             model_name='accountpseudonym',
-            constraint=models.UniqueConstraint(fields=('key_id', 'pseudonym'), include=('account',), name='account_pseudonym_unique'),
+            constraint=models.UniqueConstraint(fields=('key_id', 'pseudonym'), include=('account',),
+                                               name='account_pseudonym_unique'),
         ),
     ]
