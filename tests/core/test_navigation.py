@@ -11,11 +11,13 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.mark.parametrize(("role", "expected"), [
-    (Role.REVIEWER, ["Home", "Queues", "Policy", "API docs", "Change password"]),
-    (Role.SENIOR_REVIEWER, ["Home", "Queues", "Approvals", "Appeals", "Policy", "API docs", "Change password"]),
-    (Role.SHARING_OFFICER, ["Home", "Policy", "API docs", "Change password"]),
-    (Role.COMPLIANCE_OFFICER, ["Home", "Appeals", "Policy", "Audit trail", "Staff", "Detectors", "Deliveries",
-                              "API docs", "Change password"]),
+    (Role.REVIEWER, ["Home", "Queues", "Policy", "My Forum shares", "API docs", "Change password"]),
+    (Role.SENIOR_REVIEWER, ["Home", "Queues", "Approvals", "Appeals", "Policy", "My Forum shares", "API docs",
+                            "Change password"]),
+    (Role.SHARING_OFFICER, ["Home", "Policy", "Forum shares", "Sharing register", "Forum inbound", "API docs",
+                            "Change password"]),
+    (Role.COMPLIANCE_OFFICER, ["Home", "Appeals", "Policy", "Audit trail", "Staff", "Detectors", "Forum shares",
+                               "Sharing register", "Deliveries", "API docs", "Change password"]),
     (Role.ADMIN, ["Home", "Policy", "Staff", "Detectors", "Deliveries", "API docs", "Change password"]),
 ])
 def test_navigation_per_role(make_staff, client, role, expected):

@@ -145,6 +145,8 @@ def test_who_may_see_what(world, sharing_people, make_staff):
     other_reviewer = _client(make_staff())
     assert other_reviewer.get(share).status_code == 404  # a share one did not propose does not exist for one
     assert other_reviewer.get(reverse("forum:share", args=[999_999])).status_code == 404
+    assert f"Share {proposal.pk}<" not in other_reviewer.get(reverse("forum:shares")).text  # not listed either
+    assert f"Share {proposal.pk}<" in _client(sharing_people["reviewer"]).get(reverse("forum:shares")).text
     assert other_reviewer.get(reverse("forum:register")).status_code == 404
     assert other_reviewer.get(reverse("forum:inbound")).status_code == 404
     compliance = _client(sharing_people["compliance"])
