@@ -139,6 +139,7 @@ class RegisterRowSerializer(serializers.Serializer):
 
 class InboundSerializer(serializers.ModelSerializer):
     body = serializers.SerializerMethodField(help_text="null for TLP:RED objects (not shown).")
+    tlp = serializers.CharField(read_only=True, help_text='The TLP 2.0 level of its marking; "" = none.')
 
     class Meta:
         model = InboundObject
