@@ -11,6 +11,10 @@ from rest_framework.permissions import BasePermission
 
 T = TypeVar("T")
 
+# Text patterns the schema states and the Forum API's serializers enforce (a RegexField).
+NO_NUL = r"^[^\x00]*$"
+NOT_BLANK = r"^[^\x00]*[^\s\x00][^\x00]*$"  # something besides whitespace (DRF trims it), and no NUL
+
 
 class Conflict(APIException):
     status_code = 409

@@ -7,8 +7,7 @@ from __future__ import annotations
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
 from rest_framework import serializers
 
-NO_NUL = r"^[^\x00]*$"
-NOT_BLANK = r"^[^\x00]*[^\s\x00][^\x00]*$"  # something besides whitespace (DRF trims it), and no NUL
+from reviewapp.cases.api_errors import NO_NUL, NOT_BLANK
 
 
 class AutoSchema(SpectacularAutoSchema):

@@ -14,9 +14,8 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
-from reviewapp.cases.api_errors import RolePermits, service_errors
+from reviewapp.cases.api_errors import NO_NUL, NOT_BLANK, RolePermits, service_errors
 from reviewapp.cases.models import Account, Campaign, Case
-from reviewapp.core.openapi import NO_NUL, NOT_BLANK
 
 from . import listings
 from .content import ShareChoice, ShareError
