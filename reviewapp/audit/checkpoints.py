@@ -33,14 +33,13 @@ from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
-from reviewapp.outbox.services import outbox_enqueue  # imports audit.services, never this module
-
 from .actions import AuditAction
 from .chain import HASHED_FIELDS, link_hash
+from .events import checkpoint_signed
 from .models import AuditEvent
 from .selectors import ChainReport, chain_verify, latest_checkpoint
 from .sequencer import chain_head, sequence_pending
-from .services import SYSTEM, Target, record
+from .services import SYSTEM, record
 
 logger = logging.getLogger(__name__)
 
@@ -336,10 +335,8 @@ def _checkpoint(*, checkpoint_file: Path, key: str, witness_url: str) -> AuditEv
         data={"verified": report.count, "verified_from": 0 if full else last.seq, "head_seq": report.head_seq,
               "head_hash": report.head_hash, "at": at, "key_id": checkpoint.key_id, "witness": bool(witness_url)},
     )
-    if witness_url:
-        outbox_enqueue(kind=WITNESS_KIND, payload=checkpoint.as_json(),
-                       idempotency_key=f"audit-checkpoint-{checkpoint.seq}",
-                       target=Target(type="audit.checkpoint", id=str(checkpoint.seq)))
+    if witness_url:  # the outbox, above us, queues the witness copy in this transaction (events.py)
+        checkpoint_signed.send(sender=Checkpoint, checkpoint=checkpoint, witness_url=witness_url, kind=WITNESS_KIND)
     return event
 
 

@@ -46,6 +46,8 @@ DESCRIPTIONS = {
            "or your part in the case may not do this.",
     "404": "No such object, or none you may see (a list: the cursor is not one we gave).",
     "409": "Conflicts with the object as it stands (claimed by someone else, already decided).",
+    "413": "The body is larger than the limit (DATA_UPLOAD_MAX_MEMORY_SIZE; the flags API: FLAGS_MAX_BODY_BYTES); "
+           "the answer names it.",
     "415": "The body is not in a media type this operation reads.",
 }
 
@@ -69,7 +71,7 @@ def document_refusals(result, generator, request, public):
             if any(p.get("in") == "query" for p in operation.get("parameters", [])) or method != "get":
                 wanted.add("400")
             if operation.get("requestBody"):
-                wanted.add("415")
+                wanted.update({"413", "415"})
             if method == "post" and path.startswith(STATEFUL_PREFIXES):
                 wanted.add("409")
             for code in sorted(wanted):

@@ -135,3 +135,18 @@ def test_a_form_with_too_many_fields_gets_our_400_page(debug, settings):
     client = Client(enforce_csrf_checks=True)
     response = client.post("/login/", body, content_type="application/x-www-form-urlencoded")
     assert response.status_code == 400 and "<h1>Bad request</h1>" in _page(response)
+
+
+def test_the_schema_documents_413_on_every_operation_with_a_body(client, make_staff):
+    """The 413 above is a response like any other: each operation that reads a body says it can answer it."""
+    client.force_login(make_staff(Role.ADMIN))
+    schema = client.get("/api/schema/", {"format": "json"}).json()
+    with_body = [(path, method, operation) for path, operations in schema["paths"].items()
+                 for method, operation in operations.items()
+                 if isinstance(operation, dict) and "requestBody" in operation]
+    assert len(with_body) > 10
+    missing = [f"{method.upper()} {path}" for path, method, operation in with_body
+               if "413" not in operation["responses"]]
+    assert missing == []
+    first = schema["paths"][with_body[0][0]][with_body[0][1]]["responses"]["413"]
+    assert first["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -13,7 +14,8 @@ from reviewapp.audit.actions import AuditAction
 from reviewapp.audit.services import Entry, Target, record, record_many
 from reviewapp.limits import ensure_within_limits
 
-from ..models import Account, Campaign, Case
+from ..models import Account, Campaign, Case, open_case
+from ..predicates import q_sql
 from ..priority import SLA_DEFAULT, case_priority, sla_for
 from ..vocabulary import queue_for
 from ..workflow import TRANSITIONS, InvalidCaseTransition, transition_apply
@@ -99,6 +101,23 @@ def campaigns_ensure(*, keys: set[str], actor, events: list[Entry] | None = None
     return campaigns
 
 
+# The conflict target is the one-open-case index, whose condition is models.open_case read as SQL (built on first
+# use: it needs the database connection), so the two cannot drift apart.
+_OPEN_CASES = """
+INSERT INTO cases_case (account_id, campaign_id, state, queue, priority, sla_due_at, signals,
+                        flag_count, total_requests, max_score, opened_at, updated_at)
+SELECT a, c, 'new', '', 0, %(due)s, '{{}}', 0, 0, 0, %(now)s, %(now)s
+FROM unnest(%(accounts)s::bigint[], %(campaigns)s::bigint[]) AS t(a, c)
+ON CONFLICT (account_id) WHERE {open_case} DO NOTHING
+RETURNING account_id, id
+"""
+
+
+@functools.cache
+def _open_cases_sql() -> str:
+    return _OPEN_CASES.format(open_case=q_sql(open_case(), Case))
+
+
 def open_cases_for(*, account_ids: set[int], actor, opened_by: dict[int, list[str]],
                    campaign_of: dict[int, str] | None = None, campaigns: dict[str, int] | None = None,
                    events: list[Entry] | None = None) -> tuple[dict[int, int], set[int]]:
@@ -127,14 +146,7 @@ def open_cases_for(*, account_ids: set[int], actor, opened_by: dict[int, list[st
         with connection.cursor() as cursor:
             # Opened with the longest SLA; cases_add_flags brings it closer as soon as the flags are counted.
             cursor.execute(
-                """
-                INSERT INTO cases_case (account_id, campaign_id, state, queue, priority, sla_due_at, signals,
-                                        flag_count, total_requests, max_score, opened_at, updated_at)
-                SELECT a, c, 'new', '', 0, %(due)s, '{}', 0, 0, 0, %(now)s, %(now)s
-                FROM unnest(%(accounts)s::bigint[], %(campaigns)s::bigint[]) AS t(a, c)
-                ON CONFLICT (account_id) WHERE state IN ('new', 'in_review', 'awaiting_approval') DO NOTHING
-                RETURNING account_id, id
-                """,
+                _open_cases_sql(),
                 {"accounts": sqlarray.ints(missing), "now": now, "due": now + SLA_DEFAULT,
                  "campaigns": sqlarray.ints(campaigns.get(campaign_of.get(a, "")) for a in missing)},
             )
