@@ -34,6 +34,7 @@ def test_the_reviewer_pages_and_their_shortcuts_pass_the_policy(page, sign_in, m
     expect(page.get_by_role("heading", name="Queues", exact=True)).to_be_visible()
     page.get_by_role("link", name="Model extraction").click()
     expect(page.get_by_role("heading", name="Model extraction")).to_be_visible()
+    page.wait_for_load_state("load")  # the shortcuts are deferred scripts: they listen once the page has loaded
     rows = page.locator("a.row-link")
     page.keyboard.press("j")
     expect(rows.nth(0)).to_be_focused()

@@ -204,11 +204,14 @@ def test_a_missing_file_is_a_command_error(tmp_path):
 @pytest.mark.django_db(transaction=True)
 def test_chunks_stored_in_parallel_answer_as_one_after_another(detectors, tmp_path, monkeypatch):
     """Two connections at once (--jobs 2, the default): same counts, same rejected file, the earlier line wins."""
-    from django.core.cache import cache
+    import uuid
 
-    from flags.tasks import QUEUED_KEY, group_pending_flags
+    from flags import tasks
+    from flags.tasks import group_pending_flags
 
-    cache.delete(QUEUED_KEY)  # an earlier test's grouping task may still be waiting for a worker
+    # A dedupe key of this test's own: a session worker an earlier test started may be grouping these flags and
+    # noting a queued task under the shared key (which would rightly keep this process from queueing another).
+    monkeypatch.setattr(tasks, "QUEUED_KEY", f"{tasks.QUEUED_KEY}.{uuid.uuid4().hex}")
     enqueued = []
     monkeypatch.setattr(group_pending_flags, "delay", lambda *args: enqueued.append(args))
     lines: list = []
