@@ -63,6 +63,21 @@ def _errors_from(form, exc: ShareError | InboundError) -> None:
     form.add_error(field, f"{exc.field}: {exc.message}" if field is None else exc.message)
 
 
+_REFUSED = object()
+
+
+def _attempt(form, call):
+    """Run an officer's service call for a submitted form: its result, or _REFUSED with the refusal added to
+    the form (a field's error when it names one, else the form's)."""
+    try:
+        return call()
+    except ShareError as exc:
+        _errors_from(form, exc)
+    except (PermissionDenied, InvalidTransition) as exc:
+        form.add_error(None, str(exc))
+    return _REFUSED
+
+
 def _choice_form_args(candidates) -> dict:
     return {"fingerprints": [f.simhash64 for f in candidates.fingerprints],
             "excerpts": [e.key for e in candidates.excerpts]}
@@ -171,14 +186,10 @@ def share_approve_view(request, pk: int):
     proposal = _officer_proposal(request, pk)
     form = ApproveForm(request.POST)
     if form.is_valid():
-        try:
-            share_approve(officer=request.user, proposal=proposal, version_number=form.cleaned_data["version"],
-                          bundle_sha256=form.cleaned_data["bundle_sha256"])
-        except ShareError as exc:
-            _errors_from(form, exc)
-        except (PermissionDenied, InvalidTransition) as exc:
-            form.add_error(None, str(exc))
-        else:
+        approved = _attempt(form, lambda: share_approve(officer=request.user, proposal=proposal,
+                                                         version_number=form.cleaned_data["version"],
+                                                         bundle_sha256=form.cleaned_data["bundle_sha256"]))
+        if approved is not _REFUSED:
             return _done(request, proposal, f"Share {proposal.pk} approved; it is queued for the Forum hub.")
     return _share_page(request, proposal, status=UNPROCESSABLE, approve_form=form)
 
@@ -203,13 +214,8 @@ def share_reject_view(request, pk: int):
                                         "This cannot be undone.",
                             action=reverse("forum:reject", args=[proposal.pk]), reason=form.cleaned_data["reason"],
                             button="Reject the share")
-        try:
-            share_reject(officer=request.user, proposal=proposal, reason=form.cleaned_data["reason"])
-        except ShareError as exc:
-            _errors_from(form, exc)
-        except (PermissionDenied, InvalidTransition) as exc:
-            form.add_error(None, str(exc))
-        else:
+        if _attempt(form, lambda: share_reject(officer=request.user, proposal=proposal,
+                                                reason=form.cleaned_data["reason"])) is not _REFUSED:
             return _done(request, proposal, f"Share {proposal.pk} rejected.")
     return _share_page(request, proposal, status=UNPROCESSABLE, reject_form=form)
 
@@ -222,14 +228,10 @@ def share_narrow_view(request, pk: int):
     form = NarrowForm(request.POST, fingerprints=sorted(choice.fingerprints),
                       excerpts=[f"{f}:{i}" for f, i in sorted(choice.excerpts)])
     if form.is_valid():
-        try:
-            version = share_narrow(officer=request.user, proposal=proposal, choice=form.choice(),
-                                   reason=form.cleaned_data["reason"], tlp=form.cleaned_data["tlp"] or None)
-        except ShareError as exc:
-            _errors_from(form, exc)
-        except (PermissionDenied, InvalidTransition) as exc:
-            form.add_error(None, str(exc))
-        else:
+        version = _attempt(form, lambda: share_narrow(officer=request.user, proposal=proposal, choice=form.choice(),
+                                                      reason=form.cleaned_data["reason"],
+                                                      tlp=form.cleaned_data["tlp"] or None))
+        if version is not _REFUSED:
             return _done(request, proposal, f"Version {version.number} made; preview it before approving.")
     return _share_page(request, proposal, status=UNPROCESSABLE, narrow_form=form)
 
@@ -241,16 +243,15 @@ def share_include_view(request, pk: int):
     form = IncludeForm(request.POST)
     if form.is_valid():
         account = Account.objects.filter(pk=form.cleaned_data["account"]).first()
-        try:
+
+        def include():
             if account is None:
                 raise ShareError("account", f"account {form.cleaned_data['account']} is not part of this share")
-            version = share_include_researcher(officer=request.user, proposal=proposal, account=account,
-                                               reason=form.cleaned_data["reason"])
-        except ShareError as exc:
-            _errors_from(form, exc)
-        except (PermissionDenied, InvalidTransition) as exc:
-            form.add_error(None, str(exc))
-        else:
+            return share_include_researcher(officer=request.user, proposal=proposal, account=account,
+                                            reason=form.cleaned_data["reason"])
+
+        version = _attempt(form, include)
+        if version is not _REFUSED:
             return _done(request, proposal, f"Account included in version {version.number}; preview it again.")
     return _share_page(request, proposal, status=UNPROCESSABLE, include_form=form)
 
@@ -268,13 +269,8 @@ def share_withdraw_view(request, pk: int):
                                         "the holders' portal says it was withdrawn. This cannot be undone.",
                             action=reverse("forum:withdraw", args=[proposal.pk]),
                             reason=form.cleaned_data["reason"], button="Withdraw the share")
-        try:
-            share_withdraw(officer=request.user, proposal=proposal, reason=form.cleaned_data["reason"])
-        except ShareError as exc:
-            _errors_from(form, exc)
-        except (PermissionDenied, InvalidTransition) as exc:
-            form.add_error(None, str(exc))
-        else:
+        if _attempt(form, lambda: share_withdraw(officer=request.user, proposal=proposal,
+                                                  reason=form.cleaned_data["reason"])) is not _REFUSED:
             return _done(request, proposal, f"Share {proposal.pk} withdrawn; the revocation is queued for the hub.")
     return _share_page(request, proposal, status=UNPROCESSABLE, withdraw_form=form)
 
