@@ -21,6 +21,8 @@ urlpatterns = [
     path("detectors/", include("flags.pages_urls")),
     path("forum/", include("reviewapp.forum.urls")),
     path("api/v1/forum/", include("reviewapp.forum.api_urls")),
+    path("compliance/", include("reviewapp.compliance.urls")),
+    path("api/v1/compliance/", include("reviewapp.compliance.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # Swagger UI's script is served as a file (the split view); its own inline <style> needs style-src relaxed.
     path("api/docs/", csp_update({"style-src": ["'unsafe-inline'"]})(

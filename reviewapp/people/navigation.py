@@ -27,6 +27,7 @@ NAVIGATION: tuple[NavItem, ...] = (
     NavItem("Approvals", "review:approvals", "cases.approve_decision", "g r"),
     NavItem("Appeals", "appeal-review:queue", "appeals.view_appeal", "g l"),
     NavItem("Policy", "policy:current", "policy.view_policyversion", "g p"),
+    NavItem("Compliance", "compliance:home", "audit.view_auditevent", "g c"),
     NavItem("Audit trail", "audit:events", "audit.view_auditevent", "g a"),
     NavItem("Staff", "people:staff", "people.view_user", "g s"),
     NavItem("Detectors", "detectors:list", "flags.view_detector", "g d"),

@@ -68,6 +68,11 @@ INSTALLED_APPS = [
     "flags",
     "appeals",
     "reviewapp.forum",  # Forum sharing (STIX 2.1 over TAXII 2.1); above flags and appeals, below core
+    # The compliance console (reviewapp/compliance): above forum, below core; its areas that store rows are apps.
+    "reviewapp.compliance",
+    "reviewapp.compliance.verification",
+    "reviewapp.compliance.quality",
+    "reviewapp.compliance.retention",
 ]
 
 MIDDLEWARE = [

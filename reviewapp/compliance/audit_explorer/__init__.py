@@ -1,0 +1,1 @@
+"""Compliance console: audit_explorer."""

@@ -1,0 +1,1 @@
+"""Compliance console: quality (a Django app of its own, label compliance_quality)."""

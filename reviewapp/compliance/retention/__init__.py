@@ -1,0 +1,1 @@
+"""Compliance console: retention (a Django app of its own, label compliance_retention)."""

@@ -1,0 +1,1 @@
+"""Compliance console: verification (a Django app of its own, label compliance_verification)."""
