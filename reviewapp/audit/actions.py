@@ -79,3 +79,6 @@ class AuditAction(models.TextChoices):
     # The chain itself
     AUDIT_CHECKPOINT = "audit.checkpoint", "Audit chain verified and checkpointed"
     AUDIT_CHAIN_BROKEN = "audit.chain_broken", "Audit chain found broken"
+    # The compliance console (reviewapp/compliance): its own runs, never a change to a case, decision or share
+    COMPLIANCE_VERIFICATION_STARTED = "compliance.verification_started", "Chain verification started from the console"
+    COMPLIANCE_VERIFICATION_FINISHED = "compliance.verification_finished", "Chain verification from the console finished"
