@@ -117,6 +117,8 @@ def _configure_queues(sender: Celery, **kwargs) -> None:
             "task": "reviewapp.forum.tasks.pull_inbound", "schedule": float(settings.FORUM_PULL_INTERVAL_SECONDS),
             "options": {"expires": float(settings.FORUM_PULL_INTERVAL_SECONDS)},
         },
+        # A Forum push whose outbox message gave up is re-armed, never left behind (forum.services).
+        "forum-reconcile-pushes": {"task": "reviewapp.forum.tasks.reconcile_pushes", "schedule": 300.0},
         "forum-backfill-match-indexes": {
             "task": "reviewapp.forum.tasks.backfill_match_indexes", "schedule": 60.0, "options": {"expires": 60.0},
         },
