@@ -405,6 +405,28 @@ def forum_push_follow_status(*, push_id: int) -> ForumPush:
     return push
 
 
+def forum_pushes_reconcile() -> list[int]:
+    """Beat (``forum.tasks.reconcile_pushes``): a push is never left behind because the outbox gave up on it.
+
+    The outbox retries a message with back-off and gives up after OUTBOX_MAX_ATTEMPTS (a hub down for hours,
+    or whose status resource stays "pending" for hours). A push still pending then has its latest message put
+    back to pending with fresh attempts (``outbox_retry``, audited ``outbox.retried``): the send if the bundle
+    was never posted, else the status follow-up — which only reads the status resource, so the bundle is never
+    sent twice. Returns the pushes re-armed."""
+    from reviewapp.outbox.models import OutboxMessage
+    from reviewapp.outbox.services import outbox_retry
+
+    rearmed = []
+    for push in ForumPush.objects.filter(state=ForumPush.State.PENDING).only("pk", "status_id").order_by("pk"):
+        kind = "forum_status" if push.status_id else "forum_push"
+        latest = (OutboxMessage.objects.filter(kind=kind, target_type="forum.forumpush", target_id=str(push.pk))
+                  .order_by("-id").first())
+        if latest is not None and latest.state == OutboxMessage.State.FAILED:
+            outbox_retry(message=latest, actor=SYSTEM)
+            rearmed.append(push.pk)
+    return rearmed
+
+
 def _record_counts(push: ForumPush, status: taxii.HubStatus) -> None:
     push.success_count, push.failure_count, push.pending_count = (status.success_count, status.failure_count,
                                                                   status.pending_count)
@@ -416,6 +438,10 @@ def _complete(push: ForumPush, status: taxii.HubStatus, group) -> None:
     own earlier attempt whose answer was lost, or the identity every bundle carries) counts as accepted."""
     sent = {(o["id"], o.get("modified", "")) for o in _objects_of(push)}
     accepted_ids = {s.get("id") for s in status.successes}
+    if not status.successes and status.success_count and len(status.failures) == status.failure_count:
+        # TAXII 2.1 makes the lists of details optional: a hub that counts its successes without listing them
+        # accepted what was sent less the failures it lists.
+        accepted_ids = {i for i, _ in sent} - {f.get("id") for f in status.failures}
     failures = []
     for failure in status.failures:
         stix_id, version = failure.get("id", ""), failure.get("version", "")

@@ -19,3 +19,11 @@ def backfill_match_indexes() -> dict:
     from .inbound import fingerprints_backfill, pseudonyms_backfill
 
     return {"pseudonyms": pseudonyms_backfill(), "fingerprints": fingerprints_backfill()}
+
+
+@shared_task(name="reviewapp.forum.tasks.reconcile_pushes", acks_late=True)
+def reconcile_pushes() -> list[int]:
+    """Beat: re-arm the pushes whose outbox message gave up (services.forum_pushes_reconcile)."""
+    from .services import forum_pushes_reconcile
+
+    return forum_pushes_reconcile()
