@@ -41,7 +41,8 @@ ROLE_PERMISSIONS: dict[Role, set[str]] = {
     Role.REVIEWER: _REVIEWER,
     # Appeal attachments: the appeal's reviewer opens them through the service, not by a global permission.
     Role.SENIOR_REVIEWER: _REVIEWER | {"cases.approve_decision", "appeals.decide_appeal", "appeals.view_appeal",
-                                       "appeals.view_appealmessage"},
+                                       "appeals.view_appealmessage",
+                                       "compliance_quality.review_secondlook"},  # blind second looks
     Role.SHARING_OFFICER: _CASE_SUMMARIES | _POLICY | _FORUM_READ | {"forum.approve_share", "forum.withdraw_share"},
     # Read-only by construction: only view_* and verify/export permissions, never add/change/delete.
     Role.COMPLIANCE_OFFICER: {
@@ -52,6 +53,10 @@ ROLE_PERMISSIONS: dict[Role, set[str]] = {
         "flags.view_detector", "flags.view_detectortoken", "flags.view_flag", "flags.view_flagbatch",
         "outbox.view_outboxmessage",
         *_FORUM_READ,
+        # Quality (reviewapp/compliance/quality): drawing a sample is the console's own row, never a change to a
+        # case or decision; seniors give the second looks.
+        "compliance_quality.draw_secondlooksample", "compliance_quality.view_secondlooksample",
+        "compliance_quality.view_secondlook", "compliance_quality.view_calibrationalert",
     },
     Role.ADMIN: {
         "people.view_user", "people.add_user", "people.change_user",
