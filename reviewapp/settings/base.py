@@ -382,6 +382,16 @@ FORUM_TAXII_TIMEOUT_SECONDS = env_int("FORUM_TAXII_TIMEOUT_SECONDS", 10)
 FORUM_PULL_INTERVAL_SECONDS = env_int("FORUM_PULL_INTERVAL_SECONDS", 300)
 FORUM_SIMHASH_MAX_DISTANCE = env_int("FORUM_SIMHASH_MAX_DISTANCE", 3)
 
+# --- Compliance: detector calibration (reviewapp/compliance/quality) -----------------------------------
+# A detector version's overturn rate (overturned ÷ decided appeals of decisions on its cases) at or above this
+# share raises an alert, once it has at least the minimum number of decided appeals; beat checks this often.
+try:
+    COMPLIANCE_OVERTURN_ALERT = float(os.environ.get("COMPLIANCE_OVERTURN_ALERT") or 0.2)
+except ValueError as exc:
+    raise ImproperlyConfigured("COMPLIANCE_OVERTURN_ALERT is not a number (a share, e.g. 0.2)") from exc
+COMPLIANCE_OVERTURN_ALERT_MIN_APPEALS = env_int("COMPLIANCE_OVERTURN_ALERT_MIN_APPEALS", 5)
+COMPLIANCE_CALIBRATION_CHECK_SECONDS = env_int("COMPLIANCE_CALIBRATION_CHECK_SECONDS", 300)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
