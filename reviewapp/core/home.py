@@ -17,6 +17,7 @@ from reviewapp.audit import worklist as audit_work
 from reviewapp.audit.selectors import latest_checkpoint, unsequenced_events
 from reviewapp.cases import worklist as case_work
 from reviewapp.cases.selectors import decisions_awaiting_approval, queue_overview
+from reviewapp.forum import listings as forum_work
 from reviewapp.outbox.selectors import state_counts
 from reviewapp.people import worklist as staff_work
 from reviewapp.people.selectors import locked_sign_ins
@@ -60,6 +61,11 @@ def home_context(user) -> dict:
                                 list(awaiting[:ROWS]), url=reverse("review:approvals"),
                                 link_label="All approvals", empty="No decision waits for your approval.",
                                 glance="awaiting your approval"))
+        rereviews = forum_work.rereviews_for_page()
+        sections.append(Section("rereviews", "Decisions to look at again (Forum intelligence withdrawn)",
+                                rereviews.count(), list(rereviews[:ROWS]), url=reverse("forum:rereviews"),
+                                link_label="All Forum re-reviews", glance="to look at again (Forum withdrawn)",
+                                empty="No decision relied on Forum intelligence that was withdrawn."))
 
     if user.has_perm("appeals.decide_appeal"):
         mine = appeal_work.appeals_of(user)

@@ -7,20 +7,21 @@ from __future__ import annotations
 import json
 
 from django.http import Http404
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field, extend_schema_view
 from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
+from reviewapp.cases.api import StrictCursorPagination
 from reviewapp.cases.api_errors import NO_NUL, NOT_BLANK, RolePermits, service_errors
 from reviewapp.cases.models import Account, Campaign, Case
 
 from . import listings
 from .content import ShareChoice, ShareError
-from .inbound import InboundError, Verdict, feedback_publish
-from .models import InboundMatch, InboundObject, ShareProposal
+from .inbound import InboundError, Verdict, feedback_publish, rereview_done
+from .models import InboundMatch, InboundObject, InboundReReview, ShareProposal
 from .previews import share_preview
 from .services import (
     REASON_MAX,
@@ -158,6 +159,19 @@ class MatchSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+def _pk(text) -> int:
+    """The id in the path, or 404 for one that is not a bigint (never a 500)."""
+    if not (str(text).isascii() and str(text).isdigit()) or int(text) > 2**63 - 1:
+        raise Http404
+    return int(text)
+
+
+def _found(obj):
+    if obj is None:
+        raise Http404
+    return obj
+
+
 def _source(data):
     source = SOURCES[data["source"]].objects.filter(pk=data["source_id"]).first()
     if source is None:
@@ -186,13 +200,7 @@ class ProposalViewSet(viewsets.ReadOnlyModelViewSet):
             listings.proposals_visible(self.request.user)
 
     def get_object(self):
-        pk = self.kwargs["pk"]
-        if not (str(pk).isascii() and str(pk).isdigit()) or int(pk) > 2**63 - 1:
-            raise Http404
-        proposal = listings.proposal_for(self.request.user, int(pk))
-        if proposal is None:
-            raise Http404
-        return proposal
+        return _found(listings.proposal_for(self.request.user, _pk(self.kwargs["pk"])))
 
     def _detail(self, proposal, status=200):
         proposal.refresh_from_db()
@@ -283,18 +291,21 @@ class ProposalViewSet(viewsets.ReadOnlyModelViewSet):
         return self._detail(proposal)
 
 
-class ReadsShares(IsAuthenticated):
-    message = "Your role does not read the sharing register."
+def _role_holds(permission: str, message: str) -> type[IsAuthenticated]:
+    """A permission class for a whole viewset: signed in and holding ``permission``, else 403 with ``message``."""
 
-    def has_permission(self, request, view) -> bool:
-        return super().has_permission(request, view) and request.user.has_perm("forum.view_shareproposal")
+    class Holds(IsAuthenticated):
+        def has_permission(self, request, view) -> bool:
+            return super().has_permission(request, view) and request.user.has_perm(permission)
+
+    Holds.message = message
+    return Holds
 
 
-class OfficerOnly(IsAuthenticated):
-    message = "Only a sharing officer reads inbound intelligence."
-
-    def has_permission(self, request, view) -> bool:
-        return super().has_permission(request, view) and request.user.has_perm("forum.approve_share")
+ReadsShares = _role_holds("forum.view_shareproposal", "Your role does not read the sharing register.")
+OfficerOnly = _role_holds("forum.approve_share", "Only a sharing officer reads inbound intelligence.")
+SeniorOnly = _role_holds("cases.approve_decision", "Only a senior reviewer looks again at decisions whose Forum "
+                                                   "intelligence was withdrawn.")
 
 
 @extend_schema_view(list=extend_schema(tags=TAGS, summary="The sharing register: what left, where, when, by whom, "
@@ -320,13 +331,7 @@ class InboundViewSet(viewsets.ReadOnlyModelViewSet):
         return listings.inbound_objects()[:500] if self.action == "list" else listings.inbound_objects()
 
     def get_object(self):
-        pk = self.kwargs["pk"]
-        if not (str(pk).isascii() and str(pk).isdigit()) or int(pk) > 2**63 - 1:
-            raise Http404
-        obj = listings.inbound_objects().filter(pk=int(pk)).first()
-        if obj is None:
-            raise Http404
-        return obj
+        return _found(listings.inbound_objects().filter(pk=_pk(self.kwargs["pk"])).first())
 
     @extend_schema(tags=TAGS, request=FeedbackSerializer, responses={202: OpenApiResponse(
         description="Feedback queued for the hub (a STIX opinion with counts only).")},
@@ -352,3 +357,89 @@ class MatchViewSet(viewsets.ReadOnlyModelViewSet):
         return listings.inbound_matches()[:500] if self.action == "list" else listings.inbound_matches()
 
 
+
+
+# ── re-reviews: decided cases that relied on intelligence a peer revoked ─────────────────────────────────────
+
+class ReReviewSourceSerializer(serializers.Serializer):
+    modified = serializers.CharField(source="source_modified", allow_null=True,
+                                     help_text="STIX modified of the peer's newest version: when it revoked it.")
+    received_at = serializers.DateTimeField(source="source_received_at", allow_null=True)
+    collection_id = serializers.CharField(source="source_collection", allow_null=True)
+    identity = serializers.CharField(source="source_identity", allow_null=True, help_text="created_by_ref.")
+    revoked = serializers.BooleanField(source="source_revoked", allow_null=True,
+                                       help_text="false: a new version that no longer lists the account.")
+
+
+class ReReviewSerializer(serializers.ModelSerializer):
+    account = serializers.CharField(source="case.account.external_id", read_only=True)
+    decision_action = serializers.CharField(source="decision.action", read_only=True, allow_null=True,
+                                            default=None)
+    resolved_by = serializers.CharField(source="resolved_by.username", read_only=True, allow_null=True,
+                                        default=None)
+    source = serializers.SerializerMethodField()
+
+    class Meta:
+        model = InboundReReview
+        fields = ["id", "case", "account", "decision", "decision_action", "stix_id", "reason", "state", "opened_at",
+                  "resolved_by", "resolved_at", "source"]
+        read_only_fields = fields
+
+    @extend_schema_field(ReReviewSourceSerializer)
+    def get_source(self, rereview) -> dict:
+        return ReReviewSourceSerializer(rereview).data
+
+
+class ReReviewDoneSerializer(serializers.Serializer):
+    note = serializers.RegexField(NOT_BLANK, max_length=2_000, help_text="What you found; recorded in the audit.")
+
+
+class ReReviewConflict(Exception):
+    pass
+
+
+class ReReviewCursor(StrictCursorPagination):
+    page_size = 50
+    ordering = ("opened_at", "id")
+
+
+@extend_schema_view(list=extend_schema(tags=TAGS, summary="Open re-reviews: decided cases that relied on Forum "
+                                                          "intelligence a peer revoked (senior reviewers)"))
+class ReReviewViewSet(viewsets.GenericViewSet):
+    serializer_class = ReReviewSerializer
+    permission_classes = [SeniorOnly]
+    pagination_class = ReReviewCursor
+    queryset = InboundReReview.objects.none()
+
+    def get_queryset(self):
+        return listings.rereviews_for_page()
+
+    def list(self, request):
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(ReReviewSerializer(page, many=True).data)
+
+    def get_object(self):
+        return _found(InboundReReview.objects.filter(pk=_pk(self.kwargs["pk"])).first())
+
+    @extend_schema(tags=TAGS, request=ReReviewDoneSerializer, responses={
+        200: ReReviewSerializer, 409: OpenApiResponse(description="This re-review is already done.")},
+        summary="Mark a re-review done, with a note of what you found (audited)",
+        description="A changed decision goes through the case's own services; this records that a senior "
+                    "reviewer looked again.")
+    @action(detail=True, methods=["post"])
+    def done(self, request, pk=None):
+        rereview = self.get_object()
+        data = ReReviewDoneSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+
+        def mark_done():
+            try:
+                return rereview_done(senior=request.user, rereview=rereview, note=data.validated_data["note"])
+            except InboundError as exc:
+                if exc.field == "rereview":  # already done: a conflict with its state, not bad input
+                    raise ReReviewConflict(exc.message) from exc
+                raise
+
+        service_errors(mark_done, conflicts=(ReReviewConflict,), problems=(InboundError,))
+        done = listings.rereviews_with_source(InboundReReview.objects.filter(pk=rereview.pk)).get()
+        return Response(ReReviewSerializer(done).data)

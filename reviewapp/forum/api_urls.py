@@ -8,5 +8,6 @@ router.register("proposals", api.ProposalViewSet, basename="forum-proposal")
 router.register("register", api.RegisterViewSet, basename="forum-register")
 router.register("inbound", api.InboundViewSet, basename="forum-inbound")
 router.register("matches", api.MatchViewSet, basename="forum-match")
+router.register("rereviews", api.ReReviewViewSet, basename="forum-rereview")
 
 urlpatterns = router.urls

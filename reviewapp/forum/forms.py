@@ -78,3 +78,10 @@ class ApproveForm(forms.Form):
 
 class IncludeForm(ReasonForm):
     account = forms.IntegerField(min_value=1)
+
+
+class ReReviewDoneForm(forms.Form):
+    note = forms.CharField(max_length=2_000, widget=forms.Textarea(attrs={"rows": 2}),
+                           label="What you found on looking again",
+                           help_text="Recorded in the audit trail with your name: whether the decision still stands "
+                                     "on the case's other evidence, and what you did if it does not.")

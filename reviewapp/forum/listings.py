@@ -3,9 +3,18 @@ register, inbound objects and their matches (TLP honoured: a RED object's conten
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery
 
-from .models import ForumPush, InboundMatch, InboundObject, ShareProposal, ShareState, ShareWithdrawal
+from .inbound import rereviews_open
+from .models import (
+    ForumPush,
+    InboundMatch,
+    InboundObject,
+    InboundReReview,
+    ShareProposal,
+    ShareState,
+    ShareWithdrawal,
+)
 from .previews import can_preview
 from .tlp import Tlp
 
@@ -93,3 +102,21 @@ def feedback_given(inbound: InboundObject) -> list[ForumPush]:
                                          bundle__objects__contains=[{"object_refs": [inbound.stix_id]}])
                 .order_by("created_at"))
 
+
+
+def rereviews_with_source(rereviews: QuerySet[InboundReReview]) -> QuerySet[InboundReReview]:
+    """Re-reviews with their case, account and decision, and the peer's version of the object that withdrew what
+    the decision relied on (its newest version: ``revoked`` true, or a narrowed one): its collection, source, STIX
+    ``modified`` (when the peer revoked it) and when we received it. One query, whatever the number of rows."""
+    newest = InboundObject.objects.filter(stix_id=OuterRef("stix_id")).order_by("-modified", "-pk")
+    return (rereviews.select_related("case__account", "decision__decided_by", "resolved_by")
+            .annotate(source_modified=Subquery(newest.values("modified")[:1]),
+                      source_received_at=Subquery(newest.values("received_at")[:1]),
+                      source_collection=Subquery(newest.values("collection_id")[:1]),
+                      source_identity=Subquery(newest.values("source_identity")[:1]),
+                      source_revoked=Subquery(newest.values("revoked")[:1])))
+
+
+def rereviews_for_page() -> QuerySet[InboundReReview]:
+    """Open re-reviews, oldest first (inbound.rereviews_open), with their source object."""
+    return rereviews_with_source(rereviews_open()).order_by("opened_at", "pk")

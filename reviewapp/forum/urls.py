@@ -16,5 +16,7 @@ urlpatterns = [
     path("register/", views.register, name="register"),
     path("inbound/", views.inbound, name="inbound"),
     path("inbound/<int:pk>/feedback/", views.feedback, name="feedback"),
+    path("rereviews/", views.rereviews, name="rereviews"),
+    path("rereviews/<int:pk>/done/", views.rereview_done_view, name="rereview-done"),
     path("extension-definitions.json", views.extensions_json, name="extensions"),
 ]

@@ -11,6 +11,7 @@ import json
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -22,9 +23,9 @@ from reviewapp.cases.workflow import InvalidTransition
 from . import listings
 from .content import ShareChoice, ShareError
 from .extensions import extension_definitions
-from .forms import ApproveForm, IncludeForm, NarrowForm, ProposeForm, ReasonForm
-from .inbound import InboundError, Verdict, feedback_publish
-from .models import InboundObject, ShareState
+from .forms import ApproveForm, IncludeForm, NarrowForm, ProposeForm, ReasonForm, ReReviewDoneForm
+from .inbound import InboundError, Verdict, feedback_publish, rereview_done
+from .models import InboundObject, InboundReReview, ShareState
 from .previews import share_candidates, share_preview
 from .services import (
     current_version,
@@ -37,6 +38,7 @@ from .services import (
 )
 
 UNPROCESSABLE = 422
+PAGE_SIZE = 50
 SOURCES = {"case": Case, "account": Account, "campaign": Campaign}
 
 
@@ -71,11 +73,20 @@ def _attempt(form, call):
     the form (a field's error when it names one, else the form's)."""
     try:
         return call()
-    except ShareError as exc:
+    except (ShareError, InboundError) as exc:
         _errors_from(form, exc)
     except (PermissionDenied, InvalidTransition) as exc:
         form.add_error(None, str(exc))
     return _REFUSED
+
+
+def _paged(request, rows):
+    """One page of ``rows`` (Django's Paginator, PAGE_SIZE a page) and the request's other parameters as a query
+    string, so the pager's links keep the filters (templates/_pager.html)."""
+    page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return page, query.urlencode()
 
 
 def _choice_form_args(candidates) -> dict:
@@ -306,6 +317,46 @@ def feedback(request, pk: int):
         return redirect("forum:inbound")
     messages.success(request, f"Feedback on {obj.stix_id} queued for the Forum hub.")
     return redirect("forum:inbound")
+
+
+def _senior(user) -> None:
+    if not user.has_perm("cases.approve_decision"):
+        raise PermissionDenied("Only a senior reviewer looks again at decisions whose Forum intelligence was "
+                               "withdrawn.")
+
+
+def _rereviews_page(request, *, status=200, failed: int | None = None, form=None):
+    page, query = _paged(request, listings.rereviews_for_page())
+    errors = [{"href": f"#note-{failed}" if name == "note" else "", "text": error}
+              for name, field_errors in (form.errors.items() if form else []) for error in field_errors]
+    return render(request, "forum/rereviews.html", {
+        "page": page, "query": query, "failed": failed, "failed_form": form, "errors": errors,
+        "note_field": ReReviewDoneForm().fields["note"]}, status=status)
+
+
+@login_required
+@require_GET
+def rereviews(request):
+    """Decided cases that relied on Forum intelligence a peer has since revoked, for a senior reviewer's fresh
+    look (inbound.rereviews_open); each is marked done with a note (inbound.rereview_done, audited)."""
+    _senior(request.user)
+    return _rereviews_page(request)
+
+
+@login_required
+@require_POST
+def rereview_done_view(request, pk: int):
+    _senior(request.user)
+    rereview = get_object_or_404(InboundReReview, pk=pk)
+    form = ReReviewDoneForm(request.POST)
+    if form.is_valid():
+        done = _attempt(form, lambda: rereview_done(senior=request.user, rereview=rereview,
+                                                    note=form.cleaned_data["note"]))
+        if done is not _REFUSED:
+            messages.success(request, f"Re-review of case {rereview.case_id} marked done; your note is in the "
+                                      "audit trail.")
+            return redirect("forum:rereviews")
+    return _rereviews_page(request, status=UNPROCESSABLE, failed=rereview.pk, form=form)
 
 
 @require_GET

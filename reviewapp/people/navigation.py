@@ -25,6 +25,7 @@ NAVIGATION: tuple[NavItem, ...] = (
     NavItem("Home", "core:home", None, "g h"),
     NavItem("Queues", "review:queues", "cases.claim_case", "g q"),
     NavItem("Approvals", "review:approvals", "cases.approve_decision", "g r"),
+    NavItem("Forum re-reviews", "forum:rereviews", "cases.approve_decision"),
     NavItem("Appeals", "appeal-review:queue", "appeals.view_appeal", "g l"),
     NavItem("Policy", "policy:current", "policy.view_policyversion", "g p"),
     NavItem("Compliance", "compliance:home", "audit.view_auditevent", "g c"),

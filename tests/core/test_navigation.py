@@ -12,8 +12,8 @@ pytestmark = pytest.mark.django_db
 
 @pytest.mark.parametrize(("role", "expected"), [
     (Role.REVIEWER, ["Home", "Queues", "Policy", "My Forum shares", "API docs", "Change password"]),
-    (Role.SENIOR_REVIEWER, ["Home", "Queues", "Approvals", "Appeals", "Policy", "My Forum shares", "API docs",
-                            "Change password"]),
+    (Role.SENIOR_REVIEWER, ["Home", "Queues", "Approvals", "Forum re-reviews", "Appeals", "Policy",
+                            "My Forum shares", "API docs", "Change password"]),
     (Role.SHARING_OFFICER, ["Home", "Policy", "Forum shares", "Sharing register", "Forum inbound", "API docs",
                             "Change password"]),
     (Role.COMPLIANCE_OFFICER, ["Home", "Appeals", "Policy", "Audit trail", "Staff", "Detectors", "Forum shares",
