@@ -1,0 +1,207 @@
+"""Reads of the audit explorer: a filtered, keyset-paged list of events, and one event with what it names.
+
+Why keyset pages and no total: the trail grows by millions of rows, and ``Paginator`` counts every match on
+every page view (a full scan once a search or an actor filter is in play) and pays for deep pages with
+OFFSET. A page here is ``WHERE id < <last id shown> … ORDER BY id DESC LIMIT 51`` on the primary key: the
+same cost on page 1 and page 10,000, one query, whatever the filters.
+
+Why the data search is what it is (``search``):
+- ``key=value`` is a JSONB containment, ``data @> '{"key": value}'`` — exact, typed (``case=12`` matches the
+  number 12, ``account="12"`` the text), and answerable from a GIN index on ``data`` should the trail's owner
+  add one (``jsonb_path_ops``); the value is a bound parameter, never SQL.
+- Anything else is a case-insensitive substring of the event's data as JSON text (``data::text``, Django's
+  ``icontains``, which escapes ``%``, ``_`` and ``\\``: the officer's text is matched literally). Without a
+  trigram index that is a scan, so the search is bounded: the page stops at 51 matches (the scan walks the
+  primary key backwards and stops there), and the query runs under ``SEARCH_TIMEOUT_MS`` (``SET LOCAL
+  statement_timeout``), past which the page says to narrow the search by time, action or target (each answered
+  by an index) instead of holding a connection for minutes.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.db import OperationalError, connection, transaction
+from django.db.models import Q, QuerySet, TextField
+from django.db.models.functions import Cast
+
+from reviewapp.audit.models import AuditEvent
+
+PAGE_SIZE = 50
+SEARCH_TIMEOUT_MS = 5000
+SEARCH_MAX_LENGTH = 200
+# key=value: a JSON object key (letters, digits, _ . -) and a value that is JSON if it parses, else text.
+_CONTAINMENT = re.compile(r"^\s*([A-Za-z_][\w.-]{0,63})\s*=\s*(.+?)\s*$", re.DOTALL)
+
+
+class SearchTooSlow(Exception):
+    """The data search ran past SEARCH_TIMEOUT_MS: narrow it."""
+
+
+@dataclass(frozen=True)
+class EventFilters:
+    actor: str = ""  # a user id, or part of the actor's name as recorded
+    actor_type: str = ""
+    action: str = ""
+    target_type: str = ""
+    target_id: str = ""
+    since: datetime | None = None  # created_at >= since
+    until: datetime | None = None  # created_at < until
+    search: str = ""
+
+
+@dataclass
+class EventPage:
+    events: list[AuditEvent]
+    before: int | None  # the id this page starts below (None: the newest)
+    next_before: int | None  # the id the next (older) page starts below, None when this is the last
+    newer: bool = field(default=False)  # whether a newer page exists (this is not the first)
+
+
+def _search(events: QuerySet[AuditEvent], text: str) -> QuerySet[AuditEvent]:
+    """Events whose data matches a search text (module docstring): containment for ``key=value``, else a
+    literal, case-insensitive substring of the data's JSON text (Django escapes the LIKE wildcards)."""
+    match = _CONTAINMENT.match(text)
+    if match:
+        key, raw = match.groups()
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            value = raw
+        return events.filter(data__contains={key: value})
+    return events.annotate(data_text=Cast("data", TextField())).filter(data_text__icontains=text)
+
+
+def _filtered(filters: EventFilters) -> QuerySet[AuditEvent]:
+    events = AuditEvent.objects.all()
+    if filters.actor:
+        actor = Q(actor_display__icontains=filters.actor)
+        events = events.filter(actor | Q(actor_id=filters.actor) if filters.actor.isdigit() else actor)
+    if filters.actor_type:
+        events = events.filter(actor_type=filters.actor_type)
+    if filters.action:
+        events = events.filter(action=filters.action)
+    if filters.target_type:
+        events = events.filter(target_type=filters.target_type)
+    if filters.target_id:
+        events = events.filter(target_id=filters.target_id)
+    if filters.since:
+        events = events.filter(created_at__gte=filters.since)
+    if filters.until:
+        events = events.filter(created_at__lt=filters.until)
+    if filters.search:
+        events = _search(events, filters.search)
+    return events
+
+
+def events_page(filters: EventFilters, *, before: int | None = None, page_size: int = PAGE_SIZE) -> EventPage:
+    """One page of matching events, newest first, below the event id ``before`` (one query).
+
+    Raises SearchTooSlow when a data search runs past SEARCH_TIMEOUT_MS.
+    """
+    events = _filtered(filters)
+    newer = before is not None
+    if before is not None:
+        events = events.filter(pk__lt=before)
+    query = events.order_by("-pk")[: page_size + 1]
+    if filters.search:
+        try:
+            with transaction.atomic():
+                with connection.cursor() as cursor:
+                    cursor.execute(f"SET LOCAL statement_timeout = {int(SEARCH_TIMEOUT_MS)}")
+                rows = list(query)
+        except OperationalError as exc:
+            if "statement timeout" not in str(exc):
+                raise
+            raise SearchTooSlow from exc
+    else:
+        rows = list(query)
+    more = len(rows) > page_size
+    rows = rows[:page_size]
+    return EventPage(events=rows, before=before, next_before=rows[-1].pk if more else None, newer=newer)
+
+
+@dataclass(frozen=True)
+class ChainNeighbours:
+    previous: AuditEvent | None
+    next: AuditEvent | None
+
+
+def chain_neighbours(event: AuditEvent) -> ChainNeighbours:
+    """The events just before and after this one in the chain (one query); none before it is sequenced."""
+    if event.seq is None:
+        return ChainNeighbours(None, None)
+    around = {e.seq: e for e in AuditEvent.objects.filter(seq__in=[event.seq - 1, event.seq + 1])
+              .only("pk", "seq", "action", "created_at")}
+    return ChainNeighbours(around.get(event.seq - 1), around.get(event.seq + 1))
+
+
+# Keys of event data whose whole-number values (or lists of them) are ids of a target type.
+DATA_ID_KEYS: dict[str, str] = {
+    "case": "cases.case", "case_id": "cases.case", "cases": "cases.case",
+    "decision": "cases.decision", "decision_id": "cases.decision", "decisions": "cases.decision",
+    "replaces": "cases.decision", "replaced_by": "cases.decision",
+    "appeal": "appeals.appeal", "appeal_id": "appeals.appeal", "appeals": "appeals.appeal",
+    "statement": "cases.statementofreasons", "statement_id": "cases.statementofreasons",
+    "proposal": "forum.shareproposal", "proposal_id": "forum.shareproposal",
+    "share": "forum.shareproposal", "share_id": "forum.shareproposal",
+    "push": "forum.forumpush", "push_id": "forum.forumpush",
+    "flag": "flags.flag", "flag_id": "flags.flag", "flags": "flags.flag",
+    "user": "people.user", "user_id": "people.user", "started_by": "people.user",
+    "campaign": "cases.campaign", "campaign_id": "cases.campaign",
+    "detector_id": "flags.detector",
+}
+MAX_NAMED = 50  # a grouping event names thousands of flags: link the first ones and count the rest
+
+
+@dataclass(frozen=True)
+class Named:
+    key: str  # the data key it was found under ("" for the event's target)
+    target_type: str
+    target_id: str
+
+
+def _whole_numbers(value) -> list[int]:
+    if isinstance(value, bool):
+        return []
+    if isinstance(value, int):
+        return [value]
+    if isinstance(value, list):
+        return [item for item in value if isinstance(item, int) and not isinstance(item, bool)]
+    return []
+
+
+def named_in(event: AuditEvent) -> tuple[list[Named], int]:
+    """What an event names: its target, then the ids in its data under the keys of DATA_ID_KEYS (at any depth),
+    in order, each once; at most MAX_NAMED, and how many more there were."""
+    named: list[Named] = []
+    seen: set[tuple[str, str]] = set()
+    more = 0
+
+    def add(key: str, target_type: str, target_id: str) -> None:
+        nonlocal more
+        if (target_type, target_id) in seen:
+            return
+        seen.add((target_type, target_id))
+        if len(named) < MAX_NAMED:
+            named.append(Named(key, target_type, target_id))
+        else:
+            more += 1
+
+    if event.target_type:
+        add("", event.target_type, event.target_id)
+    stack = [event.data] if isinstance(event.data, dict) else []
+    while stack:
+        current = stack.pop(0)
+        for key, value in current.items():
+            if key in DATA_ID_KEYS:
+                for pk in _whole_numbers(value):
+                    add(key, DATA_ID_KEYS[key], str(pk))
+            if isinstance(value, dict):
+                stack.append(value)
+            elif isinstance(value, list):
+                stack.extend(item for item in value if isinstance(item, dict))
+    return named, more
