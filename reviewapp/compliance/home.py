@@ -14,7 +14,9 @@ from django.utils.module_loading import import_string
 CONSOLE_PERMISSION = "audit.view_auditevent"  # the compliance officer's; no other role reads the audit trail
 
 # Dotted paths of the areas' panel functions, in the order the page shows them.
-PANELS: tuple[str, ...] = ()
+PANELS: tuple[str, ...] = (
+    "reviewapp.compliance.verification.selectors.home_panel",
+)
 
 
 def panels_for(user) -> list[dict]:
