@@ -122,6 +122,13 @@ def _configure_queues(sender: Celery, **kwargs) -> None:
         "forum-backfill-match-indexes": {
             "task": "reviewapp.forum.tasks.backfill_match_indexes", "schedule": 60.0, "options": {"expires": 60.0},
         },
+        # Detector calibration (reviewapp/compliance/quality): raise an alert once when a detector version's overturn
+        # rate crosses COMPLIANCE_OVERTURN_ALERT, clear it when it falls back; a late run is useless.
+        "compliance-calibration-alerts": {
+            "task": "reviewapp.compliance.quality.tasks.check_calibration_alerts",
+            "schedule": float(settings.COMPLIANCE_CALIBRATION_CHECK_SECONDS),
+            "options": {"expires": float(settings.COMPLIANCE_CALIBRATION_CHECK_SECONDS)},
+        },
         "audit-checkpoint": {  # every minute by default; a run that finds the chain idle writes nothing
             "task": "reviewapp.audit.tasks.audit_checkpoint",
             "schedule": settings.AUDIT_CHECKPOINT_INTERVAL,
