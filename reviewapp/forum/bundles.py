@@ -31,7 +31,7 @@ from .content import (
     gather_evidence,
 )
 from .extensions import PROMPT_FINGERPRINT_EXT, PSEUDONYM_EXT, VOLUME_STATS_EXT
-from .models import ShareAccount, ShareVersion
+from .models import ShareAccount, ShareVersion, ShareWithdrawal
 from .tlp import MARKING_IDS, Tlp, marking_definition
 from .trust_groups import UnknownCollection, trust_group
 
@@ -88,8 +88,11 @@ def included_accounts(version: ShareVersion) -> tuple[list, list]:
     rows = list(version.accounts.select_related("account").order_by("account_id"))
     scope = [row.account for row in rows]
     violating = accounts_with_violation(a.pk for a in scope)
+    # An account withdrawn from this share (its decision overturned, even for a lesser action) never leaves in it.
+    withdrawn = set(ShareWithdrawal.objects.filter(proposal_id=version.proposal_id, account__isnull=False)
+                    .values_list("account_id", flat=True))
     included = [row.account for row in rows if row.excluded == ShareAccount.Exclusion.NONE
-                and row.account.pk in violating
+                and row.account.pk in violating and row.account.pk not in withdrawn
                 and (not row.account.researcher_programme or row.override_reason)]
     return scope, included
 

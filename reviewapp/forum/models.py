@@ -208,8 +208,11 @@ class ForumPush(models.Model):
         PARTIAL = "partial", "Partially accepted"
         FAILED = "failed", "Failed"  # the hub accepted none
         REFUSED = "refused", "Refused: not what was approved"  # the rebuild differed from the approved hash
+        # Never posted: what it carried was withdrawn first (the share by an officer, or an account in it whose
+        # decision was overturned on appeal), so it must not leave.
+        STOPPED = "stopped", "Stopped: withdrawn before it left"
 
-    FINAL_STATES = frozenset({State.SENT, State.PARTIAL, State.FAILED, State.REFUSED})
+    FINAL_STATES = frozenset({State.SENT, State.PARTIAL, State.FAILED, State.REFUSED, State.STOPPED})
 
     purpose = models.CharField(max_length=16, choices=Purpose.choices, default=Purpose.SHARE)
     proposal = models.ForeignKey(ShareProposal, on_delete=models.PROTECT, null=True, blank=True,

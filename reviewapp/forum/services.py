@@ -637,13 +637,15 @@ def _withdraw(proposal: ShareProposal, *, without: frozenset[int] | None, actor)
     return push, [r.stix_id for r in revoke], [n[0].stix_id for n in narrow]
 
 
-def _cancel_unsent(proposal: ShareProposal) -> list[int]:
-    """A share push not posted yet (the hub was down) never leaves once the share is withdrawn."""
+def _stop_unsent(proposal: ShareProposal, *, why: str) -> list[int]:
+    """A share push not posted yet never leaves once what it carries is withdrawn (the hub was down, or the
+    outbox had not reached it yet). Locking the row waits for a delivery in progress: once that commits, the push
+    is posted (``status_id`` set: PostgreSQL re-checks the filter on the row it waited for, so it is not stopped
+    here) and its ledger is visible to the withdrawal that follows in this transaction."""
     unsent = list(ForumPush.objects.select_for_update().filter(
         proposal=proposal, purpose=ForumPush.Purpose.SHARE, state=ForumPush.State.PENDING, status_id=""))
     for push in unsent:
-        push.state, push.completed_at = ForumPush.State.REFUSED, timezone.now()
-        push.last_error = "Not sent: the share was withdrawn before the Forum hub could be reached."
+        push.state, push.completed_at, push.last_error = ForumPush.State.STOPPED, timezone.now(), why
         push.save(update_fields=["state", "completed_at", "last_error"])
     return [p.pk for p in unsent]
 
@@ -657,10 +659,12 @@ def share_withdraw(*, officer, proposal: ShareProposal, reason: str) -> SharePro
 
     if not officer.has_perm("forum.withdraw_share"):
         raise PermissionDenied("Only a sharing officer may withdraw a Forum share.")
-    proposal = ShareProposal.objects.select_for_update().get(pk=proposal.pk)
+    # NO KEY: a delivery in progress writes ledger rows that reference the proposal (a KEY SHARE lock) while it
+    # holds the push this withdrawal waits for; FOR UPDATE here would deadlock with it.
+    proposal = ShareProposal.objects.select_for_update(no_key=True).get(pk=proposal.pk)
     reason = _reason("reason", reason)
     move_check(SHARE_TRANSITIONS, proposal, ShareState.WITHDRAWN, InvalidShareTransition)
-    cancelled = _cancel_unsent(proposal)
+    cancelled = _stop_unsent(proposal, why="Not sent: the share was withdrawn before the Forum hub could be reached.")
     push, revoked, _ = _withdraw(proposal, without=None, actor=officer)
     now = timezone.now()
     proposal.withdrawn_at, proposal.withdrawn_by, proposal.withdrawal_reason = now, officer, reason
@@ -678,15 +682,31 @@ def shares_withdraw_for_account(*, account: Account, reason: str, actor=SYSTEM, 
                                 appeal_id: int | None = None) -> list:
     """Withdraw, without waiting for anyone, every object we shared about ``account`` (its decision was overturned:
     receivers.py). Per share it was in: revoked new versions, or the accounts' observed-data again without its
-    pseudonym; accounts withdrawn from that share before stay out. Audit ``share.objects_revoked`` per share."""
+    pseudonym; accounts withdrawn from that share before stay out. Audit ``share.objects_revoked`` per share.
+
+    Whatever the order of this and a share's delivery, nothing about the account leaves unwithdrawn afterwards:
+    the shares are found in the ledger (sent) and among the approved or waiting versions that include the
+    account (not sent yet). A push not posted yet is stopped; one being posted is waited for (its row lock), then
+    withdrawn from the ledger it wrote. A waiting proposal keeps the account out of its bundle from now on (the
+    withdrawal row: ``bundles.included_accounts``), so its preview changes and its approval needs a new one."""
+    from django.db.models import F, Q
+
     from .models import ShareWithdrawal
 
-    proposal_ids = sorted(set(SharedObject.objects.filter(account_ids__contains=[account.pk])
-                              .values_list("proposal_id", flat=True)) - {None})
+    sent = set(SharedObject.objects.filter(account_ids__contains=[account.pk]).values_list("proposal_id", flat=True))
+    unsent = set(ShareAccount.objects.filter(account=account, excluded=ShareAccount.Exclusion.NONE).filter(
+        Q(version__approval__isnull=False)
+        | Q(version__proposal__state=ShareState.AWAITING_APPROVAL,
+            version__number=F("version__proposal__current_version"))).values_list("version__proposal_id", flat=True))
     made = []
-    for proposal in ShareProposal.objects.select_for_update().filter(pk__in=proposal_ids).order_by("pk"):
-        if proposal.state == ShareState.WITHDRAWN or proposal.withdrawals.filter(account=account).exists():
+    # NO KEY, as in share_withdraw: a delivery in progress references the proposal from its ledger rows.
+    locked = ShareProposal.objects.select_for_update(no_key=True).filter(pk__in=(sent | unsent) - {None})
+    for proposal in locked.order_by("pk"):
+        if (proposal.state in (ShareState.WITHDRAWN, ShareState.REJECTED)
+                or proposal.withdrawals.filter(account=account).exists()):
             continue
+        stopped = _stop_unsent(proposal, why=f"Not sent: {reason} Nothing about that account may leave, so this "
+                                             "bundle is not sent; propose the share again without it.")
         before = set(proposal.withdrawals.exclude(account=None).values_list("account_id", flat=True))
         push, revoked, narrowed = _withdraw(proposal, without=frozenset(before | {account.pk}), actor=actor)
         withdrawal = ShareWithdrawal.objects.create(
@@ -695,6 +715,6 @@ def shares_withdraw_for_account(*, account: Account, reason: str, actor=SYSTEM, 
         record(actor=actor, action=AuditAction.SHARE_OBJECTS_REVOKED, target=proposal,
                data={"account_id": account.pk, "decision_id": decision.pk if decision else None,
                      "appeal_id": appeal_id, "reason": reason, "push_id": push.pk if push else None,
-                     "revoked": revoked, "narrowed": narrowed})
+                     "revoked": revoked, "narrowed": narrowed, "unsent_pushes_stopped": stopped})
         made.append(withdrawal)
     return made
