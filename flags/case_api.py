@@ -11,6 +11,7 @@ from reviewapp.cases import api as case_api
 from reviewapp.cases.vocabulary import Signal
 
 from .selectors import cases_with_flag_from_detector, flags_of_case
+from .withdrawals import ref_of, withdrawals_of
 
 RECENT_FLAGS = 200
 
@@ -30,9 +31,15 @@ class FlagSummarySerializer(serializers.Serializer):
     cluster_id = serializers.CharField()
     received_at = serializers.DateTimeField()
     has_evidence = serializers.SerializerMethodField()
+    withdrawn = serializers.SerializerMethodField(
+        help_text='null, or why its source withdrew it: "withdrawn by the source (peer revoked object X at T)".')
 
     def get_has_evidence(self, flag) -> bool:
         return flag.has_evidence  # annotated by the selector: the evidence itself is never loaded here
+
+    def get_withdrawn(self, flag) -> str | None:
+        withdrawal = self.context.get("withdrawals", {}).get(flag.pk)
+        return str(withdrawal) if withdrawal else None
 
 
 class CaseDetailSerializer(case_api.CaseSerializer):
@@ -43,7 +50,9 @@ class CaseDetailSerializer(case_api.CaseSerializer):
 
     @extend_schema(responses=FlagSummarySerializer(many=True))
     def get_flags(self, case) -> list[dict]:
-        return FlagSummarySerializer(flags_of_case(case, RECENT_FLAGS), many=True).data
+        flags = list(flags_of_case(case, RECENT_FLAGS))
+        withdrawals = withdrawals_of(ref_of(flag) for flag in flags)  # one provider call for the whole list
+        return FlagSummarySerializer(flags, many=True, context={"withdrawals": withdrawals}).data
 
 
 class CaseFilter(case_api.CaseFilter):

@@ -39,6 +39,7 @@ from reviewapp.policy.selectors import clauses_in_force
 
 from .evidence import evidence_open
 from .selectors import detector_provenance, flag_timeline, flags_of_case
+from .withdrawals import ref_of, withdrawals_of
 
 
 def _workspace(request, case: Case, *, status: int = 200, **extra):
@@ -71,7 +72,19 @@ def _workspace(request, case: Case, *, status: int = 200, **extra):
         "send_back_form": SendBackForm(), "evidence": None, "page_error": "", "approval_error": "",
     }
     context.update(extra)
+    _mark_withdrawn(context)
     return render(request, "cases/case.html", context, status=status)
+
+
+def _mark_withdrawn(context: dict) -> None:
+    """Each shown flag (and opened evidence) gets ``withdrawal``: why its source withdrew it, or None."""
+    flags, evidence = list(context["flags"]), context["evidence"] or []
+    withdrawn = withdrawals_of(ref_of(flag) for flag in [*flags, *evidence])
+    for flag in flags:
+        flag.withdrawal = withdrawn.get(flag.pk)
+    for item in evidence:
+        item["withdrawal"] = withdrawn.get(item["id"])
+    context["flags"], context["withdrawn_count"] = flags, sum(1 for f in flags if f.withdrawal)
 
 
 @reads_cases

@@ -9,11 +9,14 @@ class ForumConfig(AppConfig):
     def ready(self) -> None:
         # The one seam in from below (receivers.py): an overturned decision withdraws what we shared.
         from appeals.recipients import disclosure_provider
+        from flags.withdrawals import withdrawal_provider
         from reviewapp.cases.events import decision_overturned
 
         from .receivers import withdraw_on_overturn
-        from .selectors import shares_about_account
+        from .selectors import flag_withdrawals, shares_about_account
 
         decision_overturned.connect(withdraw_on_overturn, dispatch_uid="forum.withdraw_on_overturn")
         # The holders' portal lists what we shared about their account (appeals imports nothing of ours).
         disclosure_provider("forum", shares_about_account)
+        # The case page marks forum flags whose source the peer revoked (flags imports nothing of ours).
+        withdrawal_provider("forum", flag_withdrawals)

@@ -120,3 +120,4 @@ def rereviews_with_source(rereviews: QuerySet[InboundReReview]) -> QuerySet[Inbo
 def rereviews_for_page() -> QuerySet[InboundReReview]:
     """Open re-reviews, oldest first (inbound.rereviews_open), with their source object."""
     return rereviews_with_source(rereviews_open()).order_by("opened_at", "pk")
+

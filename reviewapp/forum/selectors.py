@@ -3,15 +3,20 @@
 ``shares_about_account(account)`` (F2): for the holders' portal and the outcome message, each share that sent
 something about the account to the Forum — to which trust group, when, what kind of information, and whether
 (and why) it was withdrawn. It reads the ledger (what left), not the proposals (what was meant to).
+
+``flag_withdrawals(flag_ids)``: for the case page (flags.withdrawals), which forum-detector flags came from an
+object the peer has since revoked, and when.
 """
 
 from __future__ import annotations
 
-from django.db.models import Q
+from django.db.models import OuterRef, Q, Subquery
+from django.utils.dateparse import parse_datetime
 
 from appeals.recipients import Disclosure
+from flags.withdrawals import FlagRef, FlagWithdrawal
 
-from .models import ForumPush, SharedObject, ShareWithdrawal
+from .models import ForumPush, InboundMatch, InboundObject, SharedObject, ShareWithdrawal
 from .trust_groups import UnknownCollection, trust_group
 
 # The kinds of object we send, in the words a holder reads (bundles.py builds them).
@@ -66,3 +71,35 @@ def shares_about_account(account) -> list[Disclosure]:
             withdrawn_at=withdrawal.withdrawn_at if withdrawal else None, withdrawn_because=because,
             withdrawn_for_appeal=withdrawal.appeal_id if withdrawal else None))
     return sorted(found, key=lambda d: d.shared_at)
+
+
+def _when(stix_timestamp: str, fallback) -> str:
+    moment = parse_datetime(stix_timestamp) if stix_timestamp else None
+    return f"{moment or fallback:%Y-%m-%d %H:%M} UTC"
+
+
+def flag_withdrawals(flags: list[FlagRef]) -> dict[int, FlagWithdrawal]:
+    """The flags.withdrawals provider (registered in ForumConfig.ready()): which of these flags came from Forum
+    intelligence the peer has since withdrawn, and how — "peer revoked object X at T" (T: the STIX ``modified`` of
+    the revoking version) or a new version that no longer lists the account. One query for the forum detector's
+    flags among them, none when there are none."""
+    from .inbound import FORUM_DETECTOR  # inbound imports the pipeline; ready() imports this module
+
+    forum = {ref.external_id: ref.id for ref in flags if ref.detector == FORUM_DETECTOR}
+    if not forum:
+        return {}
+    newest = (InboundObject.objects.filter(stix_id=OuterRef("stix_id"), collection_id=OuterRef("collection_id"))
+              .order_by("-modified", "-pk"))
+    matches = (InboundMatch.objects.filter(flag_external_id__in=sorted(forum), withdrawn_at__isnull=False)
+               .annotate(source_modified=Subquery(newest.values("modified")[:1]),
+                         source_revoked=Subquery(newest.values("revoked")[:1]))
+               .values("flag_external_id", "stix_id", "withdrawn_at", "source_modified", "source_revoked"))
+    found = {}
+    for match in matches:
+        when = _when(match["source_modified"] or "", match["withdrawn_at"])
+        detail = (f"peer revoked object {match['stix_id']} at {when}" if match["source_revoked"] else
+                  f"peer's new version of object {match['stix_id']} at {when} no longer lists the account")
+        flag_id = forum[match["flag_external_id"]]
+        found[flag_id] = FlagWithdrawal(flag_id=flag_id, withdrawn_at=match["withdrawn_at"],
+                                        label="withdrawn by the source", detail=detail)
+    return found

@@ -46,7 +46,8 @@ def decided_case_with_withdrawn_source(world, monkeypatch, *, external_id: str, 
     near = f"{int(simhash, 16) ^ 1:016x}"
     indicator = lab.indicator(near)
     pull_pages(monkeypatch, lab.bundle([indicator])["objects"])
-    flag = Flag.objects.get(detector__slug=inbound.FORUM_DETECTOR, account_external_id=account.external_id)
+    flag = Flag.objects.select_related("detector").get(detector__slug=inbound.FORUM_DETECTOR,
+                                                       account_external_id=account.external_id)
     Flag.objects.filter(pk=flag.pk).update(case=case)  # grouping's part, done directly
     revoked = rereview = None
     if revoke:
