@@ -440,7 +440,11 @@ def _withdraw(matches: list[InboundMatch], obj: InboundObject, *, reason: str, r
         match.save(update_fields=["withdrawn_at", "withdrawal_reason"])
     result.revoked += len(matches)
     detector = Detector.objects.get(slug=FORUM_DETECTOR)
-    flags = list(Flag.objects.filter(detector=detector, external_id__in=[m.flag_external_id for m in matches]))
+    # Locked as grouping locks a pending flag (FOR NO KEY UPDATE): a grouper holding one finishes first (the flag
+    # then has its case, handled below); one that comes later skips it, then finds it set aside.
+    flags = list(Flag.objects.select_for_update(no_key=True)
+                 .filter(detector=detector, external_id__in=[m.flag_external_id for m in matches]).order_by("pk"))
+    kept_out = _keep_from_grouping([f for f in flags if f.case_id is None], reason=reason)
     closed, rereviews = [], []
     for case_id in sorted({f.case_id for f in flags if f.case_id}):
         outcome = _case_after_withdrawal(Case.objects.select_for_update(no_key=True).get(pk=case_id), obj)
@@ -449,7 +453,19 @@ def _withdraw(matches: list[InboundMatch], obj: InboundObject, *, reason: str, r
            data={"collection_id": obj.collection_id, "version": obj.modified, "reason": reason,
                  "withdrawn_flags": sorted(m.flag_external_id for m in matches),
                  "accounts": sorted(m.account_id for m in matches), "cases_closed": closed,
-                 "cases_returned_to_senior": rereviews})
+                 "cases_returned_to_senior": rereviews, "flags_kept_from_grouping": kept_out})
+
+
+def _keep_from_grouping(flags: list[Flag], *, reason: str) -> list[int]:
+    """A withdrawn forum flag not grouped yet never opens a case: it is set aside (``FlagSetAside``, which grouping
+    leaves alone and the Detectors page lists with its reason), so no reviewer is sent to intelligence the peer
+    has retracted. The caller holds the flags locked and audits this in its ``forum.inbound_revoked`` event."""
+    from flags.models import FlagSetAside
+
+    FlagSetAside.objects.bulk_create(
+        [FlagSetAside(flag=f, detector_id=f.detector_id, reason=f"{reason} (before it was grouped into a case)")
+         for f in flags], ignore_conflicts=True)
+    return [f.pk for f in flags]
 
 
 def withdrawn_flag_ids(flag_ids: list[int]) -> set[int]:

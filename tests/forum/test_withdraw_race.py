@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 
 import pytest
-from django.db import connection, transaction
+from django.db import transaction
 
 from appeals.services import appeal_claim, appeal_decide, appeal_file
 from reviewapp.audit.models import AuditEvent
@@ -27,6 +27,7 @@ from reviewapp.people.roles import Role
 from tests.appeals.conftest import enforced_decision
 
 from .conftest import FRONTIER, assert_valid_bundle, deliver_forum_outbox
+from .threads import started, waits_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -73,22 +74,6 @@ def _overturn(holder, make_staff, policy, outcome: str = "overturned"):
 def _deliver_push(push: ForumPush) -> None:
     message = OutboxMessage.objects.get(kind="forum_push", target_id=str(push.pk))
     outbox_deliver(message_id=message.pk)
-
-
-def _started(target, errors: list[BaseException]) -> threading.Thread:
-    """``target`` running in a thread of its own (its own database connection); what it raises goes to
-    ``errors`` for the test to report."""
-    def body():
-        try:
-            target()
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=body)
-    thread.start()
-    return thread
 
 
 def _assert_nothing_about_the_holder_stands(hub, holder, built, withdrawal: ShareWithdrawal) -> None:
@@ -143,15 +128,10 @@ def test_overturn_while_the_push_is_being_posted_waits_for_it_then_withdraws(app
 
     monkeypatch.setattr(taxii, "post_bundle", post_and_hold)
     errors: list[BaseException] = []
-    delivering = _started(lambda: _deliver_push(push), errors)
+    delivering = started(lambda: _deliver_push(push), errors)
     assert posted.wait(60)
-    overturning = _started(lambda: _overturn(holder, make_staff, policy), errors)
-    overturning.join(2)
-    assert overturning.is_alive(), "the overturn must wait for the push being posted"
-    release.set()
-    delivering.join(60)
-    overturning.join(60)
-    assert not errors, errors
+    waits_for(delivering, release, lambda: _overturn(holder, make_staff, policy), errors,
+              what="the overturn must wait for the push being posted")
     push.refresh_from_db()
     assert push.state == ForumPush.State.SENT
     withdrawal = ShareWithdrawal.objects.get(proposal=proposal, account=holder.account)
@@ -175,15 +155,10 @@ def test_push_tried_while_the_overturn_is_committing_sends_nothing(approved, mak
             inside.set()
             assert release.wait(60)
 
-    overturning = _started(overturn_and_hold, errors)
+    overturning = started(overturn_and_hold, errors)
     assert inside.wait(60)
-    delivering = _started(lambda: _deliver_push(push), errors)
-    delivering.join(2)
-    assert delivering.is_alive(), "the push must wait for the overturn's transaction"
-    release.set()
-    overturning.join(60)
-    delivering.join(60)
-    assert not errors, errors
+    waits_for(overturning, release, lambda: _deliver_push(push), errors,
+              what="the push must wait for the overturn's transaction")
     push.refresh_from_db()
     assert push.state == ForumPush.State.STOPPED
     deliver_forum_outbox()
