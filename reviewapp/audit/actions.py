@@ -72,6 +72,7 @@ class AuditAction(models.TextChoices):
     SHARE_PUSH_COMPLETED = "share.push_completed", "Forum hub finished processing a bundle"
     SHARE_WITHDRAWN = "share.withdrawn", "Forum share withdrawn"
     SHARE_OBJECTS_REVOKED = "share.objects_revoked", "Shared Forum objects revoked"
+    SHARE_OBJECTS_DELETED = "share.objects_deleted", "Shared user-account objects deleted from the Forum hub"
     FORUM_INBOUND_PULLED = "forum.inbound_pulled", "Forum intelligence pulled"
     FORUM_INBOUND_MATCHED = "forum.inbound_matched", "Forum intelligence matched local data"
     FORUM_INBOUND_REVOKED = "forum.inbound_revoked", "A peer revoked Forum intelligence we had used"
