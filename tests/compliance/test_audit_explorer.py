@@ -1,5 +1,6 @@
 """The console's audit explorer: filters, the data search, keyset pages, an event's detail and what it names."""
 
+import re
 from datetime import UTC, datetime
 
 import pgtrigger
@@ -128,6 +129,39 @@ def test_a_search_that_runs_too_long_is_stopped_and_says_how_to_narrow_it(office
     assert "The search took longer than" in page and "Narrow it by a date range" in page
     # Filters answered by an index are not under the timeout.
     assert "The search took longer" not in _page(officer_client, action="case.note_added")
+
+
+def test_a_search_walks_the_trail_in_windows_and_says_where_it_stopped(officer_client, monkeypatch):
+    deep = record(actor=SYSTEM, action=AuditAction.CASE_NOTE_ADDED, data={"note": "the needle"})
+    record_many([Entry(actor=SYSTEM, action=AuditAction.STAFF_CREATED, data={"i": i}) for i in range(40)])
+    monkeypatch.setattr(selectors, "SEARCH_WINDOW", 10)
+    monkeypatch.setattr(selectors, "SEARCH_BUDGET_SECONDS", 0)  # one window per page
+    page = _page(officer_client, q="needle")
+    stopped = re.search(r"searched the events down to event id (\d+)", page)
+    assert stopped and "No events match." in page  # the newest ten: no needle there
+    before = int(stopped[1])
+    assert AuditEvent.objects.filter(pk__gte=before).count() == 10
+    # "Search older events" goes on, window by window, until the needle is found.
+    for _ in range(10):
+        page = _page(officer_client, q="needle", before=before)
+        if reverse("compliance:audit-event", args=[deep.pk]) + '"' in page:
+            break
+        before = int(re.search(r"down to event id (\d+)", page)[1])
+    else:
+        raise AssertionError("the search never reached the deep event")
+    # With the budget back, one page searches every window.
+    monkeypatch.setattr(selectors, "SEARCH_BUDGET_SECONDS", 60)
+    assert _listed(officer_client, q="needle") == {deep.pk}
+    assert "down to event id" not in _page(officer_client, q="needle")
+
+
+def test_a_common_search_fills_its_page_from_the_newest_window(monkeypatch):
+    record_many([Entry(actor=SYSTEM, action=AuditAction.STAFF_CREATED, data={"word": "common"}) for _ in range(30)])
+    monkeypatch.setattr(selectors, "SEARCH_WINDOW", 1_000_000)
+    with CaptureQueriesContext(connection) as captured:
+        page = selectors.events_page(selectors.EventFilters(search="common"), page_size=10)
+    assert len(page.events) == 10 and page.next_before == page.events[-1].pk
+    assert sum("audit_auditevent" in q["sql"] and "LIKE" in q["sql"] for q in captured) == 1
 
 
 def test_keyset_pages_cover_every_event_once_newest_first(officer_client, monkeypatch):

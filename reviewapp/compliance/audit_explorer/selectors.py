@@ -2,25 +2,32 @@
 
 Why keyset pages and no total: the trail grows by millions of rows, and ``Paginator`` counts every match on
 every page view (a full scan once a search or an actor filter is in play) and pays for deep pages with
-OFFSET. A page here is ``WHERE id < <last id shown> … ORDER BY id DESC LIMIT 51`` on the primary key: the
-same cost on page 1 and page 10,000, one query, whatever the filters.
+OFFSET. A page here is ``WHERE id < <last id shown> … ORDER BY id DESC LIMIT 51`` on the primary key: one
+query, as cheap on page 10,000 as on page 1 (a data search: below).
 
 Why the data search is what it is (``search``):
 - ``key=value`` is a JSONB containment, ``data @> '{"key": value}'`` — exact, typed (``case=12`` matches the
   number 12, ``account="12"`` the text), and answerable from a GIN index on ``data`` should the trail's owner
   add one (``jsonb_path_ops``); the value is a bound parameter, never SQL.
 - Anything else is a case-insensitive substring of the event's data as JSON text (``data::text``, Django's
-  ``icontains``, which escapes ``%``, ``_`` and ``\\``: the officer's text is matched literally). Without a
-  trigram index that is a scan, so the search is bounded: the page stops at 51 matches (the scan walks the
-  primary key backwards and stops there), and the query runs under ``SEARCH_TIMEOUT_MS`` (``SET LOCAL
-  statement_timeout``), past which the page says to narrow the search by time, action or target (each answered
-  by an index) instead of holding a connection for minutes.
+  ``icontains``, which escapes ``%``, ``_`` and ``\\``: the officer's text is matched literally).
+
+Neither has an index to answer it here (no GIN or trigram index on ``data``), and PostgreSQL, which expects
+few matches, plans a whole-table scan and a sort for "the newest 51 matches". So a search walks the trail
+down from the newest event in windows of SEARCH_WINDOW ids: each window is one range scan of the primary key,
+newest first, that stops at the page's last match. A common text fills its page from the first window (a few
+milliseconds on any size of trail); a rare one is searched window after window until SEARCH_BUDGET_SECONDS
+is spent, and the page then shows what it found and how far down it searched, "Older" going on from there.
+Each window's query also runs under ``SET LOCAL statement_timeout`` (SEARCH_TIMEOUT_MS), a backstop: the page
+then says to narrow the search. The other filters still apply inside each window, and a date range, action or
+target alone is answered by its index in one query.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -31,7 +38,9 @@ from django.db.models.functions import Cast
 from reviewapp.audit.models import AuditEvent
 
 PAGE_SIZE = 50
-SEARCH_TIMEOUT_MS = 5000
+SEARCH_WINDOW = 50_000  # events (by id) per range scan of a data search
+SEARCH_BUDGET_SECONDS = 2.0  # a page's data search stops starting windows after this
+SEARCH_TIMEOUT_MS = 5000  # and no one window's query runs longer than this
 SEARCH_MAX_LENGTH = 200
 # key=value: a JSON object key (letters, digits, _ . -) and a value that is JSON if it parses, else text.
 _CONTAINMENT = re.compile(r"^\s*([A-Za-z_][\w.-]{0,63})\s*=\s*(.+?)\s*$", re.DOTALL)
@@ -59,6 +68,8 @@ class EventPage:
     before: int | None  # the id this page starts below (None: the newest)
     next_before: int | None  # the id the next (older) page starts below, None when this is the last
     newer: bool = field(default=False)  # whether a newer page exists (this is not the first)
+    # A data search that spent its time budget before filling the page: the id it searched down to.
+    searched_down_to: int | None = None
 
 
 def _search(events: QuerySet[AuditEvent], text: str) -> QuerySet[AuditEvent]:
@@ -98,30 +109,55 @@ def _filtered(filters: EventFilters) -> QuerySet[AuditEvent]:
 
 
 def events_page(filters: EventFilters, *, before: int | None = None, page_size: int = PAGE_SIZE) -> EventPage:
-    """One page of matching events, newest first, below the event id ``before`` (one query).
+    """One page of matching events, newest first, below the event id ``before`` (one query without a data
+    search; with one, a query per window of SEARCH_WINDOW events searched, within SEARCH_BUDGET_SECONDS).
 
-    Raises SearchTooSlow when a data search runs past SEARCH_TIMEOUT_MS.
+    Raises SearchTooSlow when one window's query runs past SEARCH_TIMEOUT_MS.
     """
     events = _filtered(filters)
-    newer = before is not None
+    if filters.search:
+        return _search_page(events, before=before, page_size=page_size)
     if before is not None:
         events = events.filter(pk__lt=before)
-    query = events.order_by("-pk")[: page_size + 1]
-    if filters.search:
-        try:
-            with transaction.atomic():
-                with connection.cursor() as cursor:
-                    cursor.execute(f"SET LOCAL statement_timeout = {int(SEARCH_TIMEOUT_MS)}")
-                rows = list(query)
-        except OperationalError as exc:
-            if "statement timeout" not in str(exc):
-                raise
-            raise SearchTooSlow from exc
-    else:
-        rows = list(query)
+    rows = list(events.order_by("-pk")[: page_size + 1])
     more = len(rows) > page_size
     rows = rows[:page_size]
-    return EventPage(events=rows, before=before, next_before=rows[-1].pk if more else None, newer=newer)
+    return EventPage(events=rows, before=before, next_before=rows[-1].pk if more else None, newer=before is not None)
+
+
+def _search_page(events: QuerySet[AuditEvent], *, before: int | None, page_size: int) -> EventPage:
+    """A data search walks the trail down from ``before`` in windows of ids (module docstring): each window is a
+    range scan of the primary key that stops at the page's last match, so a common text fills its page from the
+    newest window, and a rare one is searched window after window until the time budget is spent; then the
+    page shows what it found and where it stopped, and "Older" goes on from there."""
+    ceiling = before if before is not None else (
+        (AuditEvent.objects.order_by("-pk").values_list("pk", flat=True).first() or 0) + 1)
+    found: list[AuditEvent] = []
+    deadline = time.monotonic() + SEARCH_BUDGET_SECONDS
+    while ceiling > 1:
+        floor = max(ceiling - SEARCH_WINDOW, 1)
+        window = events.filter(pk__lt=ceiling, pk__gte=floor).order_by("-pk")[: page_size + 1 - len(found)]
+        found += _with_timeout(window)
+        if len(found) > page_size:
+            page = found[:page_size]
+            return EventPage(events=page, before=before, next_before=page[-1].pk, newer=before is not None)
+        ceiling = floor
+        if ceiling > 1 and time.monotonic() > deadline:
+            return EventPage(events=found, before=before, next_before=ceiling, newer=before is not None,
+                             searched_down_to=ceiling)
+    return EventPage(events=found, before=before, next_before=None, newer=before is not None)
+
+
+def _with_timeout(query: QuerySet[AuditEvent]) -> list[AuditEvent]:
+    try:
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute(f"SET LOCAL statement_timeout = {int(SEARCH_TIMEOUT_MS)}")
+            return list(query)
+    except OperationalError as exc:
+        if "statement timeout" not in str(exc):
+            raise
+        raise SearchTooSlow from exc
 
 
 @dataclass(frozen=True)
