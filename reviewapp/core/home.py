@@ -103,6 +103,9 @@ def home_context(user) -> dict:
             and not user.has_perm("audit.view_auditevent"):  # the sharing officer: what could be shared
         context["campaigns"] = list(case_work.campaigns_with_open_cases()[:ROWS])
 
+    if user.has_perm("forum.approve_share"):  # the sharing officer: what waits for them in the Forum
+        attention.extend(_forum_attention(user, now=now))
+
     if user.has_perm("people.change_user"):
         attention.append(Attention("Sign-ins locked out (too many failed passwords)", len(locked_sign_ins()),
                                    reverse("people:staff")))
@@ -124,3 +127,21 @@ def home_context(user) -> dict:
         context["stale"] = unsequenced_events()
         context["recent_events"] = audit_work.events_recent()
     return context
+
+
+def _forum_attention(user, *, now) -> list[Attention]:
+    """A sharing officer's Forum work, each count linking to its list: four queries, whatever the numbers."""
+    pushes = forum_work.push_counts()
+    pushes_url = reverse("forum:pushes")
+    return [
+        Attention("Share proposals waiting for your approval", forum_work.proposals_to_review(user).count(),
+                  f"{reverse('forum:shares')}#to-review"),
+        Attention("Forum pushes pending", pushes["pending"], f"{pushes_url}?state=pending"),
+        Attention("Forum pushes failed", pushes["failed"], f"{pushes_url}?state=failed"),
+        Attention("Forum pushes partially accepted", pushes["partial"], f"{pushes_url}?state=partial"),
+        Attention("Withdrawals from the Forum in the last 7 days",
+                  forum_work.withdrawals(since=now - forum_work.RECENT_WITHDRAWALS).count(),
+                  f"{reverse('forum:withdrawals')}?days=7"),
+        Attention("Inbound matches awaiting review", forum_work.matches(awaiting=True).count(),
+                  f"{reverse('forum:matches')}?awaiting=1"),
+    ]

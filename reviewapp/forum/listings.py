@@ -3,9 +3,14 @@ register, inbound objects and their matches (TLP honoured: a RED object's conten
 
 from __future__ import annotations
 
-from django.db.models import OuterRef, QuerySet, Subquery
+from datetime import timedelta
 
-from .inbound import rereviews_open
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
+
+from flags.models import Flag
+from reviewapp.cases.models import open_case
+
+from .inbound import FORUM_DETECTOR, rereviews_open
 from .models import (
     ForumPush,
     InboundMatch,
@@ -121,3 +126,49 @@ def rereviews_for_page() -> QuerySet[InboundReReview]:
     """Open re-reviews, oldest first (inbound.rereviews_open), with their source object."""
     return rereviews_with_source(rereviews_open()).order_by("opened_at", "pk")
 
+
+# ── the sharing officer's lists (and the counts on their home page) ─────────────────────────────────────────
+
+RECENT_WITHDRAWALS = timedelta(days=7)
+PUSH_ATTENTION = (ForumPush.State.PENDING, ForumPush.State.FAILED, ForumPush.State.PARTIAL)
+
+
+def pushes(*, state: str = "", purpose: str = "") -> QuerySet[ForumPush]:
+    """Every push to the hub (shares, withdrawals, feedback), newest first, optionally of one state / purpose."""
+    qs = ForumPush.objects.select_related("proposal").order_by("-created_at", "-pk")
+    if state:
+        qs = qs.filter(state=state)
+    if purpose:
+        qs = qs.filter(purpose=purpose)
+    return qs
+
+
+def push_counts() -> dict[str, int]:
+    """How many pushes are pending, failed and partially accepted: one query."""
+    counted = ForumPush.objects.aggregate(**{s.value: Count("pk", filter=Q(state=s)) for s in PUSH_ATTENTION})
+    return {key: value or 0 for key, value in counted.items()}
+
+
+def withdrawals(*, since=None) -> QuerySet[ShareWithdrawal]:
+    """What we withdrew from our shares (an officer's withdrawal, or an overturned decision), newest first."""
+    qs = (ShareWithdrawal.objects.select_related("proposal", "account", "withdrawn_by", "push")
+          .order_by("-withdrawn_at", "-pk"))
+    return qs.filter(withdrawn_at__gte=since) if since is not None else qs
+
+
+def _forum_flags():
+    return Flag.objects.filter(detector__slug=FORUM_DETECTOR, external_id=OuterRef("flag_external_id"))
+
+
+def matches(*, awaiting: bool = False, collection_id: str = "") -> QuerySet[InboundMatch]:
+    """Inbound matches, newest first, with the flag's case and its state. ``awaiting``: the live ones whose flag
+    no person has reviewed yet (not grouped into a case yet, or its case still open)."""
+    qs = (InboundMatch.objects.select_related("account", "inbound").order_by("-matched_at", "-pk")
+          .annotate(case_id=Subquery(_forum_flags().values("case_id")[:1]),
+                    case_state=Subquery(_forum_flags().values("case__state")[:1])))
+    if collection_id:
+        qs = qs.filter(collection_id=collection_id)
+    if awaiting:
+        qs = qs.filter(Q(withdrawn_at__isnull=True),
+                       Exists(_forum_flags().filter(Q(case__isnull=True) | open_case("case__"))))
+    return qs

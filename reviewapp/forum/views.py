@@ -7,6 +7,7 @@ and compliance officers (read-only) see every share."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -15,6 +16,7 @@ from django.core.paginator import Paginator
 from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from reviewapp.cases.models import Account, Campaign, Case
@@ -25,7 +27,7 @@ from .content import ShareChoice, ShareError
 from .extensions import extension_definitions
 from .forms import ApproveForm, IncludeForm, NarrowForm, ProposeForm, ReasonForm, ReReviewDoneForm
 from .inbound import InboundError, Verdict, feedback_publish, rereview_done
-from .models import InboundObject, InboundReReview, ShareState
+from .models import ForumPush, InboundObject, InboundReReview, ShareState
 from .previews import share_candidates, share_preview
 from .services import (
     current_version,
@@ -303,6 +305,47 @@ def inbound(request):
              if listings.shown_body(o) is not None else "",
              "matches": list(listings.inbound_matches(inbound=o))} for o in objects]
     return render(request, "forum/inbound.html", {"rows": rows, "verdicts": Verdict.CHOICES})
+
+
+@login_required
+@require_GET
+def push_list(request):
+    """Every push to the hub — shares, withdrawals, feedback — with its delivery; filter by state and purpose."""
+    _needs(request.user, "forum.approve_share", "forum.view_shareproposal")
+    state = request.GET.get("state", "") if request.GET.get("state", "") in ForumPush.State.values else ""
+    purpose = request.GET.get("purpose", "") if request.GET.get("purpose", "") in ForumPush.Purpose.values else ""
+    page, query = _paged(request, listings.pushes(state=state, purpose=purpose))
+    return render(request, "forum/pushes.html", {
+        "page": page, "query": query, "state": state, "purpose": purpose, "states": ForumPush.State.choices,
+        "purposes": ForumPush.Purpose.choices})
+
+
+WITHDRAWAL_PERIODS = {"7": "the last 7 days", "30": "the last 30 days"}
+
+
+@login_required
+@require_GET
+def withdrawal_list(request):
+    """What we withdrew from our shares: by an officer, or because a decision was overturned on appeal."""
+    _needs(request.user, "forum.approve_share", "forum.view_shareproposal")
+    days = request.GET.get("days", "") if request.GET.get("days", "") in WITHDRAWAL_PERIODS else ""
+    since = timezone.now() - timedelta(days=int(days)) if days else None
+    page, query = _paged(request, listings.withdrawals(since=since))
+    return render(request, "forum/withdrawals.html", {"page": page, "query": query, "days": days,
+                                                      "period": WITHDRAWAL_PERIODS.get(days, ""),
+                                                      "periods": WITHDRAWAL_PERIODS})
+
+
+@login_required
+@require_GET
+def match_list(request):
+    """Inbound matches against our accounts; ``awaiting=1``: those whose flag no person has reviewed yet."""
+    _needs(request.user, "forum.approve_share")
+    awaiting = request.GET.get("awaiting") == "1"
+    page, query = _paged(request, listings.matches(awaiting=awaiting))
+    for match in page:
+        match.case_state_label = Case.State(match.case_state).label if match.case_state else ""
+    return render(request, "forum/matches.html", {"page": page, "query": query, "awaiting": awaiting})
 
 
 @login_required

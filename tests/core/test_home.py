@@ -183,3 +183,64 @@ def test_the_home_page_costs_the_same_queries_for_one_item_as_for_many(policy, m
     assert queries() == few
     with django_assert_max_num_queries(30):
         client.get(reverse("core:home"))
+
+
+def test_a_sharing_officer_sees_their_forum_work_as_counts_linking_to_the_lists(policy, make_staff, client, detector,
+                                                                               monkeypatch):
+    """Proposals waiting for them (not their own), pushes pending / failed / partially accepted, the last 7 days'
+    withdrawals, inbound matches awaiting review: each a count linking to its list, costing the same queries for
+    one item as for many."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    from django.utils import timezone
+
+    from reviewapp.forum import services as forum_services
+    from reviewapp.forum.content import ShareChoice
+    from reviewapp.forum.models import ForumPush
+    from tests.forum.conftest import FRONTIER, World
+    from tests.forum.withdrawn_source import decided_case_with_withdrawn_source
+
+    officer = make_staff(Role.SHARING_OFFICER, username="otto")
+    world = World(policy, detector, make_staff(Role.REVIEWER, username="rita"))
+
+    def work(n: int, start: int) -> None:
+        for i in range(start, start + n):
+            _account, case = world.account(f"acct_share{i}")
+            forum_services.share_propose(proposer=world.reviewer, source=case, collection_id=FRONTIER,
+                                         choice=ShareChoice())
+            withdrawn = forum_services.share_propose(proposer=world.reviewer, source=world.account()[1],
+                                                     collection_id=FRONTIER, choice=ShareChoice())
+            forum_services.share_withdraw(officer=officer, proposal=withdrawn, reason="Wrong cluster.")
+            for state in ("pending", "pending", "failed", "partial", "sent"):
+                ForumPush.objects.create(purpose="share", collection_id=FRONTIER, state=state,
+                                         bundle_sha256="0" * 64, created_at=timezone.now())
+            decided_case_with_withdrawn_source(world, monkeypatch, external_id=f"acct_match{i}",
+                                               simhash=f"{i + 1:x}" * 16, revoke=False, decided=False)
+
+    def count(html: str, url: str, label: str) -> int:
+        match = re.search(rf'href="{re.escape(url)}"><strong class="num[^"]*">(\d+)</strong> {re.escape(label)}</a>',
+                          html)
+        assert match, label
+        return int(match.group(1))
+
+    def queries() -> int:
+        client.force_login(officer)
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get(reverse("core:home")).status_code == 200
+        return len(captured)
+
+    work(1, 0)
+    html = _home(client, officer)
+    expected = {("/forum/shares/#to-review", "share proposals waiting for your approval"): 1,
+                ("/forum/pushes/?state=pending", "forum pushes pending"): 2,
+                ("/forum/pushes/?state=failed", "forum pushes failed"): 1,
+                ("/forum/pushes/?state=partial", "forum pushes partially accepted"): 1,
+                ("/forum/withdrawals/?days=7", "withdrawals from the forum in the last 7 days"): 1,
+                ("/forum/matches/?awaiting=1", "inbound matches awaiting review"): 1}
+    assert {key: count(html, *key) for key in expected} == expected
+    few = queries()
+    work(3, 1)
+    assert queries() == few
+    html = _home(client, officer)
+    assert count(html, "/forum/pushes/?state=pending", "forum pushes pending") == 8
+    assert count(html, "/forum/matches/?awaiting=1", "inbound matches awaiting review") == 4

@@ -34,15 +34,15 @@ class Withdrawn:
     flag: Flag  # the forum detector's flag, now withdrawn
     indicator: dict  # the peer's object as first shared
     revoked: InboundObject  # its revoked version as received
-    rereview: InboundReReview
+    rereview: InboundReReview | None  # only for a decided case
 
 
 def decided_case_with_withdrawn_source(world, monkeypatch, *, external_id: str, simhash: str = "aaaaaaaaaaaaaaaa",
-                                       revoke: bool = True) -> Withdrawn:
-    """A decided case whose evidence includes a forum flag (a peer's fingerprint within distance 1 of the case's
-    own), then the peer's revocation of that indicator."""
+                                       revoke: bool = True, decided: bool = True) -> Withdrawn:
+    """A decided (or, ``decided=False``, in-review) case whose evidence includes a forum flag (a peer's fingerprint
+    within distance 1 of the case's own), then (``revoke``) the peer's revocation of that indicator."""
     lab = SecondLab()
-    account, case = world.account(external_id, flags=[{"simhash": simhash}])
+    account, case = world.account(external_id, flags=[{"simhash": simhash}], decided=decided)
     near = f"{int(simhash, 16) ^ 1:016x}"
     indicator = lab.indicator(near)
     pull_pages(monkeypatch, lab.bundle([indicator])["objects"])
@@ -53,5 +53,5 @@ def decided_case_with_withdrawn_source(world, monkeypatch, *, external_id: str, 
     if revoke:
         pull_pages(monkeypatch, lab.bundle([_revoked(indicator, T0 + timedelta(days=3))])["objects"])
         revoked = InboundObject.objects.get(stix_id=indicator["id"], revoked=True)
-        rereview = InboundReReview.objects.get(case=case)
+        rereview = InboundReReview.objects.filter(case=case).first()
     return Withdrawn(account=account, case=case, flag=flag, indicator=indicator, revoked=revoked, rereview=rereview)
