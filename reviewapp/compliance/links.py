@@ -10,8 +10,9 @@ links them through this one module.
   message's appeal) is looked up: ``target_urls`` resolves a whole page of targets with one query per such
   type, so a list of events costs the same number of queries however long it is.
 - A known type without a page of its own (an account, a flag, an ingested batch, an outbox message…) links
-  to its events in the audit explorer, which is what a compliance officer wants of it.
-- An unknown or empty type, or an id that cannot be one of that type's keys, gives None: show it as text.
+  to its events in the audit explorer, which is what a compliance officer wants of it; so does a type this
+  module does not know yet (a new area's rows), and a type whose page is not in the URL conf (yet).
+- An empty type or id, or an id that cannot be a key of a known type, gives None: show it as text.
 
 The pages linked do their own permission checks; a link says where a thing is, never that you may see it.
 Links to an attachment go to its appeal, not to the attachment itself: opening one is audited evidence access.
@@ -36,6 +37,7 @@ _DIRECT: dict[str, str] = {
     "appeals.appeal": "appeal-review:appeal",
     "forum.shareproposal": "forum:share",
     "compliance_verification.verificationrun": "compliance:verification",
+    "compliance_quality.secondlooksample": "compliance:quality-sample",
 }
 
 # Types with one list page of their own (the row is found on it by its anchor, where the page has one).
@@ -44,12 +46,14 @@ _LISTED: dict[str, tuple[str, str]] = {
     "people.user": ("people:staff", ""),
     "forum.inboundrereview": ("forum:rereviews", ""),
     "forum.inboundmatch": ("forum:inbound", ""),
+    "compliance_quality.calibrationalert": ("compliance:calibration", ""),
 }
 
 # Known types with no page of their own: their events in the explorer.
 _EVENTS_ONLY = frozenset({
     "cases.account", "cases.holderlink", "flags.flag", "flags.flagbatch", "flags.flagsetaside",
     "flags.detectortoken", "outbox.outboxmessage", "forum_collection", "stix_object",
+    "compliance_quality.secondlook",  # its page is the senior reviewer's blind review, not the officer's
 })
 
 
@@ -117,24 +121,27 @@ def _key(target_id: str) -> int | None:
     return int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else None
 
 
-def _reverse(name: str, pk: int) -> str | None:
+def _reverse(name: str, *args, target_type: str, target_id: str) -> str:
     try:
-        return reverse(name, args=[pk])
-    except NoReverseMatch:  # a page another area has not shipped yet
-        return None
+        return reverse(name, args=args)
+    except NoReverseMatch:  # a page another area has not shipped (or has renamed): its events meanwhile
+        return events_url(target_type, target_id)
 
 
 def _without_lookup(target_type: str, target_id: str) -> str | None:
-    if target_type in _EVENTS_ONLY:
-        return events_url(target_type, target_id) if target_id else None
+    if not target_type or not target_id:
+        return None
+    if target_type in _EVENTS_ONLY or target_type not in KNOWN_TYPES:
+        return events_url(target_type, target_id)
     pk = _key(target_id)
-    if pk is None:
+    if pk is None:  # not a key of that type: nothing to link
         return None
     if target_type in _DIRECT:
-        return _reverse(_DIRECT[target_type], pk)
+        return _reverse(_DIRECT[target_type], pk, target_type=target_type, target_id=target_id)
     if target_type in _LISTED:
         name, anchor = _LISTED[target_type]
-        return reverse(name) + (f"#{anchor.format(id=pk)}" if anchor else "")
+        url = _reverse(name, target_type=target_type, target_id=target_id)
+        return url + (f"#{anchor.format(id=pk)}" if anchor and "?" not in url else "")
     return None
 
 
