@@ -144,6 +144,20 @@ def test_a_run_that_raises_is_failed_and_audited(officer, officer_client, monkey
     assert AuditEvent.objects.filter(action=AuditAction.COMPLIANCE_VERIFICATION_FINISHED).count() == 1
 
 
+def test_a_second_delivery_leaves_a_run_under_way_alone_unless_it_was_lost(officer, tmp_path):
+    sequence_audit()
+    began = timezone.now() - timedelta(minutes=5)
+    run = VerificationRun.objects.create(started_by=officer, status=VerificationRun.Status.RUNNING, began_at=began,
+                                         events_total=10, events_checked=5)
+    assert verification_perform(run_id=run.pk).status == VerificationRun.Status.RUNNING
+    run.refresh_from_db()
+    assert (run.began_at, run.events_checked) == (began, 5)
+    VerificationRun.objects.filter(pk=run.pk).update(began_at=timezone.now() - timedelta(hours=1))
+    with override_settings(AUDIT_CHECKPOINT_FILE=tmp_path / "none.jsonl", AUDIT_WITNESS_URL=""):
+        taken_over = verification_perform(run_id=run.pk)
+    assert taken_over.status == VerificationRun.Status.INCOMPLETE and taken_over.began_at > began
+
+
 def test_the_home_panel_shows_the_last_result_and_the_unwitnessed_tail(officer_client, officer, tmp_path):
     home = officer_client.get(reverse("compliance:home")).content.decode()
     assert "No verification has been run from the console yet." in home

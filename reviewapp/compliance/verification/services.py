@@ -24,7 +24,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
@@ -162,15 +162,18 @@ def _checks(run_id: int) -> dict[str, Any]:
 def verification_perform(*, run_id: int) -> VerificationRun:
     """The task's work: run the checks, report progress into the row, store and record the result.
 
-    A redelivered task (its worker died mid-run: late acknowledgement) starts the run over; one that finds
-    the run finished does nothing.
+    A redelivered task (its worker died mid-run: late acknowledgement) starts the run over once the run has
+    been running for RUN_STALE_AFTER; one that finds it finished, or running for less, does nothing.
     """
-    run = VerificationRun.objects.get(pk=run_id)
-    if run.finished:
-        return run
     total = AuditEvent.objects.filter(seq__isnull=False).count()
-    VerificationRun.objects.filter(pk=run_id).update(status=Status.RUNNING, began_at=timezone.now(),
-                                                     events_total=total, events_checked=0)
+    now = timezone.now()
+    # Claimed in one statement: a queued run, or one whose worker has not been heard of for RUN_STALE_AFTER
+    # (a delivery of the same task while the first still works on it finds it running, and leaves it).
+    claimed = VerificationRun.objects.filter(
+        Q(status=Status.QUEUED) | Q(status=Status.RUNNING, began_at__lt=now - RUN_STALE_AFTER), pk=run_id,
+    ).update(status=Status.RUNNING, began_at=now, events_total=total, events_checked=0)
+    if not claimed:
+        return VerificationRun.objects.get(pk=run_id)
     try:
         outcome = _checks(run_id)
     except Exception as exc:  # the run's own failure is its result, stored and audited like any other
