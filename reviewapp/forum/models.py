@@ -230,6 +230,10 @@ class ForumPush(models.Model):
     pending_count = models.PositiveIntegerField(default=0)
     failures = models.JSONField(default=list, blank=True)
     refused_sha256 = models.CharField(max_length=64, blank=True, help_text="The hash of the rebuild that differed.")
+    # Withdrawals: the user-account SCOs no object of ours lists any more once this bundle is accepted, to delete
+    # from the collection then (STIX cannot revoke an SCO; TAXII 2.1 "Delete An Object"), and those deleted.
+    delete_ids = ArrayField(models.CharField(max_length=128), default=list, blank=True)
+    deleted_ids = ArrayField(models.CharField(max_length=128), default=list, blank=True)
     last_error = models.CharField(max_length=2_000, blank=True)
     created_at = models.DateTimeField()
     sent_at = models.DateTimeField(null=True, blank=True)

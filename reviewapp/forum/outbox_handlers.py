@@ -2,7 +2,8 @@
 
 ``forum_push`` {"push_id"}: send one ForumPush (services.forum_push_deliver). ``forum_status`` {"push_id"}:
 follow its TAXII status resource until complete (services.forum_push_follow_status); while the hub says
-pending, the handler raises and the outbox retries with back-off.
+pending, the handler raises and the outbox retries with back-off. ``forum_delete`` {"push_id"}: once a withdrawal
+is accepted, delete the user-account SCOs nothing of ours lists any more (services.forum_push_delete_scos).
 """
 
 from __future__ import annotations
@@ -29,3 +30,10 @@ def follow_forum_status(message) -> None:
     from .services import forum_push_follow_status
 
     forum_push_follow_status(push_id=message.payload["push_id"])
+
+
+@register("forum_delete", validate=_validate)
+def delete_forum_scos(message) -> None:
+    from .services import forum_push_delete_scos
+
+    forum_push_delete_scos(push_id=message.payload["push_id"])

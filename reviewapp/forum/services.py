@@ -308,12 +308,13 @@ def _enqueue_push(push: ForumPush) -> None:
 
 @transaction.atomic
 def forum_push_enqueue(*, purpose: str, collection_id: str, bundle: dict, entries: Iterable[LedgerEntry],
-                       actor, proposal: ShareProposal | None = None) -> ForumPush:
+                       actor, proposal: ShareProposal | None = None, delete_ids: Iterable[str] = ()) -> ForumPush:
     """Queue a bundle built once by its service (a withdrawal's revoked versions, feedback to a peer) for the
     same delivery, status and ledger as a share. The bundle must parse as STIX 2.1 without custom content.
 
     The caller records its own audit event (``share.withdrawn``, ``forum.feedback_published``) in the same
-    transaction, naming the push; ``actor`` is that event's actor."""
+    transaction, naming the push; ``actor`` is that event's actor. ``delete_ids``: user-account SCOs to delete
+    from the collection once the hub has accepted the bundle (a withdrawal's; ``forum_push_delete_scos``)."""
     if purpose == ForumPush.Purpose.SHARE:
         raise ValueError("a share's push is made by share_approve")
     trust_group(collection_id)
@@ -321,7 +322,8 @@ def forum_push_enqueue(*, purpose: str, collection_id: str, bundle: dict, entrie
     body = canonical_bytes(bundle)
     now = timezone.now()
     push = ForumPush.objects.create(purpose=purpose, proposal=proposal, collection_id=collection_id,
-                                    bundle=json.loads(body), bundle_sha256=sha256_of(body), created_at=now)
+                                    bundle=json.loads(body), bundle_sha256=sha256_of(body), created_at=now,
+                                    delete_ids=sorted(set(delete_ids)))
     _ledger_write(push, list(entries))
     _enqueue_push(push)
     return push
@@ -405,6 +407,27 @@ def forum_push_follow_status(*, push_id: int) -> ForumPush:
     return push
 
 
+def forum_push_delete_scos(*, push_id: int) -> ForumPush:
+    """Delete from the collection the user-account SCOs a withdrawal left no object of ours listing (TAXII 2.1
+    Delete An Object; STIX has no revoked SCO). Already gone counts as deleted, so a retry is harmless; an
+    unreachable hub raises ``DeliveryError`` and the outbox retries. Audit ``share.objects_deleted``."""
+    push = ForumPush.objects.select_for_update().get(pk=push_id)
+    remaining = [i for i in push.delete_ids if i not in push.deleted_ids]
+    if not remaining:
+        return push
+    group = _group_for(push)
+    for stix_id in remaining:
+        try:
+            taxii.delete_object(group, stix_id)
+        except taxii.HubUnavailable as exc:
+            raise DeliveryError(str(exc)) from exc
+    push.deleted_ids = sorted({*push.deleted_ids, *remaining})
+    push.save(update_fields=["deleted_ids"])
+    record(actor=SYSTEM, action=AuditAction.SHARE_OBJECTS_DELETED, target=push,
+           data={"proposal_id": push.proposal_id, "collection_id": push.collection_id, "deleted": remaining})
+    return push
+
+
 def forum_pushes_reconcile() -> list[int]:
     """Beat (``forum.tasks.reconcile_pushes``): a push is never left behind because the outbox gave up on it.
 
@@ -462,6 +485,12 @@ def _complete(push: ForumPush, status: taxii.HubStatus, group) -> None:
     record(actor=SYSTEM, action=AuditAction.SHARE_PUSH_COMPLETED, target=push,
            data={"state": push.state, "accepted": accepted, "failed": len(failures), "objects": total,
                  "status_id": status.id, "failures": failures[:20]})
+    # The SCOs leave the hub only once no version of ours that lists them stands there: every observed-data of
+    # this withdrawal (revoked, or narrowed without them) accepted.
+    listing = {o["id"] for o in _objects_of(push) if o["type"] == "observed-data"}
+    if push.delete_ids and listing <= accepted_ids:
+        outbox_enqueue(kind="forum_delete", payload={"push_id": push.pk}, idempotency_key=f"forum-delete-{push.pk}",
+                       target=push)
 
 
 def taxii_object_present(group, stix_id: str, modified: str) -> bool:
@@ -573,8 +602,10 @@ def _plan(proposal: ShareProposal, *, without: frozenset[int] | None) -> tuple[l
         approval = ShareApproval.objects.filter(proposal=proposal).select_related("version").first()
         rebuilt = ({o["id"]: o for o in bundle_build(approval.version, without=without).bundle["objects"]}
                    if approval else {})
-        gone_accounts = {i for i, row in live.items() if row.stix_type == "user-account"
-                         and set(row.account_ids) <= without}
+        # The user-accounts the share's account lists name, from the collection's ledger: an SCO's id comes from
+        # its pseudonym, so one sent by an earlier share is the same object (its ledger row is that share's).
+        scos = _listed_scos(live.values())
+        gone_accounts = {i for i, row in scos.items() if set(row.account_ids) <= without}
         for stix_id, row in live.items():
             if row.stix_type == "user-account" or not set(row.account_ids) & without:
                 continue
@@ -582,7 +613,7 @@ def _plan(proposal: ShareProposal, *, without: frozenset[int] | None) -> tuple[l
                 refs = [r for r in row.body.get("object_refs", []) if r not in gone_accounts]
                 if len(refs) >= settings.FORUM_MIN_CLUSTER_SIZE:
                     if len(refs) < len(row.body.get("object_refs", [])):
-                        kept = [live[r] for r in refs if r in live]
+                        kept = [scos[r] for r in refs if r in scos]
                         narrow.append((row, refs, sorted({a for k in kept for a in k.account_ids}),
                                        sorted({p for k in kept for p in k.pseudonyms})))
                     continue
@@ -599,6 +630,43 @@ def _plan(proposal: ShareProposal, *, without: frozenset[int] | None) -> tuple[l
                 changed = True
     narrow = [n for n in narrow if n[0].stix_id not in revoke]
     return sorted(revoke.values(), key=lambda r: r.stix_id), narrow
+
+
+def _listed_scos(rows) -> dict[str, SharedObject]:
+    """The ledger rows of the user-account SCOs the observed-data among ``rows`` list (any share's sending)."""
+    rows = [r for r in rows if r.stix_type == "observed-data"]
+    refs = {ref for r in rows for ref in r.body.get("object_refs", [])}
+    if not refs:
+        return {}
+    return {r.stix_id: r for r in SharedObject.objects.filter(
+        collection_id=rows[0].collection_id, stix_type="user-account", stix_id__in=sorted(refs))}
+
+
+def _scos_to_delete(revoke: list[SharedObject], narrow: list[tuple]) -> list[str]:
+    """The user-account SCOs no observed-data of ours will list once this withdrawal is accepted: listed by one it
+    revokes or dropped from one it narrows, and not listed by another of ours that stands in the collection (an
+    SCO's id comes from its pseudonym: another share may list the same one)."""
+    from django.db.models import Q
+
+    dropped = {r for row in revoke if row.stix_type == "observed-data" for r in row.body.get("object_refs", [])}
+    dropped |= {r for row, refs, *_ in narrow for r in set(row.body.get("object_refs", [])) - set(refs)}
+    dropped = {r for r in dropped if r.startswith("user-account--")}
+    if not dropped:
+        return []
+    collection_id = (revoke or [n[0] for n in narrow])[0].collection_id
+    going = {row.stix_id for row in revoke} | {row.stix_id for row, *_ in narrow}
+    still = {r for _, refs, *_ in narrow for r in refs}
+    listing = Q()
+    for ref in dropped:
+        listing |= Q(body__object_refs__contains=[ref])
+    others = set(SharedObject.objects.filter(listing, collection_id=collection_id, stix_type="observed-data")
+                 .exclude(stix_id__in=going).values_list("stix_id", flat=True))
+    for stix_id in sorted(others):
+        # What counts is that observed-data's newest version (a later narrowing may have dropped the SCO).
+        last = SharedObject.objects.filter(stix_id=stix_id, collection_id=collection_id).order_by("-modified").first()
+        if not last.revoked:
+            still |= set(last.body.get("object_refs", []))
+    return sorted(dropped - still)
 
 
 def _withdrawal_bundle(proposal: ShareProposal, revoke: list[SharedObject],
@@ -633,7 +701,8 @@ def _withdraw(proposal: ShareProposal, *, without: frozenset[int] | None, actor)
     bundle, entries = _withdrawal_bundle(proposal, revoke, narrow)
     collection_id = (revoke or [n[0] for n in narrow])[0].collection_id
     push = forum_push_enqueue(purpose=ForumPush.Purpose.WITHDRAWAL, collection_id=collection_id, bundle=bundle,
-                              entries=entries, actor=actor, proposal=proposal)
+                              entries=entries, actor=actor, proposal=proposal,
+                              delete_ids=_scos_to_delete(revoke, narrow))
     return push, [r.stix_id for r in revoke], [n[0].stix_id for n in narrow]
 
 

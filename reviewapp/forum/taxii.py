@@ -112,6 +112,19 @@ def object_present(group: TrustGroup, stix_id: str, version: str) -> bool:
     return bool(versions) if not version else version in versions
 
 
+def delete_object(group: TrustGroup, stix_id: str) -> None:
+    """TAXII 2.1 Delete An Object: afterwards the collection does not hold ``stix_id`` (an SCO has one version).
+    An object the hub does not hold (404: deleted by an earlier try whose answer was lost) counts as deleted."""
+    try:
+        collection(group).delete_object(stix_id)
+    except requests.HTTPError as exc:
+        if exc.response is not None and exc.response.status_code == 404:
+            return
+        raise HubUnavailable(_describe(exc, group)) from exc
+    except _FAILURES as exc:
+        raise HubUnavailable(_describe(exc, group)) from exc
+
+
 def read_objects(group: TrustGroup, **filters) -> list[dict]:
     """Every object of the collection (all pages), newest version of each unless filters say otherwise."""
     from taxii2client.v21 import as_pages
