@@ -286,3 +286,36 @@ def test_feedback_is_an_opinion_with_counts_only(forum_hub, world, sharing_peopl
     assert opinion["explanation"] == "false positive: a researcher (1 local account matched)"
     assert opinion["object_marking_refs"] == [MARKING_IDS[Tlp.AMBER_STRICT]]
     assert AuditEvent.objects.filter(action="forum.feedback_published").count() == 1
+
+
+def test_feedback_read_back_from_the_hub_as_the_peer_sees_it(forum_hub, world, sharing_people):
+    """The opinion leaves through the outbox and the hub holds it: what the other lab reads (match[type]=opinion)
+    names its object and counts, nothing local; our own pull never takes it back as inbound."""
+    from .conftest import deliver_forum_outbox
+
+    lab = SecondLab()
+    accounts = [world.account(f"acct_feedback_{n}", flags=[])[0] for n in range(2)]
+    observed = lab.accounts([account_pseudonym(a.external_id) for a in accounts])
+    _post(forum_hub, lab.bundle(observed))
+    _pull()
+    obj = InboundObject.objects.get(stix_id=observed[-1]["id"])
+    push = inbound.feedback_publish(officer=sharing_people["officer"], inbound=obj, verdict=inbound.Verdict.CONFIRMED)
+    deliver_forum_outbox()
+    push.refresh_from_db()
+    assert push.state == ForumPush.State.SENT, push.failures
+
+    (opinion,) = forum_hub.objects(type="opinion")  # match[type]=opinion
+    sent = next(o for o in push.bundle["objects"] if o["type"] == "opinion")
+    assert opinion == sent  # byte for byte what the service built, read back
+    assert opinion["object_refs"] == [obj.stix_id] and opinion["opinion"] == "agree"
+    assert opinion["explanation"] == "confirmed (2 local accounts matched)"
+    assert opinion["created_by_ref"] == sharer_identity().id
+    assert opinion["object_marking_refs"] == [MARKING_IDS[Tlp.AMBER_STRICT]]
+    text = json.dumps(forum_hub.objects())
+    for account in accounts:  # the peer's pseudonyms are its own objects; nothing of ours names an account
+        assert account.external_id not in text
+        assert account_pseudonym(account.external_id) not in json.dumps(opinion)
+    assert_valid_bundle({"type": "bundle", "id": f"bundle--{uuid.uuid4()}", "objects": [opinion]})
+
+    result = _pull()
+    assert result.stored == 0 and not InboundObject.objects.filter(stix_type="opinion").exists()
