@@ -42,6 +42,14 @@ EXCERPT_KEY = r"^[0-9]{1,18}:[0-9]{1,4}$"
 SIMHASH = r"^[0-9a-f]{16}$"
 
 
+class ForumCursor(StrictCursorPagination):
+    """Every Forum list: newest first by id (unique and stable, so a page never skips or repeats a row as new ones
+    arrive), 50 a page unless ``page_size`` says otherwise (1 to 500)."""
+
+    page_size = 50
+    ordering = "-id"
+
+
 def _errors(call):
     return service_errors(call, conflicts=(InvalidShareTransition,), problems=(ShareError, InboundError))
 
@@ -187,7 +195,7 @@ def _source(data):
 class ProposalViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = ProposalSerializer
     permission_classes = [IsAuthenticated, RolePermits]
-    pagination_class = None
+    pagination_class = ForumCursor
     role_permissions = {
         "create": ("forum.propose_share", "Your role does not propose Forum shares."),
         **dict.fromkeys(["approve", "reject", "narrow", "include_researcher"],
@@ -196,8 +204,7 @@ class ProposalViewSet(viewsets.ReadOnlyModelViewSet):
     }
 
     def get_queryset(self):
-        return listings.proposals_visible(self.request.user)[:500] if self.action == "list" else \
-            listings.proposals_visible(self.request.user)
+        return listings.with_delivery(listings.proposals_visible(self.request.user))
 
     def get_object(self):
         return _found(listings.proposal_for(self.request.user, _pk(self.kwargs["pk"])))
@@ -310,12 +317,18 @@ SeniorOnly = _role_holds("cases.approve_decision", "Only a senior reviewer looks
 
 @extend_schema_view(list=extend_schema(tags=TAGS, summary="The sharing register: what left, where, when, by whom, "
                                                           "the bundle hash, withdrawals (officers, compliance)"))
-class RegisterViewSet(viewsets.ViewSet):
+class RegisterViewSet(viewsets.GenericViewSet):
     permission_classes = [ReadsShares]
     serializer_class = RegisterRowSerializer
+    pagination_class = ForumCursor
+    queryset = ShareProposal.objects.none()
+
+    def get_queryset(self):
+        return listings.register_proposals()
 
     def list(self, request):
-        return Response(RegisterRowSerializer(listings.shares_register()[:500], many=True).data)
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(RegisterRowSerializer(listings.register_rows(page), many=True).data)
 
 
 @extend_schema_view(list=extend_schema(tags=TAGS, summary="Inbound objects from other labs (TLP:RED content not "
@@ -324,11 +337,11 @@ class RegisterViewSet(viewsets.ViewSet):
 class InboundViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = InboundSerializer
     permission_classes = [OfficerOnly]
-    pagination_class = None
+    pagination_class = ForumCursor
     queryset = InboundObject.objects.none()
 
     def get_queryset(self):
-        return listings.inbound_objects()[:500] if self.action == "list" else listings.inbound_objects()
+        return listings.inbound_objects()
 
     def get_object(self):
         return _found(listings.inbound_objects().filter(pk=_pk(self.kwargs["pk"])).first())
@@ -350,11 +363,11 @@ class InboundViewSet(viewsets.ReadOnlyModelViewSet):
 class MatchViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = MatchSerializer
     permission_classes = [OfficerOnly]
-    pagination_class = None
+    pagination_class = ForumCursor
     queryset = InboundMatch.objects.none()
 
     def get_queryset(self):
-        return listings.inbound_matches()[:500] if self.action == "list" else listings.inbound_matches()
+        return listings.inbound_matches()
 
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet, Subquery
 
 from flags.models import Flag
 from reviewapp.cases.models import open_case
@@ -56,36 +56,63 @@ def share_withdrawals(proposal: ShareProposal) -> list[ShareWithdrawal]:
     return list(proposal.withdrawals.select_related("withdrawn_by", "account").order_by("withdrawn_at", "pk"))
 
 
+def _share_push():
+    return ForumPush.objects.filter(proposal=OuterRef("pk"), purpose=ForumPush.Purpose.SHARE).order_by("-pk")
+
+
+def with_delivery(proposals: QuerySet[ShareProposal]) -> QuerySet[ShareProposal]:
+    """Each proposal with the state and sent time of its (latest) share push, in the same query."""
+    return proposals.annotate(delivery_code=Subquery(_share_push().values("state")[:1]),
+                              delivery_sent_at=Subquery(_share_push().values("sent_at")[:1]))
+
+
+def delivery_label(code: str | None) -> str:
+    """A share's delivery in words: pending / sent / partially accepted / failed / refused, "—" before approval."""
+    return ForumPush.State(code).label if code else "—"
+
+
 def delivery_state(proposal: ShareProposal) -> str:
-    """The share's delivery in words: the state of its share push (pending / sent / partially accepted / failed /
-    refused), "—" before approval."""
+    """The share's delivery in words (one proposal; lists use ``with_delivery``)."""
+    if hasattr(proposal, "delivery_code"):
+        return delivery_label(proposal.delivery_code)
     push = ForumPush.objects.filter(proposal=proposal, purpose=ForumPush.Purpose.SHARE).order_by("-pk").first()
-    return push.get_state_display() if push else "—"
+    return delivery_label(push.state if push else None)
 
 
-def shares_register() -> list[dict]:
+def register_proposals() -> QuerySet[ShareProposal]:
+    """The approved shares, newest approval first, each with its approval, version, delivery and withdrawals: a
+    constant number of queries for any page of them."""
+    return with_delivery(
+        ShareProposal.objects.filter(approval__isnull=False)
+        .select_related("proposed_by", "approval", "approval__approved_by", "approval__version", "withdrawn_by")
+        .prefetch_related("withdrawals").order_by("-approval__approved_at", "-pk"))
+
+
+def register_rows(proposals) -> list[dict]:
     """What left, to which collection, when, proposed and approved by whom, the bundle hash, withdrawals."""
     rows = []
-    qs = (ShareProposal.objects.filter(approval__isnull=False)
-          .select_related("proposed_by", "approval", "approval__approved_by", "approval__version", "withdrawn_by")
-          .prefetch_related("withdrawals").order_by("-approval__approved_at", "-pk"))
-    for proposal in qs:
+    for proposal in proposals:
         approval = proposal.approval
-        push = (ForumPush.objects.filter(proposal=proposal, purpose=ForumPush.Purpose.SHARE).order_by("-pk").first())
         rows.append({
             "proposal": proposal, "collection_id": approval.version.collection_id,
             "tlp": approval.version.get_tlp_display(),
             "summary": approval.version.summary, "version": approval.version.number,
             "proposed_by": proposal.proposed_by, "approved_by": approval.approved_by,
-            "approved_at": approval.approved_at, "sent_at": push.sent_at if push else None,
-            "delivery": push.get_state_display() if push else "—", "bundle_sha256": approval.bundle_sha256,
+            "approved_at": approval.approved_at, "sent_at": proposal.delivery_sent_at,
+            "delivery": delivery_label(proposal.delivery_code), "bundle_sha256": approval.bundle_sha256,
             "withdrawals": list(proposal.withdrawals.all()),
         })
     return rows
 
 
+def shares_register() -> list[dict]:
+    return register_rows(register_proposals())
+
+
 def inbound_objects(*, collection_id: str = "") -> QuerySet[InboundObject]:
-    qs = InboundObject.objects.order_by("-received_at", "-pk")
+    """Newest first, each with its matches and their accounts (prefetched: two more queries for any page)."""
+    qs = InboundObject.objects.order_by("-received_at", "-pk").prefetch_related(
+        Prefetch("matches", queryset=InboundMatch.objects.select_related("account").order_by("-matched_at", "-pk")))
     if collection_id:
         qs = qs.filter(collection_id=collection_id)
     return qs

@@ -38,6 +38,7 @@ from .services import (
     share_reject,
     share_withdraw,
 )
+from .trust_groups import collection_choices
 
 UNPROCESSABLE = 422
 PAGE_SIZE = 50
@@ -134,14 +135,15 @@ def propose(request, kind: str, pk: int):
 @require_GET
 def share_list(request):
     _needs(request.user, "forum.propose_share", "forum.approve_share", "forum.view_shareproposal")
-    state = request.GET.get("state", "")
+    state = request.GET.get("state", "") if request.GET.get("state", "") in ShareState.values else ""
     shares = listings.proposals_visible(request.user)
-    if state in ShareState.values:
+    if state:
         shares = shares.filter(state=state)
-    rows = [{"proposal": p, "delivery": listings.delivery_state(p)} for p in shares[:200]]
+    page, query = _paged(request, listings.with_delivery(shares))
+    rows = [{"proposal": p, "delivery": listings.delivery_label(p.delivery_code)} for p in page]
     return render(request, "forum/shares.html", {
-        "rows": rows, "to_review": listings.proposals_to_review(request.user), "state": state,
-        "states": ShareState.choices})
+        "rows": rows, "page": page, "query": query, "to_review": list(listings.proposals_to_review(request.user)),
+        "state": state, "states": ShareState.choices})
 
 
 def _share_page(request, proposal, *, status=200, **forms):
@@ -293,18 +295,23 @@ def share_withdraw_view(request, pk: int):
 def register(request):
     """The sharing register: sharing officers and compliance officers (read-only)."""
     _needs(request.user, "forum.view_shareproposal")
-    return render(request, "forum/register.html", {"rows": listings.shares_register()})
+    page, query = _paged(request, listings.register_proposals())
+    return render(request, "forum/register.html", {"rows": listings.register_rows(page), "page": page,
+                                                   "query": query})
 
 
 @login_required
 @require_GET
 def inbound(request):
     _needs(request.user, "forum.approve_share")
-    objects = list(listings.inbound_objects(collection_id=request.GET.get("collection", ""))[:200])
-    rows = [{"object": o, "body": listings.shown_body(o), "body_json": json.dumps(listings.shown_body(o), indent=2)
-             if listings.shown_body(o) is not None else "",
-             "matches": list(listings.inbound_matches(inbound=o))} for o in objects]
-    return render(request, "forum/inbound.html", {"rows": rows, "verdicts": Verdict.CHOICES})
+    collections = dict(collection_choices())
+    collection = request.GET.get("collection", "") if request.GET.get("collection", "") in collections else ""
+    page, query = _paged(request, listings.inbound_objects(collection_id=collection))
+    rows = [{"object": o, "body_json": json.dumps(body, indent=2) if (body := listings.shown_body(o)) is not None
+             else "", "matches": list(o.matches.all())} for o in page]
+    return render(request, "forum/inbound.html", {"rows": rows, "page": page, "query": query,
+                                                  "collection": collection, "collections": collections,
+                                                  "verdicts": Verdict.CHOICES})
 
 
 @login_required

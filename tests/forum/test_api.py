@@ -52,7 +52,7 @@ def test_propose_preview_approve_through_the_api(world, sharing_people):
     assert ok.status_code == 200 and ok.json()["state"] == "approved" and ok.json()["delivery"] == "Pending"
     again = _post(_client(sharing_people["officer2"]), f"proposals/{pk}/reject", {"reason": "late"})
     assert again.status_code == 409
-    register = _client(sharing_people["compliance"]).get(f"{API}register").json()
+    register = _client(sharing_people["compliance"]).get(f"{API}register").json()["results"]
     assert register[0]["proposal"] == pk and register[0]["bundle_sha256"] == preview["bundle_sha256"]
     withdrawn = _post(officer, f"proposals/{pk}/withdraw", {"reason": "Wrong cluster."})
     assert withdrawn.status_code == 200 and withdrawn.json()["state"] == "withdrawn"
@@ -64,7 +64,7 @@ def test_visibility_and_roles(world, sharing_people, make_staff):
                                       choice=ShareChoice())
     stranger = _client(make_staff())
     assert stranger.get(f"{API}proposals/{proposal.pk}").status_code == 404
-    assert stranger.get(f"{API}proposals").json() == []
+    assert stranger.get(f"{API}proposals").json()["results"] == []
     assert stranger.get(f"{API}register").status_code == 403
     assert stranger.get(f"{API}inbound").status_code == 403
     compliance = _client(sharing_people["compliance"])
@@ -79,5 +79,6 @@ def test_visibility_and_roles(world, sharing_people, make_staff):
     rejected = _post(officer, f"proposals/{proposal.pk}/reject", {"reason": "Too broad."})
     assert rejected.json()["state"] == ShareState.REJECTED
     assert ShareProposal.objects.get().rejection_reason == "Too broad."
-    assert officer.get(f"{API}inbound").json() == [] and officer.get(f"{API}matches").json() == []
+    assert officer.get(f"{API}inbound").json()["results"] == []
+    assert officer.get(f"{API}matches").json()["results"] == []
     assert officer.get(f"{API}inbound/5").status_code == 404
