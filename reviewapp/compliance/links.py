@@ -111,6 +111,30 @@ _LOOKUPS: dict[str, Callable[[list[int]], dict[int, str]]] = {
 KNOWN_TYPES = frozenset(_DIRECT) | frozenset(_LISTED) | _EVENTS_ONLY | frozenset(_LOOKUPS)
 
 
+_NOUNS: dict[str, str] = {
+    "cases.case": "Case", "cases.decision": "Decision", "cases.statementofreasons": "Statement of reasons",
+    "cases.campaign": "Campaign", "cases.account": "Account", "cases.casenote": "Case note",
+    "cases.holderlink": "Sign-in link", "appeals.appeal": "Appeal", "appeals.appealmessage": "Appeal message",
+    "appeals.appealattachment": "Appeal attachment", "forum.shareproposal": "Forum share",
+    "forum.forumpush": "Forum push", "forum.inboundmatch": "Forum match", "forum.inboundrereview": "Re-review",
+    "forum_collection": "Forum collection", "stix_object": "STIX object", "flags.flag": "Flag",
+    "flags.flagbatch": "Flag batch", "flags.flagsetaside": "Flag set aside", "flags.detector": "Detector",
+    "flags.detectortoken": "Detector token", "outbox.outboxmessage": "Outbox message",
+    "policy.policyversion": "Policy version", "people.user": "User", "audit.checkpoint": "Event in the chain #",
+    "compliance_verification.verificationrun": "Verification run",
+    "compliance_quality.secondlooksample": "Second-look sample", "compliance_quality.secondlook": "Second look",
+    "compliance_quality.calibrationalert": "Calibration alert",
+}
+
+
+def target_label(target_type: str, target_id: str) -> str:
+    """A target as a person reads it ("Decision 7"); a type not known here as it is stored ("x.y 7")."""
+    noun = _NOUNS.get(target_type)
+    if noun is None:
+        return f"{target_type} {target_id}".strip()
+    return f"{noun}{target_id}" if noun.endswith("#") else f"{noun} {target_id}"
+
+
 def events_url(target_type: str, target_id: str) -> str:
     """The explorer filtered to one target's events."""
     return f"{reverse('compliance:audit-events')}?{urlencode({'target_type': target_type, 'target_id': target_id})}"

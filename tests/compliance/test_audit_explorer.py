@@ -223,7 +223,7 @@ def test_an_event_reads_as_a_definition_list_with_its_raw_json_links_and_chain(o
     # What it names: its target, and the ids in its data (nested ones too).
     assert f'href="{reverse("review:case", args=[9])}"' in page
     assert f'href="{reverse("appeal-review:appeal", args=[4])}"' in page
-    assert "cases.decision 5" in page
+    assert "Decision 5" in page and "<code>cases.decision 5</code>" in page
     # Its place in the chain, its hashes, its neighbours.
     assert event.hash in page and event.prev_hash in page
     assert f'href="{reverse("compliance:audit-event", args=[first.pk])}" rel="prev"' in page
@@ -250,3 +250,13 @@ def test_only_whole_numbers_are_taken_for_ids():
     event = record(actor=Actor("system", "x"), action=AuditAction.DECISION_RECORDED,
                    data={"case": "acct_9", "decision": True, "appeal": 3.5, "user": [1, "2", False]})
     assert selectors.named_in(event) == ([selectors.Named("user", "people.user", "1")], 0)
+
+
+def test_a_checkpoint_event_links_to_the_head_it_signed(officer_client):
+    signed = record(actor=SYSTEM, action=AuditAction.STAFF_CREATED)
+    sequence_audit()
+    signed.refresh_from_db()
+    checkpoint = record(actor=SYSTEM, action=AuditAction.AUDIT_CHECKPOINT,
+                        data={"head_seq": signed.seq, "head_hash": signed.hash, "verified": signed.seq})
+    page = officer_client.get(reverse("compliance:audit-event", args=[checkpoint.pk])).content.decode()
+    assert f'<code>head_seq</code>: <a href="{reverse("compliance:audit-event", args=[signed.pk])}">' in page

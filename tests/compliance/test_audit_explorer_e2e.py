@@ -63,7 +63,7 @@ def test_the_pages_work_without_javascript(no_script_page, transactional_db, mak
     page.get_by_role("button", name="Filter").click()
     page.get_by_role("link", name=str(event.seq), exact=True).click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("Decision recorded")
-    expect(page.get_by_role("link", name="appeals.appeal 4")).to_be_visible()
+    expect(page.get_by_role("link", name="Appeal 4")).to_be_visible()
 
     page.goto("/compliance/audit/")
     page.get_by_role("link", name="Older").click()

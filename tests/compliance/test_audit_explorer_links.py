@@ -11,7 +11,14 @@ from reviewapp.audit.actions import AuditAction
 from reviewapp.audit.models import AuditEvent
 from reviewapp.audit.services import SYSTEM, record
 from reviewapp.cases.models import CaseNote
-from reviewapp.compliance.links import KNOWN_TYPES, chain_event_url, events_url, target_url, target_urls
+from reviewapp.compliance.links import (
+    KNOWN_TYPES,
+    chain_event_url,
+    events_url,
+    target_label,
+    target_url,
+    target_urls,
+)
 from reviewapp.forum.models import ForumPush, ShareProposal
 from reviewapp.people.roles import Role
 from tests.appeals.conftest import other_holder, portal_attachments  # noqa: F401 — fixtures
@@ -145,3 +152,10 @@ def test_many_targets_resolve_in_one_query_per_kind_that_needs_a_lookup(policy):
         urls = target_urls(pairs)
     assert len(captured) == 2
     assert urls[("cases.case", "5")] == reverse("review:case", args=[5])
+
+
+def test_targets_read_as_nouns():
+    assert target_label("cases.decision", "7") == "Decision 7"
+    assert target_label("audit.checkpoint", "12") == "Event in the chain #12"
+    assert target_label("x.unknown", "3") == "x.unknown 3"
+    assert [t for t in KNOWN_TYPES if target_label(t, "1").startswith(t)] == []  # every known type has its noun

@@ -189,6 +189,9 @@ DATA_ID_KEYS: dict[str, str] = {
     "user": "people.user", "user_id": "people.user", "started_by": "people.user",
     "campaign": "cases.campaign", "campaign_id": "cases.campaign",
     "detector_id": "flags.detector",
+    # Places in the chain (a checkpoint's signed head, a break) are the events at those seqs.
+    "head_seq": "audit.checkpoint", "broken_seq": "audit.checkpoint",
+    "run": "compliance_verification.verificationrun",
 }
 MAX_NAMED = 50  # a grouping event names thousands of flags: link the first ones and count the rest
 

@@ -12,7 +12,7 @@ from django.views.decorators.http import require_GET
 from reviewapp.audit.models import AuditEvent
 
 from ..home import CONSOLE_PERMISSION
-from ..links import target_urls
+from ..links import target_label, target_urls
 from .forms import EventFilterForm
 from .selectors import SEARCH_TIMEOUT_MS, SearchTooSlow, chain_neighbours, events_page, named_in
 
@@ -33,6 +33,7 @@ def audit_events(request):
     links = target_urls((event.target_type, event.target_id) for event in events)
     for event in events:
         event.target_link = links.get((event.target_type, event.target_id))
+        event.target_label = target_label(event.target_type, event.target_id)
     query = urlencode({key: value for key, value in request.GET.items() if key != "before" and value})
     return render(request, "compliance/audit/events.html", {
         "form": form, "page": page, "events": events, "query": query, "too_slow": too_slow,
@@ -50,7 +51,9 @@ def audit_event(request, pk: int):
     links = target_urls((item.target_type, item.target_id) for item in named)
     return render(request, "compliance/audit/event.html", {
         "event": event, "neighbours": chain_neighbours(event),
-        "named": [(item, links.get((item.target_type, item.target_id))) for item in named], "more_named": more,
-        "target_link": links.get((event.target_type, event.target_id)),
+        "named": [(item, target_label(item.target_type, item.target_id), links.get((item.target_type, item.target_id)))
+                  for item in named],
+        "more_named": more, "target_link": links.get((event.target_type, event.target_id)),
+        "target_label": target_label(event.target_type, event.target_id),
         "raw": json.dumps(event.data, indent=2, sort_keys=True, ensure_ascii=False),
     })
