@@ -34,6 +34,7 @@ from .services import (
     share_withdraw,
 )
 from .tlp import DEFAULT_TLP, Tlp
+from .trust_groups import UnknownCollection
 
 TAGS = ["forum"]
 SOURCES = {"case": Case, "account": Account, "campaign": Campaign}
@@ -354,8 +355,13 @@ class InboundViewSet(viewsets.ReadOnlyModelViewSet):
         obj = self.get_object()
         data = FeedbackSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        push = _errors(lambda: feedback_publish(officer=request.user, inbound=obj,
-                                                verdict=data.validated_data["verdict"]))
+        try:
+            push = _errors(lambda: feedback_publish(officer=request.user, inbound=obj,
+                                                    verdict=data.validated_data["verdict"]))
+        except UnknownCollection as exc:
+            raise ValidationError({"collection_id": [
+                f"The object came from a collection that is no longer configured, so there is no trust group to "
+                f"publish feedback to: {exc}."]}) from exc
         return Response({"push": push.pk}, status=202)
 
 

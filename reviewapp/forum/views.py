@@ -38,7 +38,7 @@ from .services import (
     share_reject,
     share_withdraw,
 )
-from .trust_groups import collection_choices
+from .trust_groups import UnknownCollection, collection_choices
 
 UNPROCESSABLE = 422
 PAGE_SIZE = 50
@@ -300,18 +300,25 @@ def register(request):
                                                    "query": query})
 
 
-@login_required
-@require_GET
-def inbound(request):
-    _needs(request.user, "forum.approve_share")
+def _inbound_page(request, *, status: int = 200, feedback_error: dict | None = None):
     collections = dict(collection_choices())
     collection = request.GET.get("collection", "") if request.GET.get("collection", "") in collections else ""
     page, query = _paged(request, listings.inbound_objects(collection_id=collection))
     rows = [{"object": o, "body_json": json.dumps(body, indent=2) if (body := listings.shown_body(o)) is not None
-             else "", "matches": list(o.matches.all())} for o in page]
+             else "", "matches": list(o.matches.all()), "configured": o.collection_id in collections} for o in page]
+    errors = [{"href": f"#inbound-{feedback_error['pk']}", "text": feedback_error["message"]}] if feedback_error \
+        else []
     return render(request, "forum/inbound.html", {"rows": rows, "page": page, "query": query,
                                                   "collection": collection, "collections": collections,
-                                                  "verdicts": Verdict.CHOICES})
+                                                  "verdicts": Verdict.CHOICES, "feedback_error": feedback_error,
+                                                  "errors": errors}, status=status)
+
+
+@login_required
+@require_GET
+def inbound(request):
+    _needs(request.user, "forum.approve_share")
+    return _inbound_page(request)
 
 
 @login_required
@@ -358,15 +365,21 @@ def match_list(request):
 @login_required
 @require_POST
 def feedback(request, pk: int):
+    """Publish feedback on an inbound object; a refusal (a verdict we do not know, a collection no longer
+    configured) re-renders the inbound page with the reason, never a 500."""
     _needs(request.user, "forum.approve_share")
     obj = get_object_or_404(InboundObject, pk=pk)
     try:
         feedback_publish(officer=request.user, inbound=obj, verdict=request.POST.get("verdict", ""))
     except InboundError as exc:
-        messages.error(request, f"{exc.field}: {exc.message}")
+        message = f"Feedback on {obj.stix_id} not sent: {exc.field}: {exc.message}."
+    except UnknownCollection as exc:
+        message = (f"Feedback on {obj.stix_id} not sent: it came from a collection that is no longer configured, "
+                   f"so there is no trust group to publish it to ({exc}).")
+    else:
+        messages.success(request, f"Feedback on {obj.stix_id} queued for the Forum hub.")
         return redirect("forum:inbound")
-    messages.success(request, f"Feedback on {obj.stix_id} queued for the Forum hub.")
-    return redirect("forum:inbound")
+    return _inbound_page(request, status=UNPROCESSABLE, feedback_error={"pk": obj.pk, "message": message})
 
 
 def _senior(user) -> None:
