@@ -20,7 +20,7 @@ class EventFilterForm(forms.Form):
                                    label="Kind of actor")
     action = forms.ChoiceField(choices=[("", "any"), *AuditAction.choices], required=False)
     target_type = forms.CharField(max_length=64, required=False, label="Target type",
-                                  help_text="e.g. cases.case, cases.decision, appeals.appeal, forum.shareproposal")
+                                  widget=forms.TextInput(attrs={"placeholder": "e.g. cases.decision"}))
     target_id = forms.CharField(max_length=128, required=False, label="Target id")
     since = forms.DateField(required=False, label="From (UTC, inclusive)", widget=_DATE)
     until = forms.DateField(required=False, label="To (UTC, inclusive)", widget=_DATE)
