@@ -91,18 +91,9 @@ def _filtered(filters: EventFilters) -> QuerySet[AuditEvent]:
     if filters.actor:
         actor = Q(actor_display__icontains=filters.actor)
         events = events.filter(actor | Q(actor_id=filters.actor) if filters.actor.isdigit() else actor)
-    if filters.actor_type:
-        events = events.filter(actor_type=filters.actor_type)
-    if filters.action:
-        events = events.filter(action=filters.action)
-    if filters.target_type:
-        events = events.filter(target_type=filters.target_type)
-    if filters.target_id:
-        events = events.filter(target_id=filters.target_id)
-    if filters.since:
-        events = events.filter(created_at__gte=filters.since)
-    if filters.until:
-        events = events.filter(created_at__lt=filters.until)
+    given = {"actor_type": filters.actor_type, "action": filters.action, "target_type": filters.target_type,
+             "target_id": filters.target_id, "created_at__gte": filters.since, "created_at__lt": filters.until}
+    events = events.filter(**{lookup: value for lookup, value in given.items() if value})
     if filters.search:
         events = _search(events, filters.search)
     return events
