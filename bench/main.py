@@ -1,7 +1,7 @@
 """`make bench`: flag ingestion, grouping and review, as ratios to a raw COPY measured in the same run.
 
 One run, one fresh database, the same N generated flags (default 100,000 for 24,000 accounts, the
-scenario of issue 8) for every method. Two parts, both by default (``--mode``):
+scenario of issue 8) for every method. Three parts, all by default (``--mode``):
 
 isolated  gunicorn alone (``--workers``, no Celery worker), as the benchmark always measured: HTTP
           ingestion and ``ingest_flags``, ``--rounds`` times interleaved with the COPY, medians.
@@ -14,6 +14,8 @@ stack     the real stack, started the way `make run` starts it (bench/stack.py):
              the ratio of 1 to it;
           5. decisions per second through the API with 1, 4 and 8 reviewers (bench/review.py), with
              nothing else running and while 4 clients keep posting flags and the worker groups them.
+forum     Forum matching with 10,000 and 1,000,000 local accounts and the ratio, goal "flat as local
+          accounts grow" (bench/forum_matching.py, its own database; part of "all" too).
 
 The raw COPY (a) is measured once per isolated round and once under the stack (idle); the baseline is
 the median of all of them. Nothing asserts on time: a missed goal is printed, never fails the run.
@@ -38,6 +40,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bench.forum_matching import print_report as print_forum_matching
 from bench.ingest import (
     ACCOUNTS,
     ROOT,
@@ -405,8 +408,9 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--flags", type=int, help="how many flags (default 100,000; 1,000,000 with --memory)")
     parser.add_argument("--accounts", type=int, default=ACCOUNTS, help="accounts the flags are about (default 24,000)")
-    parser.add_argument("--mode", choices=("all", "isolated", "stack"), default="all",
-                        help="isolated: gunicorn alone (no worker); stack: the real stack; all: both (default)")
+    parser.add_argument("--mode", choices=("all", "isolated", "stack", "forum"), default="all",
+                        help="isolated: gunicorn alone (no worker); stack: the real stack; forum: Forum matching "
+                             "at 10,000 and 1,000,000 local accounts only; all: every part (default)")
     parser.add_argument("--memory", action="store_true", help="measure peak RSS of ingest_flags only")
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers of the isolated part (default 4)")
     parser.add_argument("--stack-web-workers", type=int,
@@ -425,6 +429,8 @@ def main(argv: list[str]) -> int:
                              "(summary in test-artifacts/bench/)")
     parser.add_argument("--keep", action="store_true", help="keep the generated files and the logs (printed path)")
     args = parser.parse_args(argv)
+    if args.mode == "forum":
+        return print_forum_matching()
     count = args.flags or (MEMORY_FLAGS if args.memory else 100_000)
 
     workdir = Path(tempfile.mkdtemp(prefix="reviewapp-bench-"))
@@ -490,6 +496,8 @@ def main(argv: list[str]) -> int:
                     print(f"  {line}")
             for profile in stack.profiles or ():
                 print(f"  profile: {profile.relative_to(ROOT)}")
+        if args.mode == "all":
+            print_forum_matching()  # its own database and process, after the flags' measures
         return 0
     finally:
         from django.apps import apps
