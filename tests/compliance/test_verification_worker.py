@@ -30,7 +30,7 @@ from tests.audit.test_checkpoints import _rewrite_history_and_rehash
 from tests.conftest import _free_port
 from tests.support import CeleryWorker, child_env, sequence_audit, wait_for
 
-pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.worker, pytest.mark.xdist_group("worker"), pytest.mark.django_db(transaction=True)]
 
 KEY = "verification-test-checkpoint-key"
 SECRET = "verification-test-witness-secret-0123456789"
