@@ -398,12 +398,27 @@ def forum_push_follow_status(*, push_id: int) -> ForumPush:
     group = _group_for(push)
     try:
         status = taxii.get_status(group, push.status_id)
+    except taxii.StatusUnknown:
+        return _post_again(push)
     except taxii.HubUnavailable as exc:
         raise DeliveryError(str(exc)) from exc
     if not status.complete:
         total = status.success_count + status.failure_count + status.pending_count
         raise DeliveryError(f"the Forum hub is still processing: {status.pending_count} of {total} objects pending")
     _complete(push, status, group)
+    return push
+
+
+def _post_again(push: ForumPush) -> ForumPush:
+    """The hub no longer knows the request it was following (restarted: medallion's memory backend keeps nothing,
+    not even what it accepted). Post the same bundle again, under a message of its own: what the hub still holds
+    is refused as already present and counts as accepted at completion, so nothing is held twice and nothing the
+    hub lost stays lost."""
+    lost = push.status_id
+    push.status_id, push.last_error = "", f"The Forum hub no longer knows status {lost}; posted again."
+    push.save(update_fields=["status_id", "last_error"])
+    outbox_enqueue(kind="forum_push", payload={"push_id": push.pk}, idempotency_key=f"forum-push-{push.pk}-{lost}",
+                   target=push)
     return push
 
 

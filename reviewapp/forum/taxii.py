@@ -22,6 +22,10 @@ class HubUnavailable(Exception):
     """The hub did not give a usable answer; try again later."""
 
 
+class StatusUnknown(HubUnavailable):
+    """The hub answers but does not know the status resource (404): it lost the request, e.g. restarted."""
+
+
 class _TimeoutSession(requests.Session):
     # taxii2-client passes no timeout to requests; a hub that accepts the connection and never answers must
     # not hold a worker thread. The last answer's headers are kept: taxii2-client returns only the body, and the
@@ -94,6 +98,10 @@ def get_status(group: TrustGroup, status_id: str) -> HubStatus:
     try:
         status = Status(url, conn=connection())
         return HubStatus.of(status)
+    except requests.HTTPError as exc:
+        if exc.response is not None and exc.response.status_code == 404:
+            raise StatusUnknown(_describe(exc, group)) from exc
+        raise HubUnavailable(_describe(exc, group)) from exc
     except _FAILURES as exc:
         raise HubUnavailable(_describe(exc, group)) from exc
 

@@ -186,3 +186,29 @@ def test_every_object_refused_is_failed(standin, world, sharing_people):
     assert push.success_count == 0 and push.failure_count == len(built.bundle["objects"])
     assert not OutboxMessage.objects.filter(kind="forum_status").exists()  # complete at once: nothing to follow
     assert not SharedObject.objects.filter(push=push, accepted=True).exists()
+
+
+@pytest.mark.parametrize("standin", ["never"], indirect=True)
+def test_a_hub_restarted_mid_processing_gets_the_bundle_again_once(standin, world, sharing_people):
+    """The hub forgets the request (a restart: its memory is gone, status resource included): the follow-up finds
+    no status (404), the bundle is posted again under a message of its own, and the new hub holds it once."""
+    push, built = _approved(world, sharing_people)
+    total = len(built.bundle["objects"])
+    _step("forum_push")
+    assert _step("forum_status").state == "pending"
+    lost = _state(push).status_id
+    standin.stop()
+    standin.mode = "pending:0"
+    standin.start()  # the same port, nothing remembered
+
+    assert _step("forum_status").state == "delivered"
+    push = _state(push)
+    assert push.state == ForumPush.State.PENDING and not push.status_id and lost in push.last_error
+    again = OutboxMessage.objects.filter(kind="forum_push").order_by("-id").first()
+    assert again.idempotency_key == f"forum-push-{push.pk}-{lost}"
+    assert _step("forum_push").state == "delivered"
+    assert _step("forum_status").state == "delivered"
+    push = _state(push)
+    assert push.state == ForumPush.State.SENT and push.success_count == total
+    assert standin.stats()["posts"] == 1 and standin.stats()["objects_posted"] == total
+    assert SharedObject.objects.filter(push=push).count() == total  # the ledger kept one row per object
