@@ -73,9 +73,14 @@ def shares_about_account(account) -> list[Disclosure]:
     return sorted(found, key=lambda d: d.shared_at)
 
 
+def stix_minute(stix_timestamp: str) -> str:
+    """"2026-11-04T00:00:00.000Z" → "2026-11-04 00:00 UTC"; "" for what is not a timestamp."""
+    moment = parse_datetime(stix_timestamp) if isinstance(stix_timestamp, str) and stix_timestamp else None
+    return f"{moment:%Y-%m-%d %H:%M} UTC" if moment else ""
+
+
 def _when(stix_timestamp: str, fallback) -> str:
-    moment = parse_datetime(stix_timestamp) if stix_timestamp else None
-    return f"{moment or fallback:%Y-%m-%d %H:%M} UTC"
+    return stix_minute(stix_timestamp) or f"{fallback:%Y-%m-%d %H:%M} UTC"
 
 
 def flag_withdrawals(flags: list[FlagRef]) -> dict[int, FlagWithdrawal]:

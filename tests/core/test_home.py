@@ -232,15 +232,15 @@ def test_a_sharing_officer_sees_their_forum_work_as_counts_linking_to_the_lists(
     work(1, 0)
     html = _home(client, officer)
     expected = {("/forum/shares/#to-review", "share proposals waiting for your approval"): 1,
-                ("/forum/pushes/?state=pending", "forum pushes pending"): 2,
-                ("/forum/pushes/?state=failed", "forum pushes failed"): 1,
-                ("/forum/pushes/?state=partial", "forum pushes partially accepted"): 1,
-                ("/forum/withdrawals/?days=7", "withdrawals from the forum in the last 7 days"): 1,
+                ("/forum/pushes/?state=pending", "deliveries to the hub pending"): 2,
+                ("/forum/pushes/?state=failed", "deliveries to the hub failed"): 1,
+                ("/forum/pushes/?state=partial", "deliveries partially accepted by the hub"): 1,
+                ("/forum/withdrawals/?days=7", "withdrawals sent in the last 7 days"): 1,
                 ("/forum/matches/?awaiting=1", "inbound matches awaiting review"): 1}
     assert {key: count(html, *key) for key in expected} == expected
     few = queries()
     work(3, 1)
     assert queries() == few
     html = _home(client, officer)
-    assert count(html, "/forum/pushes/?state=pending", "forum pushes pending") == 8
+    assert count(html, "/forum/pushes/?state=pending", "deliveries to the hub pending") == 8
     assert count(html, "/forum/matches/?awaiting=1", "inbound matches awaiting review") == 4

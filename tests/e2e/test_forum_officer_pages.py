@@ -67,7 +67,7 @@ def test_the_officer_and_senior_pages_read_clearly_and_pass_axe(page, sign_in, a
 
     sign_in("otto-officer", PASSWORD)
     visit("/", "officer-home", "Welcome")
-    pending = page.get_by_role("link", name="forum pushes pending")
+    pending = page.get_by_role("link", name="deliveries to the hub pending")
     expect(pending).to_contain_text("1")
     pending.click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Forum deliveries")

@@ -48,6 +48,7 @@ def test_the_page_says_feedback_is_not_possible_and_a_post_is_refused_with_the_r
     row = re.search(rf'<tr id="inbound-{orphan.pk}">.*?</tr>', page, re.S).group(0)
     assert f"No feedback possible: collection {REMOVED} is no longer a configured trust group." in row
     assert reverse("forum:feedback", args=[orphan.pk]) not in row
+    assert f"{REMOVED} (no longer configured)" in row  # named as what it is, where a group's name would be
 
     refused = officer.post(reverse("forum:feedback", args=[orphan.pk]), {"verdict": "confirmed"})
     assert refused.status_code == 422

@@ -15,8 +15,10 @@ from django.urls import reverse
 
 from reviewapp.audit.models import AuditEvent
 from reviewapp.forum.models import InboundReReview
+from reviewapp.forum.trust_groups import trust_group
 from reviewapp.people.roles import Role
 
+from .conftest import FRONTIER
 from .withdrawn_source import decided_case_with_withdrawn_source
 
 pytestmark = pytest.mark.django_db
@@ -52,7 +54,8 @@ def test_a_senior_sees_the_case_the_decision_and_the_revoked_object_then_marks_i
     assert f'href="{reverse("review:case", args=[withdrawn.case.pk])}"' in text and "acct_relied_on_it" in text
     assert f"Suspension</a>, decision {decision.pk} by rita-reviewer" in text
     assert withdrawn.indicator["id"] in text
-    assert f"revoked by the peer at {withdrawn.revoked.modified}" in text
+    assert "revoked by the peer at 2026-11-04 00:00 UTC" in text  # the STIX modified of the revoking version
+    assert f" in {trust_group(FRONTIER).name} from " in text  # the trust group by name, not its collection id
     assert f"received {withdrawn.revoked.received_at:%Y-%m-%d %H:%M}" in text
 
     blank = client.post(reverse("forum:rereview-done", args=[withdrawn.rereview.pk]), {"note": "  "})
