@@ -82,8 +82,14 @@ class AuditAction(models.TextChoices):
     AUDIT_CHAIN_BROKEN = "audit.chain_broken", "Audit chain found broken"
     # The compliance console (reviewapp/compliance): its own runs, never a change to a case, decision or share
     COMPLIANCE_VERIFICATION_STARTED = "compliance.verification_started", "Chain verification started from the console"
-    COMPLIANCE_VERIFICATION_FINISHED = "compliance.verification_finished", "Chain verification from the console finished"
+    COMPLIANCE_VERIFICATION_FINISHED = (
+        "compliance.verification_finished",
+        "Chain verification from the console finished",
+    )
     COMPLIANCE_SAMPLE_DRAWN = "compliance.sample_drawn", "Decisions drawn for a blind second look"
     COMPLIANCE_SECOND_LOOK_RECORDED = "compliance.second_look_recorded", "Blind second review recorded"
     COMPLIANCE_CALIBRATION_ALERT_RAISED = "compliance.calibration_alert_raised", "Detector overturn-rate alert raised"
-    COMPLIANCE_CALIBRATION_ALERT_CLEARED = "compliance.calibration_alert_cleared", "Detector overturn-rate alert cleared"
+    COMPLIANCE_CALIBRATION_ALERT_CLEARED = (
+        "compliance.calibration_alert_cleared",
+        "Detector overturn-rate alert cleared",
+    )
