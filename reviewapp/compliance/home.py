@@ -17,6 +17,7 @@ CONSOLE_PERMISSION = "audit.view_auditevent"  # the compliance officer's; no oth
 PANELS: tuple[str, ...] = (
     "reviewapp.compliance.verification.selectors.home_panel",
     "reviewapp.compliance.access.panel.outside_this_week",
+    "reviewapp.compliance.quality.panels.quality_panel",
 )
 
 

@@ -38,14 +38,14 @@ def sample_population(*, clause_refs=(), reviewer_ids=(), decided_from=None, dec
     if decided_to:
         decisions = decisions.filter(decided_at__date__lte=decided_to)
     return (decisions.order_by().values("id")
-            .annotate(refs=StringAgg("clauses__ref", delimiter="+", ordering="clauses__ref", default=""),
+            .annotate(refs=StringAgg("clauses__ref", delimiter="+", order_by="clauses__ref", default=""),
                       reviewer=F("decided_by__username")))
 
 
 def samples_listing() -> QuerySet:
     return SecondLookSample.objects.select_related("drawn_by").annotate(
         drawn=Count("second_looks"), reviewed=Count("second_looks", filter=Q(second_looks__reviewed_at__isnull=False)),
-        disagreed=Count("second_looks", filter=Q(second_looks__same_action=False)))
+        disagreed=Count("second_looks", filter=Q(second_looks__same_action=False))).order_by("-drawn_at", "-id")
 
 
 def sample_looks(sample: SecondLookSample) -> QuerySet:
