@@ -21,7 +21,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import content_disposition_header
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from reviewapp.cases.models import Decision
 from reviewapp.cases.services.decisions import MAX_DURATION_DAYS
@@ -108,6 +108,7 @@ class OutcomeForm(forms.Form):
 
 
 @reads_appeals
+@require_safe
 def queue(request):
     appeals = list(appeals_queue())
     taken = decisions_taken_part_in(request.user, [appeal.decision for appeal in appeals])
@@ -157,6 +158,7 @@ def appeal_page(request, appeal: Appeal, *, status: int = 200, **extra):
 
 
 @reads_appeals
+@require_safe
 def appeal_detail(request, pk: int):
     return appeal_page(request, appeal_for_staff_or_404(pk))
 

@@ -12,7 +12,7 @@ from django.utils.dateparse import parse_datetime
 from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 from django_ratelimit.core import is_ratelimited
 from django_ratelimit.decorators import ratelimit
 
@@ -60,6 +60,7 @@ def _link_request_email_key(group, request) -> str:
 @ratelimit(key="ip", rate=lambda group, request: settings.HOLDER_LINK_RATE_LIMIT, method="POST", block=False)
 @ratelimit(key=_link_request_email_key, rate=lambda group, request: settings.HOLDER_LINK_RATE_LIMIT, method="POST",
            block=False)
+@require_http_methods(["GET", "HEAD", "POST"])
 def start(request):
     """Where a holder without a valid link lands: ask for a new link by email."""
     if getattr(request, "limited", False):
@@ -77,6 +78,7 @@ def start(request):
     return render(request, "appeals/start.html", {"form": form, "holder": holder_account(request)})
 
 
+@require_http_methods(["GET", "HEAD", "POST"])
 def sign_in(request, token: str):
     """A GET shows a button (mail scanners that follow links must not use them up); the POST signs in."""
     if request.method != "POST":

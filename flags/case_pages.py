@@ -16,7 +16,7 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from reviewapp.cases import charts
 from reviewapp.cases.evidence import evidence_for_display
@@ -88,6 +88,7 @@ def _mark_withdrawn(context: dict) -> None:
 
 
 @reads_cases
+@require_safe
 def case_detail(request, pk: int):
     return _workspace(request, case_or_404(request.user, pk))
 

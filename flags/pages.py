@@ -12,7 +12,7 @@ from django.contrib.auth.decorators import login_required, permission_required
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.html import format_html
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from . import services
 from .forms import DetectorActiveForm, DetectorCreateForm
@@ -53,6 +53,7 @@ def _confirm_page(request, *, detector: Detector, title: str, question: str, con
 
 @login_required
 @permission_required("flags.view_detector", raise_exception=True)
+@require_safe
 def detector_list(request):
     return _list_page(request)
 

@@ -21,7 +21,7 @@ from django.core.paginator import Paginator
 from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from reviewapp.policy.enforcement import Action
 from reviewapp.policy.selectors import clauses_in_force
@@ -89,12 +89,14 @@ def until(moment: datetime, *, now: datetime | None = None) -> str:
 
 
 @reads_cases
+@require_safe
 def queue_list(request):
     rows = queue_overview(request.user)
     return render(request, "cases/queues.html", {"rows": rows, "chart": charts.queue_bars(rows)})
 
 
 @reads_cases
+@require_safe
 def queue_detail(request, queue: str):
     queue = _queue_or_404(queue)
     form = QueueFilterForm(request.GET or None, campaigns=campaigns_in_queue(queue))
@@ -202,6 +204,7 @@ def _typed_again(post) -> dict:
 
 
 @reads_cases
+@require_safe
 def campaign_detail(request, pk: int):
     return _campaign_page(request, get_object_or_404(Campaign, pk=pk))
 
@@ -275,6 +278,7 @@ def _parsed(value: str | None) -> datetime | None:
 
 @login_required
 @permission_required("cases.view_statementofreasons", raise_exception=True)
+@require_safe
 def statement_detail(request, pk: int):
     statement = _statement_or_404(pk)
     content = statement.content
@@ -293,6 +297,7 @@ def statement_detail(request, pk: int):
 
 @login_required
 @permission_required("cases.view_statementofreasons", raise_exception=True)
+@require_safe
 def statement_dsa(request, pk: int):
     statement = _statement_or_404(pk)
     try:

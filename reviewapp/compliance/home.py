@@ -10,6 +10,7 @@ from django.contrib.auth.decorators import login_required, permission_required
 from django.shortcuts import render
 from django.urls import path
 from django.utils.module_loading import import_string
+from django.views.decorators.http import require_safe
 
 CONSOLE_PERMISSION = "audit.view_auditevent"  # the compliance officer's; no other role reads the audit trail
 
@@ -27,6 +28,7 @@ def panels_for(user) -> list[dict]:
 
 @login_required
 @permission_required(CONSOLE_PERMISSION, raise_exception=True)
+@require_safe
 def console_home(request):
     return render(request, "compliance/home.html", {"panels": panels_for(request.user)})
 

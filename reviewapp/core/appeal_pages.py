@@ -6,7 +6,7 @@ render with appeals' own page (``appeals.staff_views.appeal_page``). Routed by c
 
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import render
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from appeals.selectors import appeal_for_staff_or_404
 from appeals.staff_views import appeal_page, rate_chart, reads_appeals
@@ -30,6 +30,7 @@ def appeal_evidence_view(request, pk: int):
 
 
 @reads_appeals
+@require_safe
 def rates(request):
     groups = []
     for by, label in RATE_GROUPS:

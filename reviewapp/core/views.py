@@ -8,7 +8,7 @@ from django.shortcuts import render
 from django.template import loader
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import requires_csrf_token
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_safe
 
 from reviewapp.people.navigation import items_for
 
@@ -39,6 +39,7 @@ def healthz(request):
 
 
 @login_required
+@require_safe
 def home(request):
     """Each person's work by their role (core/home.py): claims, send-backs, approvals, appeals, what needs an
     admin's or compliance officer's attention, with counts and links to act on each."""

@@ -4,6 +4,7 @@ from django.contrib.auth.decorators import login_required, permission_required
 from django.core.paginator import Paginator
 from django.shortcuts import render
 from django.urls import reverse
+from django.views.decorators.http import require_safe
 
 from .handlers import REGISTRY
 from .models import OutboxMessage
@@ -34,6 +35,7 @@ def _links(user, about) -> list[dict]:
 
 @login_required
 @permission_required("outbox.view_outboxmessage", raise_exception=True)
+@require_safe
 def message_list(request):
     filters = {key: request.GET.get(key, "").strip() for key in ("state", "kind")}
     page = Paginator(messages_for_listing(**filters), 50).get_page(request.GET.get("page"))

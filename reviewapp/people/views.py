@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.decorators import method_decorator
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 from django_ratelimit.decorators import ratelimit
 
 from . import services
@@ -80,6 +80,7 @@ def password_change(request):
 
 @login_required
 @permission_required("people.view_user", raise_exception=True)
+@require_safe
 def staff_list(request):
     staff = [(user, role_of(user)) for user in staff_for_listing()]
     return render(request, "people/staff.html", {

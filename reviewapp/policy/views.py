@@ -6,6 +6,7 @@ Read-only: versions are published by ``manage.py load_policies`` from policies/*
 from django.contrib.auth.decorators import login_required, permission_required
 from django.http import Http404, HttpResponseBadRequest
 from django.shortcuts import render
+from django.views.decorators.http import require_safe
 
 from . import selectors
 from .models import Policy, PolicyVersion
@@ -35,6 +36,7 @@ def _status(version: PolicyVersion, in_force: PolicyVersion | None) -> str:
 
 @login_required
 @permission_required(_READ, raise_exception=True)
+@require_safe
 def current(request):
     return render(request, "policy/current.html", {
         "versions": selectors.versions_in_force(),
@@ -44,6 +46,7 @@ def current(request):
 
 @login_required
 @permission_required(_READ, raise_exception=True)
+@require_safe
 def version_detail(request, slug: str, number: int):
     version = _version_or_404(slug, number)
     return render(request, "policy/version.html", {
@@ -54,6 +57,7 @@ def version_detail(request, slug: str, number: int):
 
 @login_required
 @permission_required(_READ, raise_exception=True)
+@require_safe
 def history(request, slug: str):
     policy = _policy_or_404(slug)
     in_force = selectors.version_in_force(slug)
@@ -65,6 +69,7 @@ def history(request, slug: str):
 
 @login_required
 @permission_required(_READ, raise_exception=True)
+@require_safe
 def diff(request, slug: str):
     """``?from=N&to=M``; without them, the latest version against the one before it."""
     policy = _policy_or_404(slug)

@@ -16,8 +16,8 @@ pytestmark = pytest.mark.django_db
                             "My Forum shares", "API docs", "Change password"]),
     (Role.SHARING_OFFICER, ["Home", "Policy", "Forum shares", "Sharing register", "Forum inbound", "API docs",
                             "Change password"]),
-    (Role.COMPLIANCE_OFFICER, ["Home", "Appeals", "Policy", "Audit trail", "Staff", "Detectors", "Forum shares",
-                               "Sharing register", "Deliveries", "API docs", "Change password"]),
+    (Role.COMPLIANCE_OFFICER, ["Home", "Appeals", "Policy", "Compliance", "Audit trail", "Staff", "Detectors",
+                               "Forum shares", "Sharing register", "Deliveries", "API docs", "Change password"]),
     (Role.ADMIN, ["Home", "Policy", "Staff", "Detectors", "Deliveries", "API docs", "Change password"]),
 ])
 def test_navigation_per_role(make_staff, client, role, expected):
@@ -26,7 +26,8 @@ def test_navigation_per_role(make_staff, client, role, expected):
     client.force_login(user)
     page = client.get(reverse("core:home")).content.decode()
     assert f'<span class="role">{role.label}</span>' in page
-    for label in {"Queues", "Approvals", "Appeals", "Audit trail", "Staff", "Detectors", "Deliveries"} - set(expected):
+    for label in {"Queues", "Approvals", "Appeals", "Compliance", "Audit trail", "Staff", "Detectors",
+                  "Deliveries"} - set(expected):
         assert f">{label}</a>" not in page
 
 

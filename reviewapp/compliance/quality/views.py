@@ -11,7 +11,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from reviewapp.cases.evidence import evidence_for_display
 from reviewapp.compliance.home import CONSOLE_PERMISSION
@@ -39,6 +39,7 @@ def _page(request, items):
 
 
 @reads_console
+@require_safe
 def quality(request):
     return render(request, "compliance/quality/quality.html", {
         "overall": selectors.agreement_overall(), "by_reviewer": selectors.agreement_by_reviewer(),
@@ -75,6 +76,7 @@ def sample(request, pk: int):
 
 
 @reads_console
+@require_safe
 def disagreements(request):
     return render(request, "compliance/quality/disagreements.html",
                   {"page": _page(request, selectors.disagreements())})
@@ -130,6 +132,7 @@ def review_evidence(request, pk: int):
 
 
 @reads_console
+@require_safe
 def calibration(request):
     threshold, min_appeals = settings.COMPLIANCE_OVERTURN_ALERT, settings.COMPLIANCE_OVERTURN_ALERT_MIN_APPEALS
     rows = [{"row": row, "over": calibration_reads.crosses(row, threshold=threshold, min_appeals=min_appeals)}
