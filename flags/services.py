@@ -313,3 +313,16 @@ def _copy_staged(cursor, rows: list[tuple], *, batch: int, now) -> tuple[int, li
         cursor.execute(_EXISTING, {"batch": batch})
         existing = cursor.fetchall()
     return created, existing
+
+
+def flags_set_aside(*, flags: Iterable, reason: str) -> list[int]:
+    """Keep these ungrouped flags out of grouping for good (``FlagSetAside``: grouping skips them, the Detectors
+    page lists them with the reason). For a caller that holds the flags locked and audits why in its own event
+    (the Forum, when a peer withdraws the intelligence a flag came from); grouping's own poison path is
+    flags.grouping. A flag already set aside keeps its first reason. Returns the flags' ids."""
+    from .models import FlagSetAside
+
+    flags = list(flags)
+    FlagSetAside.objects.bulk_create([FlagSetAside(flag=f, detector_id=f.detector_id, reason=reason) for f in flags],
+                                     ignore_conflicts=True)
+    return [f.pk for f in flags]

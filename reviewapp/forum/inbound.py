@@ -460,12 +460,9 @@ def _keep_from_grouping(flags: list[Flag], *, reason: str) -> list[int]:
     """A withdrawn forum flag not grouped yet never opens a case: it is set aside (``FlagSetAside``, which grouping
     leaves alone and the Detectors page lists with its reason), so no reviewer is sent to intelligence the peer
     has retracted. The caller holds the flags locked and audits this in its ``forum.inbound_revoked`` event."""
-    from flags.models import FlagSetAside
+    from flags.services import flags_set_aside
 
-    FlagSetAside.objects.bulk_create(
-        [FlagSetAside(flag=f, detector_id=f.detector_id, reason=f"{reason} (before it was grouped into a case)")
-         for f in flags], ignore_conflicts=True)
-    return [f.pk for f in flags]
+    return flags_set_aside(flags=flags, reason=f"{reason} (before it was grouped into a case)")
 
 
 def withdrawn_flag_ids(flag_ids: list[int]) -> set[int]:
