@@ -19,6 +19,7 @@ PANELS: tuple[str, ...] = (
     "reviewapp.compliance.verification.selectors.home_panel",
     "reviewapp.compliance.access.panel.outside_this_week",
     "reviewapp.compliance.quality.panels.quality_panel",
+    "reviewapp.compliance.transparency.panel.transparency_panel",
 )
 
 
