@@ -7,6 +7,8 @@ that was outside the person's own assigned cases drawn darker; the page shows th
 
 from __future__ import annotations
 
+import math
+
 from reviewapp.cases.charts import compact
 
 from .selectors import WeeklyCounts
@@ -46,27 +48,28 @@ def weekly_strips(data: WeeklyCounts, *, width: int = 720, strip: int = 34, labe
 # and the page shows the same numbers in a table.
 
 
-def _nice_ceiling(value: float) -> float:
-    """The smallest of 1, 2, 2.5, 5 × 10ⁿ at or above ``value`` (at least 1): a scale top that reads well."""
-    if value <= 1:
-        return 1
-    magnitude = 10 ** (len(str(int(value))) - 1)
-    for step in (1, 2, 2.5, 5, 10):
-        if value <= step * magnitude:
-            return step * magnitude
-    return 10 * magnitude  # not reached
+def _scale(most: float, *, whole: bool) -> tuple[float, list[float]]:
+    """A scale that reads well: about four steps of 1, 2 or 5 × 10ⁿ (whole numbers only for counts), from 0 to the
+    first step at or above ``most``. Returns the top and the tick values."""
+    raw = max(most, 1) / 4
+    magnitude = 10 ** math.floor(math.log10(raw))
+    step = next(s * magnitude for s in (1, 2, 5, 10) if s * magnitude >= raw)
+    if whole:
+        step = max(1, round(step))
+    steps = max(1, math.ceil(most / step))
+    return steps * step, [i * step for i in range(steps + 1)]
 
 
-def _month_frame(months: list, top_value: float, *, width: int, height: int, unit: str) -> dict:
+def _month_frame(months: list, most: float, *, width: int, height: int, unit: str, whole: bool) -> dict:
     left, right, top, bottom = 64, 12, 14, 52
     plot_w, plot_h = width - left - right, height - top - bottom
-    top_value = _nice_ceiling(top_value)
+    top_value, ticks = _scale(most, whole=whole)
     step = max(1, -(-len(months) // 12))
     slot = plot_w / len(months)
     return {"width": width, "height": height, "left": left, "top": top, "plot_w": plot_w, "plot_h": plot_h,
             "base": top + plot_h, "right_x": width - right, "slot": slot, "top_value": top_value,
-            "ticks": [{"y": round(top + plot_h * (1 - f), 1), "label": compact(top_value * f) + unit}
-                      for f in (0, 0.25, 0.5, 0.75, 1)],
+            "ticks": [{"y": round(top + plot_h * (1 - value / top_value), 1), "label": compact(value) + unit}
+                      for value in ticks],
             "labels": [{"x": round(left + slot * (i + 0.5), 1), "month": month}
                        for i, month in enumerate(months) if i % step == 0],
             "label_y": top + plot_h + 16, "x_title_y": height - 8, "x_title_x": round(left + plot_w / 2, 1),
@@ -86,7 +89,7 @@ def month_bars(months: list, series: list[tuple[str, str, list[float]]], *, stac
         most = max(sum(values[i] for _, _, values in series) for i in range(len(months)))
     else:
         most = max(max(values) for _, _, values in series)
-    frame = _month_frame(months, most, width=width, height=height, unit="")
+    frame = _month_frame(months, most, width=width, height=height, unit="", whole=True)
     scale, slot = frame["plot_h"] / frame["top_value"], frame["slot"]
     group_w = min(56.0, slot * 0.8)
     bar_w = group_w if stacked else group_w / len(series)
@@ -113,7 +116,7 @@ def month_lines(months: list, series: list[tuple[str, str, list[float | None]]],
     present = [v for _, _, values in series for v in values if v is not None]
     if not months or not series:
         return None
-    frame = _month_frame(months, max(present, default=0), width=width, height=height, unit=unit)
+    frame = _month_frame(months, max(present, default=0), width=width, height=height, unit=unit, whole=False)
     scale = frame["plot_h"] / frame["top_value"]
     lines = []
     for j, (key, label, values) in enumerate(series):
