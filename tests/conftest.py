@@ -18,6 +18,8 @@ from reviewapp.people.roles import Role
 
 from .support import ROOT, CeleryWorker, child_env
 
+pytest_plugins = ["tests.browser"]  # Chromium for any browser test, in tests/e2e or not
+
 ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS", ROOT / "test-artifacts"))
 
 

@@ -10,18 +10,10 @@ from reviewapp.audit.actions import AuditAction
 from reviewapp.audit.services import SYSTEM, Entry, Target, record, record_many
 from reviewapp.compliance.verification.models import VerificationRun
 from reviewapp.people.roles import Role
-from tests.e2e.conftest import browser, page, serious_accessibility_violations, sign_in  # noqa: F401 — fixtures
+from tests.browser import serious_accessibility_violations
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("browser")]
 PASSWORD = "correct horse battery"
-
-
-@pytest.fixture
-def no_script_page(browser, live_server):  # noqa: F811 — the fixture imported above
-    context = browser.new_context(base_url=live_server.url, java_script_enabled=False)
-    context.set_default_timeout(15_000)
-    yield context.new_page()
-    context.close()
 
 
 def _seed(make_staff):
@@ -39,7 +31,7 @@ def _seed(make_staff):
     return officer, event, running, broken
 
 
-def test_the_pages_pass_axe(page, sign_in, make_staff):  # noqa: F811
+def test_the_pages_pass_axe(page, sign_in, make_staff):
     _, event, running, broken = _seed(make_staff)
     sign_in("olga", PASSWORD)
     for path in ["/compliance/audit/", "/compliance/audit/?since=not-a-date", "/compliance/audit/?q=case=9",
@@ -53,7 +45,7 @@ def test_the_pages_pass_axe(page, sign_in, make_staff):  # noqa: F811
 
 def test_the_pages_work_without_javascript(no_script_page, transactional_db, make_staff):
     _, event, running, broken = _seed(make_staff)
-    page = no_script_page  # noqa: F811 — not the imported fixture: this one has JavaScript off
+    page = no_script_page
     page.goto("/login/")
     page.get_by_label("Username").fill("olga")
     page.get_by_label("Password").fill(PASSWORD)
