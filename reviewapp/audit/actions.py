@@ -17,6 +17,9 @@ class AuditAction(models.TextChoices):
     STAFF_PASSWORD_ISSUED = "staff.password_issued", "One-time password issued"
     STAFF_PASSWORD_CHANGED = "staff.password_changed", "Staff member changed their password"
     STAFF_SIGN_IN_UNLOCKED = "staff.sign_in_unlocked", "Locked sign-in unlocked"
+    STAFF_API_TOKEN_CREATED = "staff.api_token_created", "Staff API token created"
+    STAFF_API_TOKEN_REVOKED = "staff.api_token_revoked", "Staff API token revoked"
+    STAFF_API_TOKEN_USED = "staff.api_token_used", "Staff API token used (first request of the day)"
     # Detectors and flags
     DETECTOR_CREATED = "detector.created", "Detector created"
     DETECTOR_UPDATED = "detector.updated", "Detector updated"
