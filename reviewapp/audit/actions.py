@@ -41,6 +41,7 @@ class AuditAction(models.TextChoices):
     CASE_RELEASED = "case.released", "Case released"
     CASE_CLAIM_LAPSED = "case.claim_lapsed", "Case claim lapsed"
     EVIDENCE_OPENED = "evidence.opened", "Raw evidence opened"
+    EVIDENCE_PURGED = "evidence.purged", "Evidence removed under the retention policy"
     CASE_NOTE_ADDED = "case.note_added", "Internal note added"
     DECISION_RECORDED = "decision.recorded", "Decision recorded"
     DECISION_TRANSITIONED = "decision.transitioned", "Decision changed state"
@@ -53,6 +54,7 @@ class AuditAction(models.TextChoices):
     OUTBOX_DELIVERED = "outbox.delivered", "External delivery made"
     OUTBOX_FAILED = "outbox.failed", "External delivery given up"
     OUTBOX_RETRIED = "outbox.retried", "External delivery retried"
+    OUTBOX_BODIES_PURGED = "outbox.bodies_purged", "Delivered email bodies removed under the retention policy"
     # Account holders and appeals
     HOLDER_SIGNED_IN = "holder.signed_in", "Account holder signed in"
     HOLDER_LINK_REQUESTED = "holder.link_requested", "Account holder asked for a sign-in link"
@@ -96,3 +98,5 @@ class AuditAction(models.TextChoices):
         "compliance.calibration_alert_cleared",
         "Detector overturn-rate alert cleared",
     )
+    COMPLIANCE_RETENTION_PURGED = "compliance.retention_purged", "Retention purge run (with its counts)"
+    COMPLIANCE_RETENTION_DRY_RUN = "compliance.retention_dry_run", "Retention purge dry run reported"

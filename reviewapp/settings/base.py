@@ -392,6 +392,17 @@ except ValueError as exc:
 COMPLIANCE_OVERTURN_ALERT_MIN_APPEALS = env_int("COMPLIANCE_OVERTURN_ALERT_MIN_APPEALS", 5)
 COMPLIANCE_CALIBRATION_CHECK_SECONDS = env_int("COMPLIANCE_CALIBRATION_CHECK_SECONDS", 300)
 
+# --- Compliance: retention (reviewapp/compliance/retention; DESIGN.md invariant 8) ------------------------------
+# Evidence behind a decision is kept for its clauses' evidence_retention_days (policies/); evidence of a case closed
+# without any decision, or of a flag set aside, for RETENTION_UNDECIDED_EVIDENCE_DAYS. Delivered email bodies (they
+# hold sign-in links and personal data) for RETENTION_EMAIL_BODY_DAYS after delivery. Beat purges daily at
+# RETENTION_PURGE_HOUR:RETENTION_PURGE_MINUTE UTC, RETENTION_PURGE_BATCH_SIZE rows per transaction.
+RETENTION_UNDECIDED_EVIDENCE_DAYS = env_int("RETENTION_UNDECIDED_EVIDENCE_DAYS", 90)
+RETENTION_EMAIL_BODY_DAYS = env_int("RETENTION_EMAIL_BODY_DAYS", 7)
+RETENTION_PURGE_BATCH_SIZE = env_int("RETENTION_PURGE_BATCH_SIZE", 500)
+RETENTION_PURGE_HOUR = env_int("RETENTION_PURGE_HOUR", 3)
+RETENTION_PURGE_MINUTE = env_int("RETENTION_PURGE_MINUTE", 30)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
