@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from rest_framework import authentication, exceptions, permissions
 
 from reviewapp.audit.services import Actor
+from reviewapp.people.tokens import token_digest
 
 from .models import Detector, DetectorToken
-from .services import token_digest
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,6 @@ happens after commit, and the reconciler keeps at it until no flag is left witho
 from __future__ import annotations
 
 import hashlib
-import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -20,6 +19,7 @@ from django.utils import timezone
 from reviewapp.audit.actions import AuditAction
 from reviewapp.audit.services import Actor, record
 from reviewapp.limits import ensure_within_limits
+from reviewapp.people.tokens import token_digest, token_display_prefix, token_new
 
 from .models import Detector, DetectorToken, FlagBatch
 from .schema import FlagV1, ItemErrors, canonical_bytes, parse_flag
@@ -30,11 +30,6 @@ class DetectorError(ValueError):
 
 
 TOKEN_PREFIX = "rvd_"  # noqa: S105 — a public marker that makes leaked tokens easy to scan for
-
-
-def token_digest(token: str) -> str:
-    # Tokens are 256 random bits: a fast hash is enough (no dictionary to attack), and lookups stay O(1).
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 @transaction.atomic
@@ -64,9 +59,9 @@ def detector_token_create(*, actor, detector: Detector) -> tuple[DetectorToken, 
     detector = Detector.objects.select_for_update().get(pk=detector.pk)
     if not detector.active:
         raise DetectorError(f"detector {detector.slug} is inactive; reactivate it before issuing a token")
-    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = token_new(TOKEN_PREFIX)
     row = DetectorToken.objects.create(
-        detector=detector, prefix=token[: len(TOKEN_PREFIX) + 6], token_hash=token_digest(token),
+        detector=detector, prefix=token_display_prefix(token, TOKEN_PREFIX), token_hash=token_digest(token),
         created_by=getattr(actor, "display", "") or str(actor),
     )
     record(actor=actor, action=AuditAction.DETECTOR_TOKEN_CREATED, target=row,

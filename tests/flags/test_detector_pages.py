@@ -9,10 +9,10 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from flags.models import Detector, DetectorToken
-from flags.services import token_digest
 from reviewapp.audit.actions import AuditAction
 from reviewapp.audit.models import AuditEvent
 from reviewapp.people.roles import Role
+from reviewapp.people.tokens import token_digest
 
 from .test_detector_token_command import issue_token, post_flag
 
