@@ -100,3 +100,4 @@ class AuditAction(models.TextChoices):
     )
     COMPLIANCE_RETENTION_PURGED = "compliance.retention_purged", "Retention purge run (with its counts)"
     COMPLIANCE_RETENTION_DRY_RUN = "compliance.retention_dry_run", "Retention purge dry run reported"
+    COMPLIANCE_EXPORTED = "compliance.exported", "Export downloaded (dataset, format, date range, rows)"
