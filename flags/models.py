@@ -110,6 +110,12 @@ class Flag(models.Model):
             # What a detector said is never rewritten: only grouping (case) and the retention purge
             # (evidence) may touch a stored flag.
             pgtrigger.ReadOnly(name="flags_read_only", exclude=["case", "evidence"]),
+            # The evidence changes only once, to the retention marker and nothing else (flags/retention.py).
+            pgtrigger.Protect(name="flags_evidence_only_purged", operation=pgtrigger.Update,
+                              condition=pgtrigger.Condition(
+                "OLD.evidence IS DISTINCT FROM NEW.evidence AND (OLD.evidence ? 'removed_under_retention' "
+                "OR NEW.evidence IS NULL OR NOT (NEW.evidence ? 'removed_under_retention') "
+                "OR NEW.evidence - 'removed_under_retention' <> '{}'::jsonb)")),
         ]
 
     def __str__(self) -> str:

@@ -13,6 +13,7 @@ import os
 import celery.platforms
 import kombu.transport
 from celery import Celery
+from celery.schedules import crontab
 from celery.signals import beat_init, before_task_publish
 from kombu import Queue
 
@@ -128,6 +129,13 @@ def _configure_queues(sender: Celery, **kwargs) -> None:
             "task": "reviewapp.compliance.quality.tasks.check_calibration_alerts",
             "schedule": float(settings.COMPLIANCE_CALIBRATION_CHECK_SECONDS),
             "options": {"expires": float(settings.COMPLIANCE_CALIBRATION_CHECK_SECONDS)},
+        },
+        # The retention purge (reviewapp/compliance/retention; DESIGN.md invariant 8): daily, batched, idempotent; a
+        # run missed while beat was down is simply the next day's (it catches up on everything due by then).
+        "compliance-retention-purge": {
+            "task": "reviewapp.compliance.retention.tasks.purge_retention",
+            "schedule": crontab(hour=settings.RETENTION_PURGE_HOUR, minute=settings.RETENTION_PURGE_MINUTE),
+            "options": {"expires": 12 * 3600},
         },
         "audit-checkpoint": {  # every minute by default; a run that finds the chain idle writes nothing
             "task": "reviewapp.audit.tasks.audit_checkpoint",

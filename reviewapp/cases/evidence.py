@@ -11,8 +11,12 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import datetime
 
 MAX_EVIDENCE_DEPTH = 32
+# The key of the marker that replaces a flag's whole evidence once the retention purge removed it
+# (flags.retention; DESIGN.md invariant 8): {"removed_under_retention": {"at": <ISO time>, "excerpts": <count>}}.
+RETENTION_MARKER = "removed_under_retention"
 # Shown as JSON text beyond this many characters only in part (the rest is elided, and says so).
 MAX_SHOWN_CHARS = 20_000
 
@@ -56,6 +60,19 @@ def _shown(value) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
+def _removed(body: dict) -> dict | None:
+    """The retention marker as the page shows it ({"at": datetime or None, "excerpts": int}), or None."""
+    marker = body.get(RETENTION_MARKER) if isinstance(body, dict) and len(body) == 1 else None
+    if not isinstance(marker, dict):
+        return None
+    try:
+        at = datetime.fromisoformat(marker.get("at") or "")
+    except (TypeError, ValueError):
+        at = None
+    excerpts = marker.get("excerpts")
+    return {"at": at, "excerpts": excerpts if isinstance(excerpts, int) else 0}
+
+
 def evidence_for_display(flags: list[dict]) -> list[dict]:
     """Add what the evidence template shows to each flag of an audited evidence read.
 
@@ -75,6 +92,9 @@ def evidence_for_display(flags: list[dict]) -> list[dict]:
                 f"{text[:MAX_SHOWN_CHARS]} … ({len(text) - MAX_SHOWN_CHARS} more characters not shown)")
             body = {}
         body = body or {}
+        flag["removed"] = _removed(body)
+        if flag["removed"]:
+            body = {}
         excerpts = body.get("excerpts") or []
         flag["excerpts"] = [e if isinstance(e, str) else _shown(e) for e in excerpts] if isinstance(
             excerpts, list) else [_shown(excerpts)]
