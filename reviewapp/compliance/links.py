@@ -47,6 +47,7 @@ _LISTED: dict[str, tuple[str, str]] = {
     "forum.inboundrereview": ("forum:rereviews", ""),
     "forum.inboundmatch": ("forum:inbound", ""),
     "compliance_quality.calibrationalert": ("compliance:calibration", ""),
+    "compliance_retention.purgerun": ("compliance:retention", "run-{id}"),
 }
 
 # Known types with no page of their own: their events in the explorer.
@@ -123,7 +124,7 @@ _NOUNS: dict[str, str] = {
     "policy.policyversion": "Policy version", "people.user": "User", "audit.checkpoint": "Event in the chain #",
     "compliance_verification.verificationrun": "Verification run",
     "compliance_quality.secondlooksample": "Second-look sample", "compliance_quality.secondlook": "Second look",
-    "compliance_quality.calibrationalert": "Calibration alert",
+    "compliance_quality.calibrationalert": "Calibration alert", "compliance_retention.purgerun": "Retention purge run",
 }
 
 

@@ -56,7 +56,7 @@ def test_a_page_missing_from_the_url_conf_falls_back_to_the_events(monkeypatch):
 
 
 def test_a_type_not_known_here_yet_links_to_its_events():
-    assert target_url("compliance_retention.purgerun", "3") == events_url("compliance_retention.purgerun", "3")
+    assert target_url("compliance_future.somerow", "3") == events_url("compliance_future.somerow", "3")
 
 
 @pytest.mark.parametrize(("target_type", "url"), [

@@ -44,6 +44,7 @@ from reviewapp.audit.models import AuditEvent
 from reviewapp.audit.services import SYSTEM
 from reviewapp.cases.models import Case, Decision, StatementOfReasons
 from reviewapp.cases.services import case_transition
+from reviewapp.compliance.links import target_label, target_url
 from reviewapp.compliance.retention.models import PurgeRun
 from reviewapp.compliance.retention.selectors import NO_DECISION, purge_report
 from reviewapp.compliance.retention.services import retention_purge
@@ -191,6 +192,10 @@ def test_audited_per_case_per_batch_and_per_run(world):
         assert data["excerpts"] == 4 and data["run"] == str(run.key)
     bodies = AuditEvent.objects.get(action=AuditAction.OUTBOX_BODIES_PURGED)
     assert bodies.data["messages"] == [world.emails.due.pk] and bodies.data["count"] == 1
+    # The explorer links the run's event to its row on the retention page.
+    page = reverse("compliance:retention")
+    assert target_url("compliance_retention.purgerun", str(run.pk)) == f"{page}#run-{run.pk}"
+    assert target_label("compliance_retention.purgerun", str(run.pk)) == f"Retention purge run {run.pk}"
 
 
 def test_dry_run_changes_nothing_and_reports_what_the_real_run_removes(world):
@@ -296,6 +301,8 @@ def test_console_page_shows_the_next_purge_and_the_runs(world, officer_client):
     page = officer_client.get(reverse("compliance:retention")).content.decode()
     assert "No evidence is due for removal." in page
     assert "Dry run (would remove)" in page and "Purge (removed)" in page and "Daily schedule" in page
+    assert "Decided under T-1: 2 flags; Decided under T-4: 2 flags; Closed without a decision: 2 flags" in page
+    assert "<td>200 days</td>" in page  # T-4's period, among the clauses in force
 
     home = officer_client.get(reverse("compliance:home")).content.decode()
     assert "The last purge" in home and "removed the evidence of 6 flags (12 excerpts) and 1 email body" in home

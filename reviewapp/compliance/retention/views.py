@@ -11,6 +11,8 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_safe
 
+from reviewapp.policy.selectors import clauses_in_force
+
 from ..home import CONSOLE_PERMISSION
 from .selectors import groups_for_display, purge_report, runs_newest_first
 
@@ -27,7 +29,8 @@ def retention(request):
     return render(request, "compliance/retention/page.html", {
         "now": now, "report": report, "groups": groups_for_display(report),
         "emails_oldest": datetime.fromisoformat(oldest) if oldest else None,
-        "runs": list(runs_newest_first()[:RUNS_SHOWN]),
+        "runs": [(run, groups_for_display(run.counts)) for run in runs_newest_first()[:RUNS_SHOWN]],
+        "clauses": clauses_in_force(),
         "undecided_days": settings.RETENTION_UNDECIDED_EVIDENCE_DAYS,
         "email_days": settings.RETENTION_EMAIL_BODY_DAYS,
         "purge_time": f"{settings.RETENTION_PURGE_HOUR:02d}:{settings.RETENTION_PURGE_MINUTE:02d}",
