@@ -48,6 +48,7 @@ from reviewapp.compliance.links import target_label, target_url
 from reviewapp.compliance.retention.models import PurgeRun
 from reviewapp.compliance.retention.selectors import NO_DECISION, purge_report
 from reviewapp.compliance.retention.services import retention_purge
+from reviewapp.forum.models import ForumPush, ShareProposal, ShareVersion
 from reviewapp.outbox.models import OutboxMessage
 from reviewapp.outbox.services import outbox_deliver, outbox_enqueue
 from reviewapp.people.roles import Role
@@ -246,6 +247,27 @@ def test_an_appeal_decided_lets_the_evidence_go_when_its_period_has_passed(world
 
     assert run.counts["evidence"]["T-4"]["cases"] == 2  # t4_out and, now, the upheld one
     assert all(MARKER in f for f in _evidence_by_case()[world.cases["appealed"].pk])
+
+
+def test_a_forum_share_waiting_or_not_yet_pushed_holds_the_evidence(world, make_staff):
+    """A share push rebuilds its bundle from the evidence and checks the approved hash: the purge waits for it.
+    (Share rows made directly, as the Forum tests' World and the transparency tests make them.)"""
+    officer = make_staff(Role.SHARING_OFFICER, username="sol")
+    t1_out, t4_out = world.cases["t1_out"], world.cases["t4_out"]
+    waiting = ShareProposal.objects.create(source="account", account=t1_out.account, proposed_by=officer,
+                                           proposed_at=timezone.now())
+    approved = ShareProposal.objects.create(source="case", case=t4_out, proposed_by=officer,
+                                            proposed_at=timezone.now(), state=ShareProposal.State.APPROVED)
+    version = ShareVersion.objects.create(proposal=approved, number=1, created_by=officer, collection_id="frontier",
+                                          created_at=timezone.now(), bundle_sha256="0" * 64)
+    push = ForumPush.objects.create(proposal=approved, version=version, collection_id="frontier",
+                                    created_at=timezone.now(), bundle_sha256="0" * 64)
+
+    assert set(retention_purge().counts["evidence"]) == {NO_DECISION}
+
+    ShareProposal.objects.filter(pk=waiting.pk).update(state=ShareProposal.State.REJECTED)
+    ForumPush.objects.filter(pk=push.pk).update(state=ForumPush.State.SENT)
+    assert retention_purge().counts["evidence"].keys() == {"T-1", "T-4"}
 
 
 def test_the_database_refuses_any_other_change_to_evidence(world):

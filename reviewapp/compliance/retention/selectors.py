@@ -11,8 +11,10 @@ Evidence (a flag's ``evidence``: its prompt excerpts and every other key the det
   after it was closed (group ``NO_DECISION``);
 - of a flag set aside before grouping (it has no case): RETENTION_UNDECIDED_EVIDENCE_DAYS after it was set aside
   (group ``SET_ASIDE``);
-- never while its case is open, while an appeal against a decision on the case is open, or while a sampled second
-  look at one of them has not been given; never for a flag still waiting to be grouped.
+- never while its case is open, while an appeal against a decision on the case is open, while a sampled second
+  look at one of them has not been given, or while a Forum share of the case, its account or its campaign awaits
+  approval or its push has not left (the push rebuilds the bundle from the evidence and checks it against the
+  approved hash: the purge must not make an approved share unsendable); never for a flag waiting to be grouped.
 
 Delivered email bodies are due RETENTION_EMAIL_BODY_DAYS after delivery; pending and failed messages never.
 """
@@ -31,6 +33,7 @@ from flags.models import Flag, FlagSetAside
 from flags.retention import EVIDENCE_HELD, RETENTION_MARKER
 from reviewapp.cases.models import Case, Decision
 from reviewapp.compliance.quality.models import SecondLook
+from reviewapp.forum.models import ForumPush, ShareProposal
 from reviewapp.outbox.models import OutboxMessage
 from reviewapp.outbox.retention import EMAIL_BODY_HELD
 from reviewapp.policy.models import Clause
@@ -69,13 +72,21 @@ def _due_cases_sql(*, only_cases: bool) -> str:
                             WHERE d.case_id = k.id AND a.state = ANY(%(open_appeals)s))
            AND NOT EXISTS (SELECT 1 FROM {decision} d JOIN {SecondLook._meta.db_table} s ON s.decision_id = d.id
                             WHERE d.case_id = k.id AND s.reviewed_at IS NULL)
+           AND NOT EXISTS (SELECT 1 FROM {ShareProposal._meta.db_table} p
+                            WHERE (p.case_id = k.id OR p.account_id = k.account_id OR p.campaign_id = k.campaign_id)
+                              AND (p.state = %(share_waiting)s
+                                   OR EXISTS (SELECT 1 FROM {ForumPush._meta.db_table} u
+                                               WHERE u.proposal_id = p.id AND u.purpose = %(share_push)s
+                                                 AND u.state = %(push_pending)s)))
     """  # noqa: S608 (table names from the models, values as parameters)
 
 
 def _params(now: datetime, **extra) -> dict:
     return {"now": now, "undecided": settings.RETENTION_UNDECIDED_EVIDENCE_DAYS, "no_decision": NO_DECISION,
             "decided": Case.State.DECIDED.value, "closed": Case.State.CLOSED.value, "marker": RETENTION_MARKER,
-            "open_appeals": [state.value for state in OPEN_APPEAL_STATES], **extra}
+            "open_appeals": [state.value for state in OPEN_APPEAL_STATES],
+            "share_waiting": ShareProposal.State.AWAITING_APPROVAL.value, "share_push": ForumPush.Purpose.SHARE.value,
+            "push_pending": ForumPush.State.PENDING.value, **extra}
 
 
 @dataclass(frozen=True)
