@@ -331,6 +331,25 @@ def test_console_page_shows_the_next_purge_and_the_runs(world, officer_client):
     assert "The last dry run" in home
 
 
+def test_the_api_says_what_the_page_says(world, officer_client, make_staff):
+    api = officer_client.get(reverse("retention-api")).json()
+    assert api["next_purge"]["totals"] == {"cases": 3, "flags": 6, "excerpts": 12, "emails": 1}
+    assert set(api["next_purge"]["evidence"]) == {"T-1", "T-4", NO_DECISION} and api["runs"] == []
+
+    run = retention_purge(source=PurgeRun.Source.BEAT)
+    api = officer_client.get(reverse("retention-api")).json()
+    assert api["next_purge"]["totals"] == {"cases": 0, "flags": 0, "excerpts": 0, "emails": 0}
+    (listed,) = api["runs"]
+    assert listed["id"] == run.pk and listed["source"] == "beat" and listed["dry_run"] is False
+    assert listed["counts"]["totals"] == run.counts["totals"]
+    assert listed["counts"]["evidence"]["T-1"]["flags"] == 2
+
+    reviewer = Client()
+    reviewer.force_login(make_staff(Role.REVIEWER, username="rex"))
+    assert reviewer.get(reverse("retention-api")).status_code == 403
+    assert officer_client.post(reverse("retention-api")).status_code == 405
+
+
 def test_only_compliance_reads_the_page_and_it_takes_no_writes(world, make_staff, officer_client):
     reviewer = Client()
     reviewer.force_login(make_staff(Role.REVIEWER, username="rex"))
