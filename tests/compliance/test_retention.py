@@ -26,6 +26,7 @@ pending since 30 d, failed 30 d ago (never: not delivered).
 from __future__ import annotations
 
 import io
+import json
 from datetime import timedelta
 from types import SimpleNamespace
 
@@ -38,15 +39,17 @@ from django.urls import reverse
 from django.utils import timezone
 
 from appeals.models import Appeal
-from flags.models import Flag
+from flags.models import Flag, FlagSetAside
+from flags.services import flags_ingest, flags_set_aside
 from reviewapp.audit.actions import AuditAction
 from reviewapp.audit.models import AuditEvent
 from reviewapp.audit.services import SYSTEM
 from reviewapp.cases.models import Case, Decision, StatementOfReasons
 from reviewapp.cases.services import case_transition
 from reviewapp.compliance.links import target_label, target_url
+from reviewapp.compliance.quality.models import SecondLook, SecondLookSample
 from reviewapp.compliance.retention.models import PurgeRun
-from reviewapp.compliance.retention.selectors import NO_DECISION, purge_report
+from reviewapp.compliance.retention.selectors import NO_DECISION, SET_ASIDE, purge_report
 from reviewapp.compliance.retention.services import retention_purge
 from reviewapp.forum.models import ForumPush, ShareProposal, ShareVersion
 from reviewapp.outbox.models import OutboxMessage
@@ -54,7 +57,7 @@ from reviewapp.outbox.services import outbox_deliver, outbox_enqueue
 from reviewapp.people.roles import Role
 from reviewapp.policy.models import Clause
 from tests.appeals.review_fixtures import decide, file_appeal
-from tests.factories import DetectorFactory, FlaggedCaseFactory
+from tests.factories import DetectorFactory, FlaggedCaseFactory, FlagPayloadFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -268,6 +271,39 @@ def test_a_forum_share_waiting_or_not_yet_pushed_holds_the_evidence(world, make_
     ShareProposal.objects.filter(pk=waiting.pk).update(state=ShareProposal.State.REJECTED)
     ForumPush.objects.filter(pk=push.pk).update(state=ForumPush.State.SENT)
     assert retention_purge().counts["evidence"].keys() == {"T-1", "T-4"}
+
+
+def test_a_second_look_not_yet_given_holds_the_evidence(world, make_staff):
+    officer = make_staff(Role.COMPLIANCE_OFFICER, username="quinn")
+    sample = SecondLookSample.objects.create(drawn_by=officer, seed=1, strata="none", per_stratum=1, population=1)
+    look = SecondLook.objects.create(sample=sample, decision=world.decisions["t1_out"], stratum="all")
+
+    assert "T-1" not in retention_purge().counts["evidence"]
+
+    SecondLook.objects.filter(pk=look.pk).update(reviewed_at=timezone.now())
+    assert retention_purge().counts["evidence"].keys() == {"T-1"}
+
+
+def test_flags_set_aside_go_after_the_undecided_period(world):
+    detector = DetectorFactory(slug="template-miner")
+    payloads = [FlagPayloadFactory(n=f"aside-{i}", detector=detector.slug, evidence=EVIDENCE) for i in range(2)]
+    flags_ingest(items=[(i, json.dumps(p).encode()) for i, p in enumerate(payloads)], detector=detector, actor=SYSTEM)
+    old, recent = Flag.objects.filter(case__isnull=True).order_by("id")
+    flags_set_aside(flags=[old, recent], reason="grouping could not attach it")
+    FlagSetAside.objects.filter(flag=old).update(set_aside_at=timezone.now() - 90 * DAY - HOUR)
+    FlagSetAside.objects.filter(flag=recent).update(set_aside_at=timezone.now() - 90 * DAY + HOUR)
+
+    dry = retention_purge(dry_run=True)
+    run = retention_purge(now=dry.as_of)
+
+    assert run.counts["evidence"][SET_ASIDE] == dry.counts["evidence"][SET_ASIDE] == {
+        "cases": 0, "flags": 1, "excerpts": 2,
+        "oldest_due": (FlagSetAside.objects.get(flag=old).set_aside_at + 90 * DAY).isoformat()}
+    old.refresh_from_db()
+    recent.refresh_from_db()
+    assert set(old.evidence) == {MARKER} and recent.evidence == EVIDENCE
+    assert AuditEvent.objects.filter(action=AuditAction.EVIDENCE_PURGED, target_type="",
+                                     data__flags=[old.pk]).exists()
 
 
 def test_the_database_refuses_any_other_change_to_evidence(world):
