@@ -4,6 +4,7 @@ from django.db import connection
 from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, Max, Min, OuterRef, Q, QuerySet
 
 from .models import Detector, Flag, FlagSetAside
+from .retention import EVIDENCE_HELD, RETENTION_MARKER
 
 SET_ASIDE_SHOWN = 50
 
@@ -30,9 +31,11 @@ def set_aside_recent(limit: int = SET_ASIDE_SHOWN) -> list[FlagSetAside]:
 def flags_of_case(case, limit: int = 200) -> QuerySet[Flag]:
     """The case's most recent flags for the workspace table and the API: whether each has evidence, never the
     evidence itself."""
-    has_evidence = ExpressionWrapper(Q(evidence__isnull=False), output_field=BooleanField())
+    has_evidence = ExpressionWrapper(EVIDENCE_HELD, output_field=BooleanField())
+    # Removed by the retention purge (flags.retention): the page says so rather than "no evidence".
+    removed = ExpressionWrapper(Q(evidence__has_key=RETENTION_MARKER), output_field=BooleanField())
     return (Flag.objects.filter(case=case).select_related("detector").defer("evidence")
-            .annotate(has_evidence=has_evidence).order_by("-observed_to", "-id")[:limit])
+            .annotate(has_evidence=has_evidence, evidence_removed=removed).order_by("-observed_to", "-id")[:limit])
 
 
 def cases_with_flag_from_detector(cases: QuerySet, detector_slug: str) -> QuerySet:

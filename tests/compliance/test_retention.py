@@ -341,6 +341,9 @@ def test_purged_evidence_page_says_removed_under_retention(world, officer_client
     assert page.count("Evidence removed under retention on") == 2
     assert "(2 prompt excerpts)" in page
     assert EVIDENCE["excerpts"][0] not in page and "tpl-7" not in page
+    # The workspace's flags table says so too, before anyone opens the evidence.
+    workspace = officer_client.get(reverse("review:case", args=[case.pk])).content.decode()
+    assert workspace.count("<td>removed under retention</td>") == 2
     # A case whose evidence is kept still shows it.
     kept = officer_client.post(reverse("review:case-evidence", args=[world.cases["t1_in"].pk])).content.decode()
     assert EVIDENCE["excerpts"][0] in kept and "removed under retention" not in kept
