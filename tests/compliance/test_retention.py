@@ -31,7 +31,7 @@ from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import connection, transaction
 from django.db.utils import ProgrammingError
 from django.test import Client
@@ -236,6 +236,27 @@ def test_batches_are_bounded(world):
     # 6 flags and 1 email, one row per transaction.
     assert run.batches == 7 and run.batch_size == 1
     assert run.counts["totals"] == {"cases": 3, "flags": 6, "excerpts": 12, "emails": 1}
+
+
+def test_one_run_at_a_time(world):
+    """A second purge while one runs (beat and an operator's command) removes nothing and says why."""
+    import psycopg
+
+    from reviewapp.compliance.retention import services
+    from reviewapp.compliance.retention.tasks import purge_retention
+
+    db = connection.settings_dict
+    with psycopg.connect(host=db["HOST"], port=db["PORT"] or 5432, user=db["USER"], dbname=db["NAME"],
+                         password=db["PASSWORD"] or None, autocommit=True) as other:
+        other.execute("SELECT pg_advisory_lock(%s::bigint)", [services._RUN_LOCK_KEY])
+        with pytest.raises(services.PurgeUnderWay):
+            retention_purge()
+        assert purge_retention.run() == {"skipped": "another retention purge is running"}
+        with pytest.raises(CommandError, match="another retention purge is running"):
+            call_command("purge_retention", stdout=io.StringIO())
+        assert retention_purge(dry_run=True).counts["totals"]["flags"] == 6  # a dry run reads, it needs no lock
+    assert Flag.objects.filter(evidence__has_key=MARKER).count() == 0
+    assert retention_purge().counts["totals"]["flags"] == 6  # the lock went with the other session
 
 
 def test_an_appeal_decided_lets_the_evidence_go_when_its_period_has_passed(world, make_staff):
