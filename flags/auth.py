@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from rest_framework import authentication, exceptions, permissions
 
 from reviewapp.audit.services import Actor
+from reviewapp.people.auth import header_secret
 from reviewapp.people.tokens import token_digest
 
 from .models import Detector, DetectorToken
@@ -37,15 +38,9 @@ class DetectorTokenAuthentication(authentication.BaseAuthentication):
     keyword = "Bearer"
 
     def authenticate(self, request):
-        header = authentication.get_authorization_header(request).split()
-        if not header or header[0].lower() != self.keyword.lower().encode():
+        token = header_secret(request, self.keyword, refused=exceptions.AuthenticationFailed)
+        if token is None:
             return None
-        if len(header) != 2:
-            raise exceptions.AuthenticationFailed("Authorization must be 'Bearer <token>' with one token.")
-        try:
-            token = header[1].decode()
-        except UnicodeError:
-            raise exceptions.AuthenticationFailed("The token contains invalid characters.") from None
         row = (DetectorToken.objects.select_related("detector")
                .filter(token_hash=token_digest(token)).first())
         if row is None:

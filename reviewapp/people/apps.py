@@ -8,7 +8,7 @@ class PeopleConfig(AppConfig):
     verbose_name = "People and roles"
 
     def ready(self) -> None:
-        from . import receivers, roles
+        from . import openapi, receivers, roles  # noqa: F401 — openapi: the token scheme, for drf-spectacular
 
         receivers.connect()
         # Later apps add permissions to roles.ROLE_PERMISSIONS; keep the groups in step after each migrate.

@@ -2,7 +2,7 @@ from django import forms
 
 from reviewapp.limits import max_chars
 
-from .models import User
+from .models import StaffApiToken, User
 from .roles import Role
 
 
@@ -57,3 +57,11 @@ class StaffMemberForm(forms.Form):
 
 class SignInUnlockForm(forms.Form):
     username = forms.CharField(max_length=max_chars(User, "username"))
+
+
+class ApiTokenCreateForm(forms.Form):
+    name = forms.CharField(label="Name", max_length=max_chars(StaffApiToken, "name"),
+                           help_text="What will use it, e.g. “nightly decisions export”.")
+    expires_in_days = forms.TypedChoiceField(
+        label="Expires", coerce=int, empty_value=None, initial="90",
+        choices=[("30", "in 30 days"), ("90", "in 90 days"), ("365", "in a year"), ("", "never")], required=False)

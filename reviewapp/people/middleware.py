@@ -6,6 +6,8 @@ from django.http import JsonResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 
+from .services import api_token_used_today, record_api_token_use
+
 # Answered with 403 rather than a redirect that an API client would not follow (the API docs page redirects).
 API_PATHS = ("/api/v1/", "/api/schema/")
 
@@ -29,3 +31,18 @@ class PasswordChangeRequiredMiddleware:
                     return JsonResponse({"detail": "Choose a new password first (/password/)."}, status=403)
                 return redirect("people:password-change")
         return self.get_response(request)
+
+
+class StaffTokenUseMiddleware:
+    """Records that a staff API token served a request, once the answer is known (reviewapp.people.auth marks the
+    request): only an answer below 400 counts, and only the day's first (services.record_api_token_use)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        token = getattr(request, "staff_api_token", None)
+        if token is not None and response.status_code < 400 and not api_token_used_today(token):
+            record_api_token_use(token=token)
+        return response

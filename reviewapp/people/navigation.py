@@ -38,6 +38,7 @@ NAVIGATION: tuple[NavItem, ...] = (
     NavItem("Forum inbound", "forum:inbound", "forum.approve_share", "g i"),
     NavItem("Deliveries", "outbox:messages", "outbox.view_outboxmessage", "g o"),
     NavItem("API docs", "api-docs", None),
+    NavItem("API tokens", "people:api-tokens", None),
     NavItem("Change password", "people:password-change", None),
 )
 

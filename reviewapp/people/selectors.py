@@ -45,3 +45,17 @@ def locked_sign_ins() -> list[dict]:
     known = set(get_user_model().objects.filter(username__in=[row["username"] for row in rows])
                 .values_list("username", flat=True))
     return [{**row, "known": row["username"] in known} for row in rows]
+
+
+def api_tokens_of(user) -> QuerySet:
+    """A person's own API tokens, newest first (revoked and expired ones too: the page says which)."""
+    from .models import StaffApiToken
+
+    return StaffApiToken.objects.filter(user=user).order_by("-created_at", "-pk")
+
+
+def own_api_token_or_404(user, pk: int):
+    """One of the person's own tokens; anyone else's is not found (it is not theirs to see or revoke)."""
+    from django.shortcuts import get_object_or_404
+
+    return get_object_or_404(api_tokens_of(user), pk=pk)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from datetime import datetime, time
 
 from axes.utils import reset as axes_reset
 from django.contrib.auth import get_user_model
@@ -10,13 +11,17 @@ from django.contrib.auth.models import Group
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
 
 from reviewapp.audit.actions import AuditAction
 from reviewapp.audit.services import Actor, Target, record
 from reviewapp.limits import ensure_within_limits
 
+from .models import StaffApiToken
 from .roles import Role
 from .selectors import role_of
+from .tokens import token_digest, token_display_prefix, token_new
 
 User = get_user_model()
 
@@ -203,3 +208,94 @@ def session_login_failed_record(*, username: str, ip: str | None) -> None:
     target = Target(type="people.user", id=str(known)) if known else None
     record(actor=Actor(type="anonymous", display=username[:150]), action=AuditAction.AUTH_LOGIN_FAILED,
            target=target, data={"username": username[:150], "ip": ip, "known_user": known is not None})
+
+
+# --- Staff API tokens (``Authorization: Token <secret>``; reviewapp.people.auth) ---------------------------------
+
+API_TOKEN_MARKER = "rvs_"  # noqa: S105 — a public marker that makes leaked staff tokens easy to scan for
+
+
+class ApiTokenError(ValueError):
+    """A token that cannot be issued or revoked; the message says why."""
+
+
+def _same_person(actor, user) -> bool:
+    return getattr(actor, "pk", None) is not None and actor.pk == user.pk
+
+
+@transaction.atomic
+def issue_api_token(*, actor: User, user: User, name: str,
+                    expires_at: datetime | None = None) -> tuple[StaffApiToken, str]:
+    """A new API token for a staff member. Returns the row and the secret, which is shown once and never stored.
+
+    Least privilege: a token is its person's own (nobody issues one that acts as someone else), it acts with
+    their role's permissions and nothing more, and only staff hold one (a role; account holders have none).
+    """
+    user = User.objects.select_for_update().get(pk=user.pk)
+    if not _same_person(actor, user):
+        raise ApiTokenError("a staff member issues their own API tokens; nobody issues one that acts as someone else")
+    if not user.is_active:
+        raise ApiTokenError(f"{user.get_username()} is deactivated")
+    if role_of(user) is None:
+        raise ApiTokenError("only staff members with a role can hold API tokens")
+    if user.must_change_password:
+        raise ApiTokenError("choose your own password first")
+    name = name.strip()
+    if not name:
+        raise ApiTokenError("give the token a name that says what uses it")
+    ensure_within_limits(StaffApiToken, error=ApiTokenError, name=name)
+    if expires_at is not None and expires_at <= timezone.now():
+        raise ApiTokenError("the expiry must be in the future")
+    secret = token_new(API_TOKEN_MARKER)
+    row = StaffApiToken.objects.create(user=user, name=name, prefix=token_display_prefix(secret, API_TOKEN_MARKER),
+                                       token_hash=token_digest(secret), expires_at=expires_at)
+    record(actor=actor, action=AuditAction.STAFF_API_TOKEN_CREATED, target=row,
+           data={"user": user.get_username(), "name": name, "prefix": row.prefix,
+                 "expires_at": expires_at.isoformat() if expires_at else None})
+    return row, secret
+
+
+@transaction.atomic
+def revoke_api_token(*, actor: User, token: StaffApiToken) -> StaffApiToken:
+    """Revoke one's own token: from now on it authenticates nobody. Revoking it again changes nothing.
+
+    Someone else's token is not theirs to revoke (an admin deactivates the person instead, which stops every
+    token of theirs at once)."""
+    token = StaffApiToken.objects.select_for_update().select_related("user").get(pk=token.pk)
+    if not _same_person(actor, token.user):
+        raise ApiTokenError("a staff member revokes only their own API tokens")
+    if token.revoked_at is None:
+        token.revoked_at = timezone.now()
+        token.save(update_fields=["revoked_at"])
+        record(actor=actor, action=AuditAction.STAFF_API_TOKEN_REVOKED, target=token,
+               data={"user": token.user.get_username(), "name": token.name, "prefix": token.prefix})
+    return token
+
+
+def api_token_used_today(token: StaffApiToken, *, now: datetime | None = None) -> bool:
+    now = now or timezone.now()
+    return token.last_used_at is not None and token.last_used_at >= _start_of_day(now)
+
+
+def _start_of_day(now: datetime) -> datetime:
+    return datetime.combine(timezone.localdate(now), time.min, tzinfo=timezone.get_current_timezone())
+
+
+@transaction.atomic
+def record_api_token_use(*, token: StaffApiToken) -> bool:
+    """Note that a token served a request: ``last_used_at`` and a ``staff.api_token_used`` event, once a day.
+
+    Called after a request the token authenticated was answered without an error (people.middleware), so a
+    token the API refused, or a read-only officer's refused write, leaves no trace but the refusal. Later
+    requests the same day cost nothing (the conditional UPDATE matches no row; the caller skips even that when
+    the row it loaded was already stamped today). Returns whether this was the day's first use.
+    """
+    now = timezone.now()
+    stamped = (StaffApiToken.objects.filter(pk=token.pk)
+               .filter(Q(last_used_at__isnull=True) | Q(last_used_at__lt=_start_of_day(now)))
+               .update(last_used_at=now))
+    if stamped:
+        token.last_used_at = now
+        record(actor=token.user, action=AuditAction.STAFF_API_TOKEN_USED, target=token,
+               data={"name": token.name, "prefix": token.prefix})
+    return bool(stamped)

@@ -14,4 +14,7 @@ urlpatterns = [
     path("staff/<int:pk>/active", views.staff_active, name="staff-active"),
     path("staff/password", views.staff_password_issue, name="staff-password"),
     path("staff/unlock", views.staff_sign_in_unlock, name="staff-unlock"),
+    path("api-tokens/", views.api_tokens, name="api-tokens"),
+    path("api-tokens/new", views.api_token_create, name="api-token-create"),
+    path("api-tokens/<int:pk>/revoke", views.api_token_revoke, name="api-token-revoke"),
 ]

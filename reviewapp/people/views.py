@@ -1,3 +1,5 @@
+from datetime import timedelta
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import update_session_auth_hash
@@ -8,12 +10,14 @@ from django.contrib.auth.password_validation import password_validators_help_tex
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.views.decorators.http import require_POST, require_safe
 from django_ratelimit.decorators import ratelimit
 
 from . import services
 from .forms import (
+    ApiTokenCreateForm,
     PasswordChangeForm,
     SignInUnlockForm,
     StaffActiveForm,
@@ -22,7 +26,14 @@ from .forms import (
     StaffRoleForm,
 )
 from .roles import ROLE_DESCRIPTIONS, Role
-from .selectors import locked_sign_ins, role_of, staff_for_listing, staff_member_or_404
+from .selectors import (
+    api_tokens_of,
+    locked_sign_ins,
+    own_api_token_or_404,
+    role_of,
+    staff_for_listing,
+    staff_member_or_404,
+)
 
 LOCKED_OUT_MESSAGE = ("Sign-in for this username is paused after too many failed attempts. Try again in "
                       "{minutes} minutes, or ask an admin to unlock it.")
@@ -182,3 +193,65 @@ def staff_sign_in_unlock(request):
         services.staff_sign_in_unlock(actor=request.user, username=form.cleaned_data["username"])
         messages.success(request, f"Sign-in for {form.cleaned_data['username']} is unlocked.")
     return redirect("people:staff")
+
+
+# --- A person's own staff API tokens --------------------------------------------------------------------------
+
+def _api_tokens_page(request, *, form: ApiTokenCreateForm, error: str = "", status: int = 200):
+    now = timezone.now()
+    return render(request, "people/api_tokens.html", {
+        "tokens": [(token, token.state(now)) for token in api_tokens_of(request.user)],
+        "form": form, "error": error, "api_root": request.build_absolute_uri("/api/v1/"),
+    }, status=status)
+
+
+@login_required
+@require_safe
+def api_tokens(request):
+    return _api_tokens_page(request, form=ApiTokenCreateForm())
+
+
+@login_required
+@require_POST
+def api_token_create(request):
+    """Issue a token and show its secret on this answer only (no redirect, no message in the session: the
+    secret is never stored anywhere, not even for the next page)."""
+    form = ApiTokenCreateForm(request.POST)
+    if not form.is_valid():
+        return _api_tokens_page(request, form=form, status=422)
+    days = form.cleaned_data["expires_in_days"]
+    expires_at = timezone.now() + timedelta(days=days) if days else None
+    try:
+        token, secret = services.issue_api_token(actor=request.user, user=request.user,
+                                                 name=form.cleaned_data["name"], expires_at=expires_at)
+    except services.ApiTokenError as exc:
+        return _api_tokens_page(request, form=form, error=str(exc), status=422)
+    return render(request, "people/api_token_created.html", {
+        "token": token, "secret": secret, "example_url": request.build_absolute_uri(_example_path(request.user)),
+    })
+
+
+def _example_path(user) -> str:
+    """A read the person's role may make, for the page's curl line."""
+    if user.has_perm("audit.view_auditevent"):
+        return reverse("transparency-api")
+    if user.has_perm("cases.view_case"):
+        return reverse("case-list")
+    return reverse("api-schema")
+
+
+@login_required
+@require_POST
+def api_token_revoke(request, pk: int):
+    token = own_api_token_or_404(request.user, pk)
+    if token.revoked_at is None and request.POST.get("confirm") != "1":
+        return render(request, "confirm_action.html", {
+            "title": f"Revoke the API token {token.name}", "question": f"Revoke {token.name} ({token.prefix}…)?",
+            "consequence": "Whatever uses it is refused from the next request on. A revoked token cannot be "
+                           "restored; issue a new one instead.",
+            "button": f"Revoke {token.name}", "action_url": request.path, "hidden": {},
+            "cancel_url": reverse("people:api-tokens"),
+        })
+    services.revoke_api_token(actor=request.user, token=token)
+    messages.success(request, f"The API token {token.name} ({token.prefix}…) is revoked.")
+    return redirect("people:api-tokens")

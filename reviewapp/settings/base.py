@@ -90,6 +90,7 @@ MIDDLEWARE = [
     "reviewapp.core.middleware.NoStoreMiddleware",  # Cache-Control: no-store on NO_STORE_VIEWS
     "django_ratelimit.middleware.RatelimitMiddleware",  # turns Ratelimited into a 429 page (RATELIMIT_VIEW)
     "reviewapp.people.middleware.PasswordChangeRequiredMiddleware",  # a one-time password must be changed first
+    "reviewapp.people.middleware.StaffTokenUseMiddleware",  # a staff API token's day of last use, once a day
     "axes.middleware.AxesMiddleware",  # answers a locked-out sign-in (AXES_LOCKOUT_CALLABLE); keep it last
 ]
 
@@ -177,6 +178,8 @@ else:
 RATELIMIT_USE_CACHE = "default"
 RATELIMIT_VIEW = "reviewapp.core.views.rate_limited"
 LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10/m")
+# Refused staff API tokens per client address; past it, token requests from there get 429 (people/auth.py).
+API_TOKEN_FAILURE_RATE_LIMIT = os.environ.get("API_TOKEN_FAILURE_RATE_LIMIT", "20/m")
 # How many reverse proxies in front of the app append to X-Forwarded-For. 0: the header is ignored and
 # REMOTE_ADDR is the client; N: the client is the Nth address from the right (reviewapp/people/addresses.py).
 TRUSTED_PROXY_HOPS = env_int("TRUSTED_PROXY_HOPS", 0)
@@ -218,13 +221,16 @@ NO_STORE_VIEWS = [
     "appeals:*",             # the holder portal: statements, appeals, attachments, sign-in links
     "detectors:token-*",     # a new token is shown once
     "people:staff-create", "people:staff-password",  # a one-time password is shown once
+    "people:api-token*",     # a staff API token's secret is shown once
     "case-*", "staff-appeal-*", "holder_api:*",      # the case, appeal and holder APIs
 ]
 
 # --- REST framework and OpenAPI ------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "reviewapp.core.openapi.AutoSchema",  # text fields as the serializers judge them
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
+    # The session (CSRF checked), then a staff API token (Authorization: Token …; reviewapp/people/auth.py).
+    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication",
+                                       "reviewapp.people.auth.StaffTokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
@@ -234,7 +240,8 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "reviewapp API",
     "DESCRIPTION": (
         "Case management against adversarial distillation. Detectors post flags with a bearer token; "
-        "staff read cases with their session. Every state change is recorded in a hash-chained audit trail."
+        "staff read cases with their session or a staff API token (`Authorization: Token …`). Every state change "
+        "is recorded in a hash-chained audit trail."
     ),
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,

@@ -11,14 +11,15 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.mark.parametrize(("role", "expected"), [
-    (Role.REVIEWER, ["Home", "Queues", "Policy", "My Forum shares", "API docs", "Change password"]),
+    (Role.REVIEWER, ["Home", "Queues", "Policy", "My Forum shares", "API docs", "API tokens", "Change password"]),
     (Role.SENIOR_REVIEWER, ["Home", "Queues", "Approvals", "Forum re-reviews", "Appeals", "Policy",
-                            "My Forum shares", "API docs", "Change password"]),
+                            "My Forum shares", "API docs", "API tokens", "Change password"]),
     (Role.SHARING_OFFICER, ["Home", "Policy", "Forum shares", "Sharing register", "Forum inbound", "API docs",
-                            "Change password"]),
+                            "API tokens", "Change password"]),
     (Role.COMPLIANCE_OFFICER, ["Home", "Appeals", "Policy", "Compliance", "Audit trail", "Staff", "Detectors",
-                               "Forum shares", "Sharing register", "Deliveries", "API docs", "Change password"]),
-    (Role.ADMIN, ["Home", "Policy", "Staff", "Detectors", "Deliveries", "API docs", "Change password"]),
+                               "Forum shares", "Sharing register", "Deliveries", "API docs", "API tokens",
+                               "Change password"]),
+    (Role.ADMIN, ["Home", "Policy", "Staff", "Detectors", "Deliveries", "API docs", "API tokens", "Change password"]),
 ])
 def test_navigation_per_role(make_staff, client, role, expected):
     user = make_staff(role)
