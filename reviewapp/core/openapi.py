@@ -8,6 +8,7 @@ from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
 from rest_framework import serializers
 
 from reviewapp.cases.api_errors import NO_NUL, NOT_BLANK
+from reviewapp.people.openapi import StaffTokenScheme
 
 
 class AutoSchema(SpectacularAutoSchema):
@@ -44,11 +45,14 @@ DESCRIPTIONS = {
     "400": "The body or a query parameter was refused, or the service refused the request; the answer says why.",
     "403": "Not signed in (a session API answers 403, not 401), no CSRF token on an unsafe method, or your role "
            "or your part in the case may not do this.",
+    "401": "A staff API token was refused: unknown, revoked, expired, or its person is deactivated or holds a "
+           "one-time password (WWW-Authenticate: Token).",
     "404": "No such object, or none you may see (a list: the cursor is not one we gave).",
     "409": "Conflicts with the object as it stands (claimed by someone else, already decided).",
     "413": "The body is larger than the limit (DATA_UPLOAD_MAX_MEMORY_SIZE; the flags API: FLAGS_MAX_BODY_BYTES); "
            "the answer names it.",
     "415": "The body is not in a media type this operation reads.",
+    "429": "Too many refused staff API tokens from this address (API_TOKEN_FAILURE_RATE_LIMIT); try again later.",
 }
 
 
@@ -66,6 +70,8 @@ def document_refusals(result, generator, request, public):
             wanted = set()
             if schemes & SESSION_SCHEMES:
                 wanted.add("403")
+            if StaffTokenScheme.name in schemes:  # reviewapp/people/auth.py
+                wanted.update({"401", "429"})
             if "{" in path or any(p.get("name") == "cursor" for p in operation.get("parameters", [])):
                 wanted.add("404")
             if any(p.get("in") == "query" for p in operation.get("parameters", [])) or method != "get":

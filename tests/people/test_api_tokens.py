@@ -302,6 +302,7 @@ def test_the_schema_declares_the_token_scheme(client):
     assert "Token" in scheme["description"]
     operation = schema["paths"]["/api/v1/compliance/evidence-access/"]["get"]
     assert {"staffToken": []} in operation["security"]
+    assert {"401", "403", "429"} <= set(operation["responses"])  # a refused token, the role, the failure limit
     flags = schema["paths"]["/api/v1/flags/"]["post"]
     assert {"staffToken": []} not in flags["security"]  # only detectors post flags
 
