@@ -27,6 +27,7 @@ from reviewapp.people.services import (
     revoke_api_token,
     staff_password_issue,
     staff_set_active,
+    staff_set_role,
 )
 from tests.factories import FlaggedCaseFactory
 
@@ -143,6 +144,16 @@ def test_a_token_acts_with_its_persons_role(make_staff, client):
     assert token_client(reviewer_secret).get(EVIDENCE_API).status_code == 403
     client.force_login(reviewer)
     assert client.get(EVIDENCE_API).status_code == 403
+
+
+def test_a_token_follows_its_persons_role_as_it_changes(make_staff):
+    admin, person = make_staff(Role.ADMIN), make_staff(Role.REVIEWER)
+    _, secret = issue_api_token(actor=person, user=person, name="scripts")
+    assert token_client(secret).get(EVIDENCE_API).status_code == 403
+    staff_set_role(actor=admin, user=person, role=Role.COMPLIANCE_OFFICER)
+    assert token_client(secret).get(EVIDENCE_API).status_code == 200
+    staff_set_role(actor=admin, user=person, role=Role.SHARING_OFFICER)
+    assert token_client(secret).get(EVIDENCE_API).status_code == 403
 
 
 def test_a_token_opens_no_page_only_the_api(make_staff):
