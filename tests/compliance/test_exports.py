@@ -52,3 +52,41 @@ def test_date_range_bounds_are_start_inclusive_end_exclusive():
 def test_every_dataset_reads_in_both_formats(slug):
     dataset = DATASETS[slug]
     assert len(list(csv_rows(dataset, START, END))) == len(list(jsonl_lines(dataset, START, END)))
+
+
+def _seed_audit(count: int) -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("""INSERT INTO audit_auditevent (created_at, actor_type, actor_id, actor_display, action,
+                                                        target_type, target_id, data)
+                          SELECT now() - g * interval '1 second', 'system', 'reviewapp', 'reviewapp',
+                                 'compliance.exported', 'cases.case', g::text, jsonb_build_object('n', g)
+                          FROM generate_series(1, %s) g""", [count])
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_streaming_memory_stays_bounded(fmt):
+    """50,000 rows (several MB of output) pass through with a peak Python allocation far below what holding
+    them would take (measured here: ~3 MB streamed; the same output joined in memory peaks at ~12 MB for CSV and
+    ~29 MB for JSONL, so the 8 MB bound fails if the rows are materialised)."""
+    import csv as csv_module
+    import io
+    import tracemalloc
+
+    from reviewapp.compliance.exports.formats import CHUNKS
+
+    _seed_audit(50_000)
+    tracemalloc.start()
+    size, lines = 0, 0
+    for chunk in CHUNKS[fmt](AUDIT, START, END):
+        size += len(chunk)
+        lines += chunk.count("\n")
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert lines >= 50_000 and size > 5_000_000
+    assert peak < 8_000_000, f"peak {peak:,} bytes for {size:,} bytes of {fmt}"
+    if fmt == "csv":
+        text = "".join(CHUNKS["csv"](AUDIT, START, END))
+        parsed = list(csv_module.reader(io.StringIO(text)))
+        assert parsed[0] == AUDIT.column_names and len(parsed) == export_count(AUDIT, START, END) + 1
