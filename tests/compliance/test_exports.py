@@ -90,3 +90,25 @@ def test_streaming_memory_stays_bounded(fmt):
         text = "".join(CHUNKS["csv"](AUDIT, START, END))
         parsed = list(csv_module.reader(io.StringIO(text)))
         assert parsed[0] == AUDIT.column_names and len(parsed) == export_count(AUDIT, START, END) + 1
+
+
+def test_download_streams_audits_and_is_for_compliance_only(client, make_staff):
+    from django.http import StreamingHttpResponse
+    from django.urls import reverse
+
+    from reviewapp.people.roles import Role
+
+    url = reverse("compliance:export-audit-jsonl")
+    client.force_login(make_staff(Role.SENIOR_REVIEWER))
+    assert client.get(url).status_code == 403
+    client.force_login(make_staff(Role.COMPLIANCE_OFFICER, username="cora"))
+    assert client.get(url, {"from": "2026-13-01"}).content.startswith(b"from:")
+    assert client.get(url, {"from": "2026-02-01", "to": "2026-01-01"}).status_code == 400
+    today = datetime.now(UTC).date().isoformat()
+    response = client.get(url, {"from": today, "to": today})
+    assert isinstance(response, StreamingHttpResponse) and response.status_code == 200
+    lines = [json.loads(line) for line in b"".join(response.streaming_content).decode().splitlines()]
+    event = AuditEvent.objects.filter(action="compliance.exported").latest("pk")
+    assert event.actor_display == "cora" and event.data["from"] == today and event.data["format"] == "jsonl"
+    assert int(response["X-Export-Rows"]) == event.data["rows"] and event.pk in [line["id"] for line in lines]
+    assert client.post(url).status_code == 405
