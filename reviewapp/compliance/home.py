@@ -20,6 +20,7 @@ PANELS: tuple[str, ...] = (
     "reviewapp.compliance.access.panel.outside_this_week",
     "reviewapp.compliance.quality.panels.quality_panel",
     "reviewapp.compliance.transparency.panel.transparency_panel",
+    "reviewapp.compliance.exports.panel.exports_panel",
     "reviewapp.compliance.retention.panel.retention_panel",
 )
 

@@ -112,3 +112,15 @@ def test_download_streams_audits_and_is_for_compliance_only(client, make_staff):
     assert event.actor_display == "cora" and event.data["from"] == today and event.data["format"] == "jsonl"
     assert int(response["X-Export-Rows"]) == event.data["rows"] and event.pk in [line["id"] for line in lines]
     assert client.post(url).status_code == 405
+
+
+def test_home_panel_links_every_export(client, make_staff):
+    from django.urls import reverse
+
+    from reviewapp.people.roles import Role
+
+    client.force_login(make_staff(Role.COMPLIANCE_OFFICER))
+    page = client.get(reverse("compliance:home")).content.decode()
+    assert 'id="panel-exports"' in page
+    for slug in DATASETS:
+        assert f'href="/compliance/exports/{slug}.csv"' in page and f'href="/compliance/exports/{slug}.jsonl"' in page
