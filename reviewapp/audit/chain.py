@@ -7,6 +7,7 @@ only ever compute the same thing.
 from __future__ import annotations
 
 import hashlib
+import re
 from datetime import UTC, datetime
 
 import rfc8785
@@ -25,6 +26,27 @@ HASHED_FIELDS = (
     "target_id",
     "data",
 )
+
+
+def hashable_data_check(text: str) -> None:
+    """Refuse event data RFC 8785 cannot canonicalise (integers beyond ±2^53), in the writer's transaction.
+
+    Such data would otherwise be stored and then stop the sequencer at that event for everyone. The
+    full check runs only when the JSON text holds a run of 16 or more digits, so ordinary events cost a
+    regex scan.
+    """
+    if not _LONG_DIGITS.search(text):
+        return
+    import json
+
+    try:
+        rfc8785.dumps(json.loads(text))
+    except rfc8785.CanonicalizationError as error:
+        raise ValueError(f"audit event data cannot be hashed (RFC 8785): {error}; "
+                         "store such numbers as strings") from error
+
+
+_LONG_DIGITS = re.compile(r"\d{16,}")
 
 
 def canonical_timestamp(moment: datetime) -> str:

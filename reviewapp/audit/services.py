@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from . import sqlarray
 from .actions import AuditAction
+from .chain import hashable_data_check
 from .models import AuditEvent
 from .sequencer import sequence_on_commit
 
@@ -87,7 +88,12 @@ def _row(entry: Entry) -> tuple[str, ...]:
             AuditAction(entry.action).value,  # refuses codes that are not in the one list
             target_type, target_id,
             # Dates, UUIDs and Decimals become strings, tuples lists: what the sequencer will read back and hash.
-            json.dumps(entry.data or {}, cls=DjangoJSONEncoder))
+            _hashable(json.dumps(entry.data or {}, cls=DjangoJSONEncoder)))
+
+
+def _hashable(text: str) -> str:
+    hashable_data_check(text)
+    return text
 
 
 # One statement for any number of events: each column as one array parameter (sqlarray: built by one join,

@@ -209,3 +209,16 @@ def test_verify_audit_names_an_event_moved_to_another_place():
     code, _, err = _verify_audit()
     assert code == 1
     assert "BROKEN at event 2" in err
+
+
+def test_data_the_chain_cannot_hash_is_refused_in_the_writers_transaction():
+    """An integer beyond RFC 8785's ±2^53 would be stored and then stop the sequencer at it, for every writer."""
+    with pytest.raises(ValueError, match="RFC 8785"), transaction.atomic():
+        record(actor=SYSTEM, action=AuditAction.STAFF_CREATED, target=Target("people.user", "1"),
+               data={"seed": 2**63 - 2})
+    assert not AuditEvent.objects.exists()
+    event = record(actor=SYSTEM, action=AuditAction.STAFF_CREATED, data={"seed": 2**53 - 1, "digits": "1" * 40})
+    sequence_audit()
+    event.refresh_from_db()
+    assert event.seq == 1 and event.data["seed"] == 2**53 - 1
+    assert chain_verify().ok

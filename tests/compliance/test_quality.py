@@ -93,6 +93,19 @@ def test_draw_by_clause_respects_strata_and_is_the_seeded_draw(decided, staff):
     assert event.data["strata_counts"] == {"T-1": 2, "T-3": 2, "T-1+T-3": 1, "T-2": 1}
 
 
+def test_a_draw_without_a_seed_records_one_the_chain_can_hash(decided, staff):
+    """The seed chosen for the officer goes into the audit event: it must fit RFC 8785's integers (±2^53)."""
+    from reviewapp.compliance.quality.services import MAX_SEED
+    from tests.support import sequence_audit
+
+    for _ in range(20):  # a seed drawn below 2^63 would exceed 2^53 all but once in a thousand draws
+        sample_draw(actor=staff["compliance"], per_stratum=1, strata="none")
+    sequence_audit()
+    events = AuditEvent.objects.filter(action=AuditAction.COMPLIANCE_SAMPLE_DRAWN)
+    assert events.count() == 20 and not events.filter(seq__isnull=True).exists()
+    assert all(0 <= event.data["seed"] <= MAX_SEED <= 2**53 - 1 for event in events)
+
+
 def test_same_seed_same_draw_and_sampled_at_most_once(decided, staff):
     from django.db import transaction
 
@@ -144,7 +157,11 @@ def test_drawing_is_compliance_only_and_changes_no_decision(client, decided, sta
     assert sample.seed == 5 and sample.second_looks.count() == 2
     api = client.post("/api/v1/compliance/quality/samples/", {"strata": "reviewer", "per_stratum": 1},
                       content_type="application/json")
-    assert api.status_code == 201 and len(api.json()["decisions"]) == 3  # ana, ben, dora-decider
+    # One per reviewer (ana, ben, dora's decider) who still has a decision the first draw did not take: which
+    # two it took depends on the decisions' ids (seed 5), and a decision is sampled once.
+    taken = set(sample.second_looks.values_list("decision_id", flat=True))
+    left = {d.decided_by_id for d in decided.values() if d.pk not in taken}
+    assert api.status_code == 201 and len(api.json()["decisions"]) == len(left) >= 2
     bad = client.post("/api/v1/compliance/quality/samples/", {"strata": "by-mood", "per_stratum": 0},
                       content_type="application/json")
     assert bad.status_code == 400 and set(bad.json()) == {"strata", "per_stratum"}

@@ -26,7 +26,7 @@ from .models import CalibrationAlert, SecondLook, SecondLookSample
 from .selectors import DRAW_PERMISSION, sample_population, second_look_for_senior
 
 MAX_PER_STRATUM = 500
-MAX_SEED = 2**63 - 1
+MAX_SEED = 2**53 - 1  # the largest integer RFC 8785 (the audit chain's canonical JSON) can hold exactly
 
 
 class SampleError(ValueError):
