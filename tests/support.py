@@ -153,3 +153,28 @@ def sequence_audit() -> int:
     from reviewapp.audit.sequencer import sequence_pending
 
     return sequence_pending(wait=True)
+
+
+@contextlib.contextmanager
+def no_task_grouper():
+    """Keep every grouping *task* off the pending flags while a test groups them itself.
+
+    Holds each grouping partition's advisory lock from a connection of its own (waiting for a task that
+    holds one to finish): a session Celery worker left in this process by an earlier test then takes no
+    partition, so it cannot group this test's flags or hold them while the test looks. Direct
+    ``flags_group`` calls take no partition lock and are not affected.
+    """
+    import psycopg
+
+    from flags import tasks
+
+    db = connection.settings_dict
+    other = psycopg.connect(dbname=db["NAME"], user=db["USER"], password=db["PASSWORD"] or None,
+                            host=db["HOST"] or None, port=db["PORT"] or None, autocommit=True)
+    try:
+        other.execute("SET lock_timeout = '60s'")
+        for part in range(max(8, settings.FLAGS_GROUP_PARTITIONS)):  # the worker's count, whatever this test set
+            other.execute("SELECT pg_advisory_lock(%s, %s)", [tasks._PARTITION_LOCK_CLASS, part])
+        yield
+    finally:
+        other.close()

@@ -19,6 +19,7 @@ from reviewapp.audit.models import AuditEvent
 from reviewapp.audit.services import SYSTEM
 from reviewapp.cases.models import Campaign, Case
 from tests.conftest import flag_payload
+from tests.support import no_task_grouper
 
 
 def ingest(detector, *flags):
@@ -74,8 +75,15 @@ def test_the_task_leaves_a_held_partition_to_its_holder_and_sequences_what_it_gr
     assert not Flag.objects.filter(case__isnull=True).exists()
 
 
+@pytest.fixture
+def no_task_grouping():
+    """Nor a grouping task already queued by an earlier test, for a session worker left in this process."""
+    with no_task_grouper():
+        yield
+
+
 @pytest.mark.django_db(transaction=True)
-def test_two_groupers_at_once_create_each_campaign_once_and_add_up(detector, monkeypatch):
+def test_two_groupers_at_once_create_each_campaign_once_and_add_up(detector, monkeypatch, no_task_grouping):
     # Only the two groupers below group: no task for a session worker (an earlier test's) to take flags with.
     monkeypatch.setattr(tasks.group_pending_flags, "delay", lambda *args: None)
     ingest(detector, *[flag_payload(n, account_id=f"acct_{n % 60}", cluster_id=f"c-{n % 3}", request_count=n)

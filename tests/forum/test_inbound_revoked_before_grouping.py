@@ -18,7 +18,7 @@ from reviewapp.audit.models import AuditEvent
 from reviewapp.cases.models import Account, Case
 from reviewapp.forum.models import InboundMatch
 from reviewapp.forum.pseudonyms import account_pseudonym
-from tests.support import group_all_flags
+from tests.support import group_all_flags, no_task_grouper
 
 from .test_inbound import T0, SecondLab, _post, _pull, _revoked
 from .threads import started, waits_for
@@ -29,6 +29,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture
 def no_grouping_task(monkeypatch):
     monkeypatch.setattr(flag_tasks.group_pending_flags, "delay", lambda *args: None)
+    with no_task_grouper():  # nor a task queued by an earlier test for a session worker in this process
+        yield
 
 
 def _pulled(forum_hub, world, *names: str):
