@@ -47,6 +47,26 @@ def _sign_in_without_javascript(page, username: str):
     expect(page.get_by_role("button", name="Sign out")).to_be_visible()
 
 
+def _assert_boxes_beside_their_text(page, form_selector: str):
+    """Each checkbox of the form sits just left of its own label's text, on the same line: a box far from its
+    text (a stacked form's full-width inputs stretched it across the row) leaves unclear which clause it ticks."""
+    gaps = page.locator(form_selector).evaluate("""form => [...form.querySelectorAll("input[type=checkbox]")]
+      .map(box => {
+        const label = box.labels[0];
+        const walker = document.createTreeWalker(label, NodeFilter.SHOW_TEXT, {
+            acceptNode: node => node.data.trim() ? NodeFilter.FILTER_ACCEPT : NodeFilter.FILTER_SKIP});
+        const range = document.createRange();
+        range.selectNodeContents(walker.nextNode());
+        const text = range.getClientRects()[0], b = box.getBoundingClientRect();
+        // From the box's centre: a stretched input's own rect reaches its text while the box drawn in it does not.
+        return {name: label.textContent.trim(), gap: text.left - (b.left + b.right) / 2,
+                sameLine: b.top < text.bottom && text.top < b.bottom};
+    })""")
+    assert gaps, form_selector
+    for box in gaps:
+        assert 0 <= box["gap"] <= 40 and box["sameLine"], f"the box of {box['name']!r} is not beside its text: {box}"
+
+
 # ── Evidence access ──────────────────────────────────────────────────────────────────────────────────────
 
 
@@ -110,6 +130,7 @@ def test_the_second_look_in_the_browser(page, sign_in, decided, staff, artifacts
     page.get_by_role("link", name="Quality").click()
     page.get_by_role("link", name="Draw a sample").click()
     _check(page, page.url, shots, "quality-draw")
+    _assert_boxes_beside_their_text(page, "main form.stack")
     page.get_by_label("Strata").select_option("none")
     page.get_by_label("Decisions per stratum").fill("0")
     page.get_by_label("Decided from").fill("2026-12-31")
@@ -140,6 +161,7 @@ def test_the_second_look_in_the_browser(page, sign_in, decided, staff, artifacts
     expect(page.get_by_role("heading", level=1)).to_have_text(f"Second look: case {decided['dora0'].case_id}")
     assert serious_accessibility_violations(page) == [], "the blind page"
     page.screenshot(path=str(shots / "console-quality-blind.png"), full_page=True)
+    _assert_boxes_beside_their_text(page, "main form.stack")
 
     def assert_blind():
         text = page.locator("body").inner_text()
