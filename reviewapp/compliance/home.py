@@ -16,6 +16,7 @@ CONSOLE_PERMISSION = "audit.view_auditevent"  # the compliance officer's; no oth
 
 # Dotted paths of the areas' panel functions, in the order the page shows them.
 PANELS: tuple[str, ...] = (
+    "reviewapp.compliance.records.panel.records_panel",
     "reviewapp.compliance.verification.selectors.home_panel",
     "reviewapp.compliance.access.panel.outside_this_week",
     "reviewapp.compliance.quality.panels.quality_panel",

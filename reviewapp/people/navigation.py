@@ -29,6 +29,7 @@ NAVIGATION: tuple[NavItem, ...] = (
     NavItem("Appeals", "appeal-review:queue", "appeals.view_appeal", "g l"),
     NavItem("Policy", "policy:current", "policy.view_policyversion", "g p"),
     NavItem("Compliance", "compliance:home", "audit.view_auditevent", "g c"),
+    NavItem("Decision register", "compliance:decisions", "audit.view_auditevent", "g e"),
     NavItem("Audit trail", "audit:events", "audit.view_auditevent", "g a"),
     NavItem("Staff", "people:staff", "people.view_user", "g s"),
     NavItem("Detectors", "detectors:list", "flags.view_detector", "g d"),

@@ -16,8 +16,9 @@ pytestmark = pytest.mark.django_db
                             "My Forum shares", "API docs", "API tokens", "Change password"]),
     (Role.SHARING_OFFICER, ["Home", "Policy", "Forum shares", "Sharing register", "Forum inbound", "API docs",
                             "API tokens", "Change password"]),
-    (Role.COMPLIANCE_OFFICER, ["Home", "Appeals", "Policy", "Compliance", "Audit trail", "Staff", "Detectors",
-                               "Forum shares", "Sharing register", "Deliveries", "API docs", "API tokens",
+    (Role.COMPLIANCE_OFFICER, ["Home", "Appeals", "Policy", "Compliance", "Decision register", "Audit trail",
+                               "Staff", "Detectors", "Forum shares", "Sharing register", "Deliveries", "API docs",
+                               "API tokens",
                                "Change password"]),
     (Role.ADMIN, ["Home", "Policy", "Staff", "Detectors", "Deliveries", "API docs", "API tokens", "Change password"]),
 ])
@@ -27,8 +28,8 @@ def test_navigation_per_role(make_staff, client, role, expected):
     client.force_login(user)
     page = client.get(reverse("core:home")).content.decode()
     assert f'<span class="role">{role.label}</span>' in page
-    for label in {"Queues", "Approvals", "Appeals", "Compliance", "Audit trail", "Staff", "Detectors",
-                  "Deliveries"} - set(expected):
+    for label in {"Queues", "Approvals", "Appeals", "Compliance", "Decision register", "Audit trail", "Staff",
+                  "Detectors", "Deliveries"} - set(expected):
         assert f">{label}</a>" not in page
 
 

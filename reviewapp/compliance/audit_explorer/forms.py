@@ -9,6 +9,7 @@ from django import forms
 from reviewapp.audit.actions import AuditAction
 from reviewapp.audit.models import AuditEvent
 
+from ..records.history import Subject, UnknownSubject
 from .selectors import SEARCH_MAX_LENGTH, EventFilters
 
 _DATE = forms.DateInput(attrs={"type": "date"})
@@ -26,7 +27,20 @@ class EventFilterForm(forms.Form):
     until = forms.DateField(required=False, label="To (UTC, inclusive)", widget=_DATE)
     q = forms.CharField(max_length=SEARCH_MAX_LENGTH, required=False, label="Search in event data",
                         help_text='Text anywhere in the data, or key=value for an exact value (case=12, action="warn")')
+    within = forms.CharField(max_length=100, required=False, label="History of (with everything under it)",
+                             widget=forms.TextInput(attrs={"placeholder": "e.g. cases.case:12"}),
+                             help_text="A case, decision, appeal or share as <type>:<id>: its events and those of "
+                                       "everything under it.")
     before = forms.IntegerField(min_value=1, required=False, widget=forms.HiddenInput)
+
+    def clean_within(self) -> Subject | None:
+        text = self.cleaned_data["within"].strip()
+        if not text:
+            return None
+        try:
+            return Subject.parse(text)
+        except UnknownSubject as error:
+            raise forms.ValidationError(str(error)) from None
 
     def clean(self):
         data = super().clean()
@@ -45,4 +59,5 @@ class EventFilterForm(forms.Form):
             actor=data["actor"].strip(), actor_type=data["actor_type"], action=data["action"],
             target_type=data["target_type"].strip(), target_id=data["target_id"].strip(),
             since=day(data["since"]), until=day(data["until"], after=True), search=data["q"].strip(),
+            within=data["within"],
         )

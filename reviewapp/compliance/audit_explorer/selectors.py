@@ -37,6 +37,8 @@ from django.db.models.functions import Cast
 
 from reviewapp.audit.models import AuditEvent
 
+from ..records.history import Subject, history_condition
+
 PAGE_SIZE = 50
 SEARCH_WINDOW = 50_000  # events (by id) per range scan of a data search
 SEARCH_BUDGET_SECONDS = 2.0  # a page's data search stops starting windows after this
@@ -60,6 +62,8 @@ class EventFilters:
     since: datetime | None = None  # created_at >= since
     until: datetime | None = None  # created_at < until
     search: str = ""
+    # A thing's history: its events and those of everything under it (records.history), e.g. a case's.
+    within: Subject | None = None
 
 
 @dataclass
@@ -94,6 +98,8 @@ def _filtered(filters: EventFilters) -> QuerySet[AuditEvent]:
     given = {"actor_type": filters.actor_type, "action": filters.action, "target_type": filters.target_type,
              "target_id": filters.target_id, "created_at__gte": filters.since, "created_at__lt": filters.until}
     events = events.filter(**{lookup: value for lookup, value in given.items() if value})
+    if filters.within is not None:
+        events = events.filter(history_condition(filters.within))
     if filters.search:
         events = _search(events, filters.search)
     return events

@@ -12,7 +12,7 @@ from django.views.decorators.http import require_GET
 from reviewapp.audit.models import AuditEvent
 
 from ..home import CONSOLE_PERMISSION
-from ..links import target_label, target_urls
+from ..links import target_label, target_url, target_urls
 from .forms import EventFilterForm
 from .selectors import SEARCH_TIMEOUT_MS, SearchTooSlow, chain_neighbours, events_page, named_in
 
@@ -35,8 +35,10 @@ def audit_events(request):
         event.target_link = links.get((event.target_type, event.target_id))
         event.target_label = target_label(event.target_type, event.target_id)
     query = urlencode({key: value for key, value in request.GET.items() if key != "before" and value})
+    within = form.cleaned_data["within"]
     return render(request, "compliance/audit/events.html", {
-        "form": form, "page": page, "events": events, "query": query, "too_slow": too_slow,
+        "form": form, "page": page, "events": events, "query": query, "too_slow": too_slow, "within": within,
+        "within_link": target_url(within.target_type, str(within.target_id)) if within else None,
         "timeout_seconds": SEARCH_TIMEOUT_MS // 1000,
     })
 
