@@ -238,6 +238,19 @@ def test_batches_are_bounded(world):
     assert run.counts["totals"] == {"cases": 3, "flags": 6, "excerpts": 12, "emails": 1}
 
 
+def test_the_oldest_of_a_count_is_the_earliest_across_batches(world):
+    """One row a batch, the earliest-delivered email taken first and a later one after it: the run still reports
+    the earliest delivery (not the last batch's), as the dry run's one query does."""
+    later = _delivered("later", ago=7 * DAY + HOUR / 2)
+    assert later.pk > world.emails.due.pk
+
+    dry = retention_purge(dry_run=True)
+    run = retention_purge(now=dry.as_of, batch_size=1)
+
+    earliest = OutboxMessage.objects.get(pk=world.emails.due.pk).delivered_at.isoformat()
+    assert run.counts["emails"] == dry.counts["emails"] == {"messages": 2, "oldest_delivered": earliest}
+
+
 def test_one_run_at_a_time(world):
     """A second purge while one runs (beat and an operator's command) removes nothing and says why."""
     import psycopg

@@ -17,11 +17,13 @@ A dry run (``dry_run=True``) changes nothing of the records: it stores its repor
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from flags.retention import flags_evidence_purge
@@ -35,6 +37,7 @@ from .models import PurgeRun
 # Cases whose due-ness is re-checked at once, inside each batch's transaction.
 _CASES_PER_CHECK = 200
 _RUN_LOCK_KEY = int.from_bytes(b"retpurge", "big")
+Removed = TypeVar("Removed")  # what an owner's purge returns of a batch
 
 
 class PurgeUnderWay(Exception):
@@ -51,8 +54,12 @@ def _group_add(counts: dict, group: str, *, cases: int, flags: int, excerpts: in
     entry["cases"] += cases
     entry["flags"] += flags
     entry["excerpts"] += excerpts
-    if entry["oldest_due"] is None or due_at.isoformat() < entry["oldest_due"]:
-        entry["oldest_due"] = due_at.isoformat()
+    entry["oldest_due"] = _earliest(entry["oldest_due"], due_at)
+
+
+def _earliest(oldest: str | None, when: datetime) -> str:
+    """The earlier of a count's ``oldest`` (ISO 8601, as PurgeRun.counts stores it) and ``when``."""
+    return when.isoformat() if oldest is None or when.isoformat() < oldest else oldest
 
 
 def retention_purge(*, dry_run: bool = False, source: str = PurgeRun.Source.COMMAND, now: datetime | None = None,
@@ -109,40 +116,45 @@ def _purge_case_evidence(counts: dict, *, now: datetime, batch_size: int, run: s
 
 
 def _purge_set_aside_evidence(counts: dict, *, now: datetime, batch_size: int, run: str) -> int:
-    batches, after_id = 0, 0
-    while True:
-        with transaction.atomic():
-            rows = list(selectors.set_aside_due(now=now).filter(flag_id__gt=after_id).order_by("flag_id")
-                        .values_list("flag_id", "set_aside_at")[:batch_size])
-            if not rows:
-                return batches
-            after_id = rows[-1][0]
-            removed = flags_evidence_purge(flag_ids=[flag for flag, _ in rows], at=now, run=run)
-        batches += 1
-        set_aside_at = dict(rows)
+    def tally(set_aside_at: dict[int, datetime], removed: dict[int, int]) -> None:
         for flag_id, excerpts in removed.items():
             due_at = set_aside_at[flag_id] + timedelta(days=settings.RETENTION_UNDECIDED_EVIDENCE_DAYS)
             _group_add(counts, selectors.SET_ASIDE, cases=0, flags=1, excerpts=excerpts, due_at=due_at)
 
+    return _purge_in_key_order(selectors.set_aside_due(now=now), key="flag_id", when="set_aside_at",
+                               batch_size=batch_size, tally=tally,
+                               purge=lambda flag_ids: flags_evidence_purge(flag_ids=flag_ids, at=now, run=run))
+
 
 def _purge_email_bodies(counts: dict, *, now: datetime, batch_size: int, run: str) -> int:
-    batches, after_id = 0, 0
     emails = counts["emails"]
-    while True:
-        with transaction.atomic():
-            rows = list(selectors.emails_due(now=now).filter(id__gt=after_id).order_by("id")
-                        .values_list("id", "delivered_at")[:batch_size])
-            if not rows:
-                return batches
-            after_id = rows[-1][0]
-            changed = outbox_email_bodies_purge(message_ids=[pk for pk, _ in rows], at=now, run=run)
-        batches += 1
-        delivered_at = dict(rows)
+
+    def tally(delivered_at: dict[int, datetime], changed: list[int]) -> None:
         for pk in changed:
             emails["messages"] += 1
-            when = delivered_at[pk].isoformat()
-            if emails["oldest_delivered"] is None or when < emails["oldest_delivered"]:
-                emails["oldest_delivered"] = when
+            emails["oldest_delivered"] = _earliest(emails["oldest_delivered"], delivered_at[pk])
+
+    return _purge_in_key_order(selectors.emails_due(now=now), key="id", when="delivered_at",
+                               batch_size=batch_size, tally=tally,
+                               purge=lambda ids: outbox_email_bodies_purge(message_ids=ids, at=now, run=run))
+
+
+def _purge_in_key_order(due: QuerySet, *, key: str, when: str, batch_size: int, purge: Callable[[list[int]], Removed],
+                        tally: Callable[[dict[int, datetime], Removed], None]) -> int:
+    """Purge the rows of ``due`` (re-read in each batch's transaction, so a row no longer due is left) at most
+    ``batch_size`` at a time, in ``key`` order from after the last batch's: a row the owner's purge skipped
+    (another transaction holds it) is not tried again in this run. ``tally`` gets each batch's ``key`` → ``when``
+    and what ``purge`` removed, once the batch has committed. Returns the number of batches."""
+    batches, after = 0, 0
+    while True:
+        with transaction.atomic():
+            rows = list(due.filter(**{f"{key}__gt": after}).order_by(key).values_list(key, when)[:batch_size])
+            if not rows:
+                return batches
+            after = rows[-1][0]
+            removed = purge([pk for pk, _ in rows])
+        batches += 1
+        tally(dict(rows), removed)
 
 
 @transaction.atomic
