@@ -213,3 +213,14 @@ def test_case_decision_appeal_and_share_pages_link_their_history_only_for_compli
         url, pk = pages[subject_type]
         answer = client.get(url)
         assert answer.status_code == 200 and "?within=" not in answer.content.decode(), url
+
+
+def test_a_history_is_the_same_when_its_ids_are_too_many_to_list(journey, monkeypatch):
+    """Past MAX_LISTED ids of a kind, the trail is asked with a subquery instead of a list: the same events."""
+    from reviewapp.compliance.records import history
+
+    subjects = [Subject("cases.case", journey["case"].pk), Subject("appeals.appeal", journey["appeal"].pk)]
+    listed = [set(history_events(subject).values_list("pk", flat=True)) for subject in subjects]
+    monkeypatch.setattr(history, "MAX_LISTED", 0)
+    assert [set(history_events(subject).values_list("pk", flat=True)) for subject in subjects] == listed
+    assert all(listed)

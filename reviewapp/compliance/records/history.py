@@ -7,7 +7,7 @@ Forum shares made from it or naming its account and their pushes, and the outbox
 webhooks, emails to the holder, posts to the hub) made for any of these — so "the history of case 12" is
 the events whose target is any of them, and the grouping events whose data lists the case.
 
-What lies under what (``SUBJECT_TYPES``, each one query, the rows below it found by subqueries):
+What lies under what (``SUBJECT_TYPES``):
 
   case          its flags and their batches, notes, grouping events naming it, the shares proposed from it,
                 and every decision of the case with what lies under a decision
@@ -18,8 +18,9 @@ What lies under what (``SUBJECT_TYPES``, each one query, the rows below it found
   share         its pushes (a share's versions, approval and withdrawals are recorded against the share)
 
 and, for all of them, the outbox messages whose target is any of the above. The query is one statement
-whatever the size of the case (a case with 10,000 flags costs a subquery, not 10,000 parameters), and pages
-by event id like the explorer's (selectors.events_page).
+over the trail: the rows under the subject are found first (a query per kind, on the small tables), and the
+trail is then asked for each kind's ids as a list, so every branch is a lookup on its (target_type,
+target_id) index whatever the size of the trail (``_listed``); it pages by event id like the explorer's.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from ..links import target_label
 
 CASE, DECISION, APPEAL, SHARE = "cases.case", "cases.decision", "appeals.appeal", "forum.shareproposal"
 SUBJECT_TYPES = (CASE, DECISION, APPEAL, SHARE)
+MAX_LISTED = 10_000  # ids of one kind passed to the trail's query as a list (_listed)
 
 
 class UnknownSubject(ValueError):
@@ -131,10 +133,22 @@ def _under(subject: Subject) -> tuple[Targets, list[Q]]:
     return _under_shares(ShareProposal.objects.filter(pk=pk)), []
 
 
+def _listed(ids: QuerySet) -> list[str] | QuerySet:
+    """The ids a subquery finds, as a list (up to MAX_LISTED of them), else the subquery itself.
+
+    A list makes each branch of the final OR an exact lookup on the trail's (target_type, target_id) index; a
+    subquery inside an OR is a filter PostgreSQL applies to every event of that type, so only a case with more
+    than MAX_LISTED flags pays that (for its flags' events alone)."""
+    found = list(ids.values_list("_as_text", flat=True).distinct()[: MAX_LISTED + 1])
+    return found if len(found) <= MAX_LISTED else ids
+
+
 def _any(targets: Targets) -> Q:
     combined = Q(pk__in=[])
     for target_type, ids in targets:
-        combined |= Q(target_type=target_type, target_id__in=ids)
+        listed = _listed(ids)
+        if not isinstance(listed, list) or listed:  # an empty list finds nothing: leave it out
+            combined |= Q(target_type=target_type, target_id__in=listed)
     return combined
 
 
