@@ -25,18 +25,10 @@ from reviewapp.people.auth import REALM
 
 from .formats import MEDIA_TYPES
 from .forms import DEFAULT_DAYS, ExportRangeForm
-from .selectors import DATASETS, FORMATS, Column, Dataset
+from .selectors import DATASETS, FORMATS, KIND_HELP, Column, Dataset
 from .views import export_response
 
 TAGS = ["compliance"]
-KIND_HELP = {  # selectors.Column.kind
-    "int": "integer",
-    "text": "text",
-    "time": "ISO 8601 UTC timestamp with microseconds (2026-01-05T10:00:00.000000Z)",
-    "bool": "true or false",
-    "json": "JSON (in CSV, its text)",
-    "list": "list of text (in CSV, space-separated; in JSONL, an array)",
-}
 
 
 class ReadsConsole(BasePermission):
@@ -64,7 +56,7 @@ class ExportsApiView(APIView):
 
 
 def _column_line(column: Column) -> str:
-    return f"- `{column.name}`: {KIND_HELP[column.kind]}" + (f". {column.help}" if column.help else "")
+    return f"- `{column.name}`: {column.kind_help}" + (f". {column.help}" if column.help else "")
 
 
 def columns_markdown(dataset: Dataset) -> str:

@@ -33,6 +33,15 @@ class ExportRange:
         return datetime.combine(self.last + timedelta(days=1), time.min, tzinfo=UTC)
 
 
+def range_ending(last: date) -> ExportRange:
+    """The default range: the ``DEFAULT_DAYS`` days ending with ``last``."""
+    return ExportRange(first=last - timedelta(days=DEFAULT_DAYS - 1), last=last)
+
+
+def utc_today() -> date:
+    return timezone.now().astimezone(UTC).date()
+
+
 class IsoDateField(forms.DateField):
     """YYYY-MM-DD only (an HTML date input sends that), so a day and a month are never swapped."""
 
@@ -69,8 +78,8 @@ class ExportRangeForm(forms.Form):
         data = super().clean()
         if "from" in self.errors or "to" in self.errors:
             return data
-        last = data.get("to") or timezone.now().astimezone(UTC).date()
-        first = data.get("from") or last - timedelta(days=DEFAULT_DAYS - 1)
+        last = data.get("to") or utc_today()
+        first = data.get("from") or range_ending(last).first
         if last < first:
             self.add_error("to", "Must not be before From.")
         else:
@@ -93,7 +102,7 @@ class ExportForm(ExportRangeForm):
     """The export page's form: which dataset, which format, and the range."""
 
     dataset = forms.ChoiceField(choices=[(d.slug, d.title) for d in DATASETS.values()], label="Dataset",
-                                widget=forms.RadioSelect)
+                                widget=forms.RadioSelect, initial="decisions")
     fmt = forms.ChoiceField(choices=[(fmt, FORMAT_LABELS[fmt]) for fmt in FORMATS], label="Format",
                             widget=forms.RadioSelect, initial="csv")
 

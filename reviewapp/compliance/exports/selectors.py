@@ -67,6 +67,16 @@ class JsonText(Func):
     output_field = models.TextField()
 
 
+KIND_HELP = {  # Column.kind, as the export page and the API's schema explain it
+    "int": "integer",
+    "text": "text",
+    "time": "ISO 8601 UTC timestamp with microseconds (2026-01-05T10:00:00.000000Z)",
+    "bool": "true or false",
+    "json": "JSON (in CSV, its text)",
+    "list": "list of text (in CSV, space-separated; in JSONL, an array)",
+}
+
+
 @dataclass(frozen=True)
 class Column:
     """One column of an export. ``kind`` says how it is written:
@@ -82,6 +92,10 @@ class Column:
     expression: object
     kind: str = "text"
     help: str = ""
+
+    @property
+    def kind_help(self) -> str:
+        return KIND_HELP[self.kind]
 
     def csv_expression(self):
         expression = self.expression if not isinstance(self.expression, str) else F(self.expression)
