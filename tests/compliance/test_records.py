@@ -129,6 +129,12 @@ def test_the_decision_record_holds_every_event_of_the_journey_in_order_each_link
     assert "Reversed on appeal" in html and withdrawal.reason in html
     approved = AuditEvent.objects.get(action="decision.approved", target_id=str(decision.pk))
     sections = html[: html.index('id="timeline-h"')]
+    handling = sections[sections.index('id="handling-h"'): sections.index('id="decisions-h"')]
+    opened = AuditEvent.objects.get(action="evidence.opened")
+    claimed = AuditEvent.objects.get(action="case.claimed", target_type="cases.case")
+    assert "dana · Raw evidence opened (review)" in handling and "dana · Case claimed" in handling
+    for event in (opened, claimed):
+        assert reverse("compliance:audit-event", args=[event.pk]) in handling
     assert reverse("compliance:audit-event", args=[approved.pk]) in sections
     # The webhook that applied the suspension (a second one lifted it on reversal): delivered, with its event.
     webhook = OutboxMessage.objects.filter(kind="enforcement", target_type="cases.decision",

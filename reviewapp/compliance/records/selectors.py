@@ -23,6 +23,7 @@ from django.db.models import Count, F, Max, Min, Prefetch, Q, QuerySet, Sum
 
 from appeals.models import Appeal, AppealMessage
 from flags.models import Flag
+from reviewapp.audit.actions import AuditAction
 from reviewapp.audit.models import AuditEvent
 from reviewapp.cases.models import Decision
 from reviewapp.forum.models import ShareAccount, ShareProposal, ShareWithdrawal
@@ -32,6 +33,8 @@ from reviewapp.policy.models import Clause
 from .history import CASE, Subject, history_events
 
 PAGE_SIZE = 50
+HANDLING = frozenset({AuditAction.CASE_CLAIMED, AuditAction.CASE_RELEASED, AuditAction.CASE_CLAIM_LAPSED,
+                      AuditAction.EVIDENCE_OPENED})
 TIMELINE_LIMIT = 1000  # events shown in a record's timeline; the rest are a click away in the explorer
 
 
@@ -83,6 +86,11 @@ class Record:
     timeline_more: bool
     subject: Subject
     _events: dict[tuple[str, str, str], AuditEvent] = field(default_factory=dict)
+
+    @property
+    def handling(self) -> list[AuditEvent]:
+        """Who held the case and who opened its evidence, and when (claims, releases, lapses, openings)."""
+        return [event for event in self.timeline if event.action in HANDLING]
 
     def event_for(self, action: str, target_type: str, target_id) -> AuditEvent | None:
         """The first event of the timeline with this action and target (None when the timeline has none)."""
