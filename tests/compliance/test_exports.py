@@ -1,5 +1,6 @@
-"""Exports (issue 11): the streaming read of reviewapp/compliance/exports/selectors.py. The console page, the API
-and the bench are not built yet (see the exports selectors' module docstring for the design)."""
+"""Exports (issue 11): the streaming read of reviewapp/compliance/exports/selectors.py and the console's download.
+The API is test_exports_api.py, the export page test_exports_page.py (and _e2e.py), every field of every dataset
+round-tripped test_exports_roundtrip.py; the 1,000,000-row measurement is ``python -m bench --mode export``."""
 
 from __future__ import annotations
 
