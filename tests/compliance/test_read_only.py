@@ -29,7 +29,6 @@ from __future__ import annotations
 import importlib
 import json
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -38,7 +37,7 @@ from django.core import signing
 from django.db import connection
 from django.middleware.csrf import _get_new_csrf_string
 from django.test import Client
-from django.urls import URLPattern, URLResolver, get_resolver, resolve
+from django.urls import resolve
 from django.urls.exceptions import Resolver404
 
 from appeals.services import Upload, appeal_file
@@ -49,6 +48,7 @@ from reviewapp.cases.services.decisions import decision_record
 from reviewapp.people.roles import Role
 from tests.appeals.conftest import PDF, enforced_decision
 from tests.factories import FlaggedCaseFactory
+from tests.support_routes import concrete_paths, every_id, parameter_values, schema_operations, walk
 
 METHODS = ("post", "put", "patch", "delete")
 REFUSED = {401, 403, 404, 405}  # 401: the detectors' intake asks for a detector token, not a session
@@ -97,7 +97,7 @@ class World:
     strings: dict[str, list[str]]
 
     def every_id(self) -> list[int]:
-        return sorted({pk for pks in self.ids.values() for pk in pks})
+        return every_id(self)
 
 
 @pytest.fixture
@@ -155,91 +155,9 @@ def world(detector, detector_token, policy, make_staff, settings, tmp_path) -> W
     return World(officer=officer, ids=ids, strings=strings)
 
 
-# Which seeded ids fill an int parameter, by what the route says it is (first match wins); a route that says
-# nothing known gets every seeded id.
-_ID_RULES: list[tuple[str, str, str]] = [
-    # (pattern on the route text, parameter name pattern, kind of id)
-    (r"attachment", r"attachment", "attachment"),
-    (r"attachments/", r"pk", "attachment"),
-    (r"appeal", r"pk|id", "appeal"),
-    (r"statements/", r"pk|id", "statement"),
-    (r"decisions/", r"pk|id", "decision"),
-    (r"campaigns/", r"pk|id", "campaign"),
-    (r"propose/", r"pk", "case"),
-    (r"cases/", r"pk|id", "case"),
-    (r"staff/", r"pk|id", "user"),
-    (r"detectors/tokens/", r"pk|id", "token"),
-    (r"detectors/", r"pk|id", "detector"),
-    (r"shares/|proposals/", r"pk|id", "share"),
-    (r"flags/", r"pk|id", "flag"),
-    (r"^/?audit/", r"pk|id", "audit"),
-    (r"policy/", r"number", "version"),
-]
-
-
 def _values(world: World, route: str, name: str, kind: str) -> list:
-    if kind == "str":
-        for key, values in world.strings.items():
-            if re.fullmatch(key, name) or (key == "kind" and name == "kind"):
-                return values
-        raise LookupError(name)
-    for where, names, what in _ID_RULES:
-        if re.search(where, route) and re.fullmatch(names, name) and world.ids.get(what):
-            return world.ids[what]
-    return world.every_id()
-
-
-# ── walking the URL conf ────────────────────────────────────────────────────────────────────────────────────────
-
-@dataclass(frozen=True)
-class Route:
-    text: str  # the whole route, as the patterns spell it
-    name: str  # namespace:name
-    callback: object
-
-
-def walk(resolver: URLResolver | None = None, prefix: str = "", namespace: str = "") -> Iterator[Route]:
-    resolver = resolver or get_resolver()
-    for pattern in resolver.url_patterns:
-        if isinstance(pattern, URLResolver):
-            inner = namespace + (f"{pattern.namespace}:" if pattern.namespace else "")
-            yield from walk(pattern, prefix + str(pattern.pattern), inner)
-        elif isinstance(pattern, URLPattern):
-            yield Route(prefix + str(pattern.pattern), namespace + (pattern.name or ""), pattern.callback)
-
-
-_CONVERTER = re.compile(r"(?<!\?P)<(?:(?P<conv>\w+):)?(?P<name>\w+)>")
-_GROUP = re.compile(r"\(\?P<(?P<name>\w+)>[^)]*\)")
-
-
-def _params(text: str) -> list[tuple[str, str]]:
-    """The route's parameters as (name, int|str)."""
-    found = [(m["name"], "int" if m["conv"] == "int" else "str") for m in _CONVERTER.finditer(text)]
-    # A regex group (DRF's routers): numeric by the pattern, or by its name.
-    found += [(m["name"], "str" if m["name"] in ("format", "token", "slug", "queue", "kind") else "int")
-              for m in _GROUP.finditer(text)]
-    return found
-
-
-def concrete_paths(route: Route, world: World) -> list[str]:
-    """Real paths for a route, each checked to resolve to the route's own view."""
-    combos: list[dict] = [{}]
-    for name, kind in _params(route.text):
-        values = _values(world, route.text, name, kind)
-        combos = [{**combo, name: value} for combo in combos for value in values]
-    paths = []
-    for combo in combos:
-        text = _GROUP.sub(lambda m, c=combo: str(c[m["name"]]), route.text)
-        text = _CONVERTER.sub(lambda m, c=combo: str(c[m["name"]]), text)
-        text = text.replace("^", "").replace("$", "").replace("/?", "/").replace("\\.", ".")
-        path = "/" + text
-        try:
-            match = resolve(path)
-        except Resolver404:
-            continue
-        if match.func is route.callback:
-            paths.append(path)
-    return paths
+    """Seeded values for a parameter (the URL conf's walk and the rules are tests/support_routes.py's)."""
+    return parameter_values(world, route, name, kind)
 
 
 # ── what "nothing changed" is ───────────────────────────────────────────────────────────────────────────────────
@@ -395,21 +313,8 @@ def url_conf_sweep(client: Client, headers: dict, world: World, *, skip: set[str
     return attempts, unfilled
 
 
-def schema_operations() -> list[tuple[str, str, dict]]:
-    from drf_spectacular.generators import SchemaGenerator
-
-    schema = SchemaGenerator().get_schema(request=None, public=True)
-    components = schema.get("components", {}).get("schemas", {})
-    operations = []
-    for path, items in schema["paths"].items():
-        for method, operation in items.items():
-            if method in METHODS:
-                operations.append((path, method, operation))
-    return operations, components
-
-
 def schema_sweep(client: Client, headers: dict, world: World, *, skip_paths: set[str] = frozenset()) -> list[Attempt]:
-    operations, components = schema_operations()
+    operations, components = schema_operations(METHODS)
     assert operations, "the schema lists no write operation: the generator is not reading the API"
     attempts = []
     for template, method, operation in operations:
@@ -435,7 +340,7 @@ def test_a_compliance_officer_changes_nothing_through_any_write_route(world):
     before, tail = table_sums(), audit_tail()
     attempts, unfilled = url_conf_sweep(client, headers, world, skip=set(ALLOWED))
     attempts += schema_sweep(client, headers, world)
-    assert not unfilled, "routes the sweep could not try (teach _ID_RULES/world.strings their parameters):\n" + \
+    assert not unfilled, "routes the sweep could not try (teach tests/support_routes.ID_RULES or world.strings their parameters):\n" + \
         "\n".join(unfilled)
     assert len({a.name for a in attempts}) > 50 and any(a.path.startswith("/api/v1/") for a in attempts)
     assert not refusal_problems(attempts), "answered as if allowed, or wrote:\n" + "\n".join(refusal_problems(attempts))
