@@ -340,7 +340,7 @@ def test_a_compliance_officer_changes_nothing_through_any_write_route(world):
     before, tail = table_sums(), audit_tail()
     attempts, unfilled = url_conf_sweep(client, headers, world, skip=set(ALLOWED))
     attempts += schema_sweep(client, headers, world)
-    assert not unfilled, "routes the sweep could not try (teach tests/support_routes.ID_RULES or world.strings their parameters):\n" + \
+    assert not unfilled, "routes the sweep could not try (teach support_routes.ID_RULES or world.strings):\n" + \
         "\n".join(unfilled)
     assert len({a.name for a in attempts}) > 50 and any(a.path.startswith("/api/v1/") for a in attempts)
     assert not refusal_problems(attempts), "answered as if allowed, or wrote:\n" + "\n".join(refusal_problems(attempts))
