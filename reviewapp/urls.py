@@ -2,7 +2,7 @@ from csp.decorators import csp_update
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from reviewapp.core.views import healthz
+from reviewapp.core.views import healthz, metrics
 
 urlpatterns = [
     path("", include("reviewapp.core.urls")),
@@ -14,6 +14,7 @@ urlpatterns = [
     path("appeals/", include("appeals.urls")),
     path("review/appeals/", include("reviewapp.core.appeal_review_urls")),  # appeals' pages and the two that read flags
     path("healthz", healthz, name="healthz"),
+    path("metrics", metrics, name="metrics"),  # Prometheus (README "Metrics")
     path("api/v1/", include("flags.urls")),
     path("api/v1/", include("reviewapp.cases.urls")),
     path("api/v1/", include("appeals.staff_api_urls")),

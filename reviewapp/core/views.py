@@ -3,17 +3,19 @@ import logging
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import RequestDataTooBig
-from django.http import HttpResponseServerError, JsonResponse
+from django.http import HttpResponse, HttpResponseForbidden, HttpResponseServerError, JsonResponse
 from django.shortcuts import render
 from django.template import loader
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import requires_csrf_token
 from django.views.decorators.http import require_GET, require_safe
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from reviewapp.people.navigation import items_for
 
 from .health import health_checks
 from .home import home_context
+from .metrics import metrics_access_allowed, metrics_exposition
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +38,24 @@ def healthz(request):
             (log.error if check in failing else log.warning)("healthz: %s is %s: %s", check.name, check.state,
                                                              check.detail)
     return JsonResponse(body, status=200 if not failing else 503)
+
+
+@never_cache
+@require_GET
+def metrics(request):
+    """Prometheus text exposition (core/metrics.py), to loopback or a bearer of METRICS_TOKEN; 403 to anyone else.
+
+    Never a 500: a part that cannot be read is exposed as ``reviewapp_metrics_section_up 0``, and an error
+    past that answers 503 with the same gauge, so the scrape says what failed.
+    """
+    if not metrics_access_allowed(request):
+        return HttpResponseForbidden("Metrics are served to loopback or with the metrics token.\n",
+                                     content_type="text/plain")
+    try:
+        return HttpResponse(metrics_exposition(), content_type=CONTENT_TYPE_LATEST)
+    except Exception:
+        log.exception("metrics: the exposition failed")
+        return HttpResponse(b"reviewapp_metrics_up 0\n", status=503, content_type=CONTENT_TYPE_LATEST)
 
 
 @login_required

@@ -350,6 +350,9 @@ HEALTH_OUTBOX_MAX_AGE_SECONDS = env_int("HEALTH_OUTBOX_MAX_AGE_SECONDS", 300)
 HEALTH_PENDING_FLAG_MAX_AGE_SECONDS = env_int("HEALTH_PENDING_FLAG_MAX_AGE_SECONDS", 600)
 # How long a committed audit event may wait for the sequencer (normally milliseconds; beat runs it every second).
 HEALTH_AUDIT_SEQUENCE_MAX_AGE_SECONDS = env_int("HEALTH_AUDIT_SEQUENCE_MAX_AGE_SECONDS", 60)
+# GET /metrics (Prometheus, reviewapp/core/metrics.py) answers loopback, or a scrape that sends
+# "Authorization: Bearer <METRICS_TOKEN>" when this is set; every other request gets 403.
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
 FLAGS_RECONCILE_INTERVAL = timedelta(seconds=env_int("FLAGS_RECONCILE_INTERVAL_SECONDS", 30))
 OUTBOX_RECONCILE_INTERVAL = timedelta(seconds=env_int("OUTBOX_RECONCILE_INTERVAL_SECONDS", 15))
 # Only events after the last checkpoint are unwitnessed: checkpoint every minute in which the chain grew.
