@@ -268,12 +268,18 @@ def _statement_issue(decision: Decision, *, now: datetime) -> StatementOfReasons
     return statement
 
 
+# The rows a lift or a reversal locks: the decision and its account, never the policy version it reads along
+# (published versions are immutable, and the application's database role may not lock them: README
+# "Database roles").
+_LOCKED = ("self", "account")
+
+
 @transaction.atomic
 def decisions_lift_expired(*, now: datetime | None = None) -> int:
     """Periodic (beat): lift temporary actions whose time is up, through the outbox, and audit each."""
     now = now or timezone.now()
-    due = list(Decision.objects.select_for_update(skip_locked=True).select_related("account", "policy_version")
-               .filter(state=Decision.State.ENFORCED, ends_at__lte=now))
+    due = list(Decision.objects.select_for_update(skip_locked=True, of=_LOCKED)
+               .select_related("account", "policy_version").filter(state=Decision.State.ENFORCED, ends_at__lte=now))
     for decision in due:
         decision.lifted_at = now
         decision_transition(decision=decision, to=Decision.State.LIFTED, actor=SYSTEM, reason="expired",
@@ -369,7 +375,8 @@ def decision_reverse_on_appeal(*, decision: Decision, actor, appeal_id: int, rea
     account's status follows, and ``events.decision_overturned`` is sent (documented in events.py)."""
     from ..events import decision_overturned
 
-    decision = Decision.objects.select_for_update().select_related("account", "policy_version").get(pk=decision.pk)
+    decision = (Decision.objects.select_for_update(of=_LOCKED).select_related("account", "policy_version")
+                .get(pk=decision.pk))
     if Decision.State.REVERSED not in DECISION_TRANSITIONS[decision.state]:
         raise PolicyViolation(f"decision {decision.pk} is {decision.get_state_display().lower()}; "
                               "only an enforced or lifted decision can be reversed")
