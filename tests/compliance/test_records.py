@@ -141,6 +141,14 @@ def test_the_decision_record_holds_every_event_of_the_journey_in_order_each_link
                                            target_id=str(decision.pk)).order_by("pk").first()
     delivered = AuditEvent.objects.get(action="outbox.delivered", target_id=str(webhook.pk))
     assert reverse("compliance:audit-event", args=[delivered.pk]) in sections
+    # Everything sent for the case — webhooks, the holder's emails, the Forum posts — with its delivery's event.
+    deliveries = sections[sections.index('id="deliveries-h"'): sections.index('id="appeals-h"')]
+    kinds = set()
+    for message in OutboxMessage.objects.all():
+        event = AuditEvent.objects.get(action="outbox.delivered", target_id=str(message.pk))
+        assert reverse("compliance:audit-event", args=[event.pk]) in deliveries, message
+        kinds.add(message.kind)
+    assert {"enforcement", "email", "forum_push"} <= kinds
     # And the event links back to the record.
     event_page = client.get(reverse("compliance:audit-event", args=[approved.pk])).content.decode()
     assert reverse("compliance:decision", args=[decision.pk]) in event_page

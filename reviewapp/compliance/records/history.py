@@ -143,21 +143,31 @@ def _listed(ids: QuerySet) -> list[str] | QuerySet:
     return found if len(found) <= MAX_LISTED else ids
 
 
-def _any(targets: Targets) -> Q:
+def _any_listed(targets: list[tuple[str, list[str] | QuerySet]]) -> Q:
+    """Any of these targets, given their ids (``_listed``); a kind with none is left out."""
     combined = Q(pk__in=[])
-    for target_type, ids in targets:
-        listed = _listed(ids)
-        if not isinstance(listed, list) or listed:  # an empty list finds nothing: leave it out
+    for target_type, listed in targets:
+        if not isinstance(listed, list) or listed:
             combined |= Q(target_type=target_type, target_id__in=listed)
     return combined
+
+
+def _any(targets: Targets) -> Q:
+    return _any_listed([(target_type, _listed(ids)) for target_type, ids in targets])
+
+
+def messages_under(subject: Subject) -> QuerySet[OutboxMessage]:
+    """The outbox messages sent for ``subject`` or anything under it (webhooks, emails, Forum posts)."""
+    return OutboxMessage.objects.filter(_any(_under(subject)[0]))
 
 
 def history_condition(subject: Subject) -> Q:
     """The events of ``subject`` and of everything under it (module docstring), as a condition on AuditEvent;
     with the events of the outbox messages sent for any of them."""
     targets, named_in_data = _under(subject)
-    messages = OutboxMessage.objects.filter(_any(targets))
-    condition = _any([*targets, ("outbox.outboxmessage", _ids(messages))])
+    listed = [(target_type, _listed(ids)) for target_type, ids in targets]
+    messages = OutboxMessage.objects.filter(_any_listed(listed))
+    condition = _any_listed([*listed, ("outbox.outboxmessage", _listed(_ids(messages)))])
     for extra in named_in_data:
         condition |= extra
     return condition

@@ -16,10 +16,9 @@ linked to its event. The sections link the events they come from (``Record.event
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass, field
 
-from django.db.models import Count, F, Max, Min, Prefetch, Q, QuerySet, Sum
+from django.db.models import Count, F, Max, Min, Prefetch, QuerySet, Sum
 
 from appeals.models import Appeal, AppealMessage
 from flags.models import Flag
@@ -30,7 +29,7 @@ from reviewapp.forum.models import ShareAccount, ShareProposal, ShareWithdrawal
 from reviewapp.outbox.models import OutboxMessage
 from reviewapp.policy.models import Clause
 
-from .history import CASE, Subject, history_events
+from .history import CASE, Subject, history_events, messages_under
 
 PAGE_SIZE = 50
 HANDLING = frozenset({AuditAction.CASE_CLAIMED, AuditAction.CASE_RELEASED, AuditAction.CASE_CLAIM_LAPSED,
@@ -79,7 +78,7 @@ class Record:
     decisions: list[Decision]  # every decision of the case, oldest first (this one among them)
     flags: list[FlagSummary]
     appeals: list[Appeal]  # of every decision of the case, with their messages
-    deliveries: list[OutboxMessage]  # enforcement webhooks and emails for the case's decisions and appeals
+    deliveries: list[OutboxMessage]  # everything sent for the case: webhooks, emails, Forum posts
     shares: list[ShareProposal]  # made from the case or naming its account
     withdrawals: list[ShareWithdrawal]
     timeline: list[AuditEvent]  # the case's history, oldest first, at most TIMELINE_LIMIT
@@ -117,15 +116,16 @@ def decision_record(decision: Decision) -> Record:
                    .prefetch_related(Prefetch("messages", queryset=AppealMessage.objects.select_related("author")),
                                      "attachments")
                    .order_by("filed_at", "pk"))
-    targets = [("cases.decision", str(pk)) for pk in decision_ids] + [("appeals.appeal", str(a.pk)) for a in appeals]
-    deliveries = _deliveries(targets)
+    subject = Subject(CASE, case_id)
+    deliveries = list(messages_under(subject).only(
+        "pk", "kind", "state", "attempts", "target_type", "target_id", "created_at", "delivered_at")
+        .order_by("created_at", "pk"))
     account_id = this.account_id
     shares = list(ShareProposal.objects.filter(
         pk__in=ShareAccount.objects.filter(account_id=account_id).values("version__proposal_id"))
         .union(ShareProposal.objects.filter(case_id=case_id)).order_by("proposed_at", "pk"))
     withdrawals = list(ShareWithdrawal.objects.filter(proposal__in=[s.pk for s in shares])
                        .select_related("withdrawn_by").order_by("withdrawn_at", "pk"))
-    subject = Subject(CASE, case_id)
     timeline = list(history_events(subject).order_by("created_at", "pk")[: TIMELINE_LIMIT + 1])
     more = len(timeline) > TIMELINE_LIMIT
     timeline = timeline[:TIMELINE_LIMIT]
@@ -133,18 +133,3 @@ def decision_record(decision: Decision) -> Record:
     for event in timeline:
         events.setdefault((event.action, event.target_type, event.target_id), event)
     return Record(this, decisions, flags, appeals, deliveries, shares, withdrawals, timeline, more, subject, events)
-
-
-def _deliveries(targets: list[tuple[str, str]]) -> list[OutboxMessage]:
-    by_type: dict[str, list[str]] = defaultdict(list)
-    for target_type, target_id in targets:
-        by_type[target_type].append(target_id)
-    condition = None
-    for target_type, ids in by_type.items():
-        part = Q(target_type=target_type, target_id__in=ids)
-        condition = part if condition is None else condition | part
-    if condition is None:
-        return []
-    return list(OutboxMessage.objects.filter(condition).only(
-        "pk", "kind", "state", "attempts", "target_type", "target_id", "created_at", "delivered_at")
-        .order_by("created_at", "pk"))
