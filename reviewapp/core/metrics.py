@@ -324,6 +324,10 @@ _registry = CollectorRegistry(auto_describe=False)
 _registry.register(ReviewappCollector())
 
 
+# The classic Prometheus text format, which generate_latest writes (and every Prometheus version reads).
+METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
 def metrics_exposition() -> bytes:
     """The Prometheus text exposition of every metric above."""
     return generate_latest(_registry)

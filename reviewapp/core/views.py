@@ -9,13 +9,12 @@ from django.template import loader
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import requires_csrf_token
 from django.views.decorators.http import require_GET, require_safe
-from prometheus_client import CONTENT_TYPE_LATEST
 
 from reviewapp.people.navigation import items_for
 
 from .health import health_checks
 from .home import home_context
-from .metrics import metrics_access_allowed, metrics_exposition
+from .metrics import METRICS_CONTENT_TYPE, metrics_access_allowed, metrics_exposition
 
 log = logging.getLogger(__name__)
 
@@ -52,10 +51,10 @@ def metrics(request):
         return HttpResponseForbidden("Metrics are served to loopback or with the metrics token.\n",
                                      content_type="text/plain")
     try:
-        return HttpResponse(metrics_exposition(), content_type=CONTENT_TYPE_LATEST)
+        return HttpResponse(metrics_exposition(), content_type=METRICS_CONTENT_TYPE)
     except Exception:
         log.exception("metrics: the exposition failed")
-        return HttpResponse(b"reviewapp_metrics_up 0\n", status=503, content_type=CONTENT_TYPE_LATEST)
+        return HttpResponse(b"reviewapp_metrics_up 0\n", status=503, content_type=METRICS_CONTENT_TYPE)
 
 
 @login_required
