@@ -16,7 +16,7 @@ help:
 	@echo "make test   - run the whole test suite against real PostgreSQL, Celery and Chromium"
 	@echo "make lint   - ruff, and import-linter's check of DESIGN.md's one-way layers ([tool.importlinter])"
 	@echo "make mutation - mutmut over the case and appeal services against the review tests (not part of make test)"
-	@echo "make bench  - ingestion, grouping and review under the real stack, as ratios to COPY (python -m bench --help)"
+	@echo "make bench  - ingestion, grouping, review, Forum matching and exports, as ratios to COPY (python -m bench --help)"
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "reviewapp needs Python 3.11+ ($(PYTHON) is older)"; exit 1; }
@@ -52,7 +52,8 @@ mutation: $(STAMP)
 	$(BIN)/mutmut run --max-children 1 $(MUTANTS)
 	$(BIN)/mutmut results
 
-# Prints rates and ratios; never fails on a missed goal. BENCH_ARGS="--flags 20000", "--mode stack", "--profile" or "--memory".
+# Prints rates and ratios; never fails on a missed goal. BENCH_ARGS="--flags 20000", "--mode stack", "--mode export",
+# "--profile" or "--memory".
 bench: $(STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)
 

@@ -37,20 +37,21 @@ TABLES = ("cases_account", "forum_accountpseudonym", "forum_localfingerprint")
 BULK = 100_000
 
 
-def _secondary_indexes() -> tuple[list[str], list[str]]:
+def secondary_indexes(tables: tuple[str, ...] = TABLES) -> tuple[list[str], list[str]]:
     """(drop, create): statements that take the tables' unique and foreign-key constraints and plain indexes off,
-    and those that put them back exactly (their definitions from the catalog). Primary keys stay."""
+    and those that put them back exactly (their definitions from the catalog). Primary keys stay. (bench/export.py
+    loads the audit trail this way too.)"""
     from django.db import connection
 
     with connection.cursor() as cursor:
         cursor.execute("""SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid), contype
                           FROM pg_constraint WHERE conrelid::regclass::text = ANY(%s) AND contype IN ('u', 'f')
-                          ORDER BY contype DESC, conname""", [list(TABLES)])
+                          ORDER BY contype DESC, conname""", [list(tables)])
         constraints = cursor.fetchall()
         cursor.execute("""SELECT i.indexname, i.indexdef FROM pg_indexes i
                           WHERE i.tablename = ANY(%s) AND NOT EXISTS (
                             SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname AND c.contype IN ('p', 'u'))
-                          ORDER BY i.indexname""", [list(TABLES)])
+                          ORDER BY i.indexname""", [list(tables)])
         indexes = cursor.fetchall()
     drop = [f'ALTER TABLE {table} DROP CONSTRAINT "{name}"' for table, name, _, kind in constraints if kind == "f"]
     drop += [f'ALTER TABLE {table} DROP CONSTRAINT "{name}"' for table, name, _, kind in constraints if kind == "u"]
@@ -66,7 +67,7 @@ def _secondary_indexes() -> tuple[list[str], list[str]]:
 def _grow(db: BenchDatabase, start: int, stop: int) -> None:
     """Accounts start+1..stop, each with a pseudonym and a fingerprint (SQL only: fast, and what is measured is
     the lookup, not the HMAC). A bulk growth loads without the secondary indexes and builds them after."""
-    drop, create = _secondary_indexes() if stop - start >= BULK else ([], [])
+    drop, create = secondary_indexes() if stop - start >= BULK else ([], [])
     db.execute(*drop)
     db.execute(
         f"""INSERT INTO cases_account (external_id, organization_id, contact_email, region, researcher_programme,

@@ -16,6 +16,9 @@ stack     the real stack, started the way `make run` starts it (bench/stack.py):
              nothing else running and while 4 clients keep posting flags and the worker groups them.
 forum     Forum matching with 10,000 and 1,000,000 local accounts and the ratio, goal "flat as local
           accounts grow" (bench/forum_matching.py, its own database; part of "all" too).
+export    1,000,000 audit events streamed through the console's export download, CSV and JSONL: rows/s and
+          peak RSS growth, as ratios to PostgreSQL's COPY of the export's own query (bench/export.py, its own
+          database; part of "all" too).
 
 The raw COPY (a) is measured once per isolated round and once under the stack (idle); the baseline is
 the median of all of them. Nothing asserts on time: a missed goal is printed, never fails the run.
@@ -40,6 +43,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bench.export import print_report as print_export
 from bench.forum_matching import print_report as print_forum_matching
 from bench.ingest import (
     ACCOUNTS,
@@ -408,9 +412,10 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--flags", type=int, help="how many flags (default 100,000; 1,000,000 with --memory)")
     parser.add_argument("--accounts", type=int, default=ACCOUNTS, help="accounts the flags are about (default 24,000)")
-    parser.add_argument("--mode", choices=("all", "isolated", "stack", "forum"), default="all",
+    parser.add_argument("--mode", choices=("all", "isolated", "stack", "forum", "export"), default="all",
                         help="isolated: gunicorn alone (no worker); stack: the real stack; forum: Forum matching "
-                             "at 10,000 and 1,000,000 local accounts only; all: every part (default)")
+                             "at 10,000 and 1,000,000 local accounts only; export: streaming 1,000,000 rows of an "
+                             "export only; all: every part (default)")
     parser.add_argument("--memory", action="store_true", help="measure peak RSS of ingest_flags only")
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers of the isolated part (default 4)")
     parser.add_argument("--stack-web-workers", type=int,
@@ -431,6 +436,8 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     if args.mode == "forum":
         return print_forum_matching()
+    if args.mode == "export":
+        return print_export()
     count = args.flags or (MEMORY_FLAGS if args.memory else 100_000)
 
     workdir = Path(tempfile.mkdtemp(prefix="reviewapp-bench-"))
@@ -498,6 +505,7 @@ def main(argv: list[str]) -> int:
                 print(f"  profile: {profile.relative_to(ROOT)}")
         if args.mode == "all":
             print_forum_matching()  # its own database and process, after the flags' measures
+            print_export()  # the same
         return 0
     finally:
         from django.apps import apps
