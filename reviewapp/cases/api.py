@@ -23,7 +23,13 @@ from .selectors import (
     pending_decision_of,
 )
 from .services.claims import ClaimError, case_claim, case_claim_next, case_release
-from .services.decisions import PolicyViolation, decision_approve, decision_record, decision_send_back
+from .services.decisions import (
+    DecisionNotAwaitingApproval,
+    PolicyViolation,
+    decision_approve,
+    decision_record,
+    decision_send_back,
+)
 from .vocabulary import Queue, Signal
 
 
@@ -159,7 +165,7 @@ class SendBackSerializer(serializers.Serializer):
 
 
 def _service_errors(call):
-    return service_errors(call, conflicts=(ClaimError,), problems=(PolicyViolation,))
+    return service_errors(call, conflicts=(ClaimError, DecisionNotAwaitingApproval), problems=(PolicyViolation,))
 
 
 # The services' own refusals, checked first (RolePermits) so that the body is judged only for those who may send it.

@@ -91,3 +91,52 @@ def test_a_role_that_may_not_write_gets_403_before_its_body_is_judged(client, ca
         assert response.status_code == 403, (path, response.content)
     assert api.post(f"/api/v1/queues/{case.queue}/claim-next", {}, content_type="application/json"
                     ).status_code == 403
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_second_of_two_concurrent_approvals_is_a_conflict(case, policy, make_staff):
+    """Two senior reviewers both see the decision waiting and approve at once (`make load` met this): the one whose
+    request takes the row lock second is told 409, the decision's state changed under them, not 400 as if what
+    they sent were wrong; the decision is approved once."""
+    import threading
+
+    from django.db import connection, transaction
+    from django.test import Client
+
+    from reviewapp.cases.services.decisions import decision_approve
+
+    reviewer, first, second = (make_staff(Role.REVIEWER), make_staff(Role.SENIOR_REVIEWER),
+                               make_staff(Role.SENIOR_REVIEWER))
+    api = as_user(Client(), reviewer)
+    api.post(f"/api/v1/cases/{case.pk}/claim")
+    assert api.post(f"/api/v1/cases/{case.pk}/decisions", DECISION, content_type="application/json").status_code == 201
+    decision = Decision.objects.get(case=case)
+    answers = []
+
+    def second_approves():
+        try:
+            answers.append(as_user(Client(), second).post(f"/api/v1/cases/{case.pk}/approve"))
+        finally:
+            connection.close()
+
+    with transaction.atomic():
+        Decision.objects.select_for_update().get(pk=decision.pk)  # the first senior's approval holds the row
+        thread = threading.Thread(target=second_approves)
+        thread.start()
+        for _ in range(200):  # until the second request found the decision pending and waits for the lock
+            with connection.cursor() as cursor:  # a transaction sees one snapshot of the activity unless cleared
+                cursor.execute("SELECT pg_stat_clear_snapshot()")
+                cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                               "AND wait_event_type = 'Lock'")
+                if cursor.fetchone()[0]:
+                    break
+            thread.join(0.05)
+        else:
+            pytest.fail("the second approval never waited for the row lock")
+        decision_approve(approver=first, decision=decision)
+    thread.join(30)
+    (answer,) = answers
+    assert answer.status_code == 409 and "not awaiting approval" in answer.json()["detail"]
+    decision.refresh_from_db()
+    assert decision.state == Decision.State.ENFORCED and decision.approved_by == first
+    assert AuditEvent.objects.filter(action=AuditAction.DECISION_APPROVED).count() == 1

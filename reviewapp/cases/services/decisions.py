@@ -44,6 +44,11 @@ class PolicyViolation(ValueError):
     """A decision the policy does not allow; the message names the clause and the problem."""
 
 
+class DecisionNotAwaitingApproval(PolicyViolation):
+    """The decision was approved or sent back meanwhile: a conflict with its state (the API's 409), not a problem
+    with what was sent. Two senior reviewers acting on the same decision at once meet this (`make load`)."""
+
+
 def _check_clauses(clauses: list[Clause], action: str, duration_days: int | None) -> PolicyVersion:
     if not clauses:
         raise PolicyViolation("cite at least one clause")
@@ -180,7 +185,7 @@ def _decision_for_approver(approver, decision: Decision) -> Decision:
     if decision.decided_by_id == approver.pk:
         raise PermissionDenied("Nobody approves their own decision.")
     if decision.state != Decision.State.AWAITING_APPROVAL:
-        raise PolicyViolation(f"decision {decision.pk} is not awaiting approval")
+        raise DecisionNotAwaitingApproval(f"decision {decision.pk} is not awaiting approval")
     return decision
 
 
