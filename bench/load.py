@@ -1,0 +1,254 @@
+"""`make load`: everyone at once — a ``locust --headless`` scenario against the real stack on loopback.
+
+One run, one fresh database (``reviewapp_bench_<pid>``, bench/ingest.py's ``BenchDatabase``), the real
+stack started the way `make run` starts it (bench/stack.py's ``RealStack``: Celery worker and beat,
+gunicorn, the enforcement receiver, the SMTP sink and the local Forum hub, with this run's own queue prefix
+and ports). Then:
+
+1. seed: a detector and its token, staff with passwords per role (reviewers, senior reviewers, sharing
+   officers, compliance officers), the published policy (``load_policies``, as `make run` does), flagged
+   cases in the queues (posted through the API and grouped by the worker), and account holders with an
+   enforced decision, a statement of reasons and a sign-in link issued beforehand (the link a notice carries);
+2. run ``locust -f bench/locustfile.py --headless`` for ``--run-time`` with ``--users`` (the classes and their
+   weights are in the locustfile), with ``--csv`` stats;
+3. count what the load did in the database (flags, cases, decisions by state, appeals, shares, pushes) and
+   write the results section of docs/performance.md from locust's CSV (bench/load_report.py).
+
+Every request a user makes is named by its endpoint; anything but a 2xx/3xx it did not expect is a failure.
+The exit code is 1 when locust counted a failure, so that a broken endpoint cannot go unnoticed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.ingest import (
+    ACCOUNTS,
+    ROOT,
+    BenchDatabase,
+    batches,
+    free_port,
+    generate,
+    log,
+    measure_http,
+    prepare_app,
+    server_from_settings,
+)
+
+DOC = ROOT / "docs" / "performance.md"
+LOCUSTFILE = ROOT / "bench" / "locustfile.py"
+SEED_ACCOUNTS = 3_000
+# Staff per role. A locust user takes the next login of its role (round robin), so two users may share one.
+STAFF = {"reviewer": 10, "senior_reviewer": 4, "sharing_officer": 3, "compliance_officer": 2}
+
+
+def seed_staff(prefix: str) -> dict[str, list[list[str]]]:
+    """Staff members per role with passwords (``people.services.staff_create``)."""
+    import secrets
+
+    from reviewapp.audit.services import SYSTEM
+    from reviewapp.people.roles import Role
+    from reviewapp.people.services import staff_create
+
+    people: dict[str, list[list[str]]] = {}
+    for role, count in STAFF.items():
+        for number in range(count):
+            password = secrets.token_urlsafe(18)
+            user, _ = staff_create(actor=SYSTEM, username=f"{prefix}-{role.replace('_', '-')}-{number}",
+                                   role=Role(role), password=password)
+            people.setdefault(role, []).append([user.username, password])
+    return people
+
+
+def seed_holders(port: int, count: int, reviewer: list[str]) -> list[dict]:
+    """``count`` account holders with an enforced decision (a warning under UP-2.1, decided through the API by
+    one seeding reviewer, bench/review.py) and a fresh sign-in link each, as the decision's notice carries."""
+    from urllib.parse import urlsplit
+
+    from django.db import connections, transaction
+
+    from bench.review import Reviewer
+    from reviewapp.cases.holders import holder_link_issue
+    from reviewapp.cases.models import Decision, HolderLink
+
+    seeder = Reviewer(port, *reviewer)
+    seeder.login()
+    decided = 0
+    while decided < count:
+        if seeder.decide_one():
+            decided += 1
+        elif seeder.errors:
+            raise RuntimeError(f"seeding the holders' decisions failed: {seeder.errors[:3]}")
+        else:
+            raise RuntimeError(f"the queues ran dry after {decided} of {count} holders' decisions")
+    holders = []
+    decisions = (Decision.objects.filter(state=Decision.State.ENFORCED, statement__isnull=False)
+                 .select_related("account", "statement").order_by("pk"))
+    with transaction.atomic():
+        for decision in decisions:
+            link = holder_link_issue(account=decision.account, purpose=HolderLink.Purpose.NOTICE)
+            holders.append({"link": urlsplit(link).path, "decision": decision.pk, "statement": decision.statement.pk,
+                            "account": decision.account.external_id})
+    connections.close_all()
+    return holders
+
+
+def database_counts(db: BenchDatabase) -> dict[str, int]:
+    """What the load left in the database (read after the run, with the stack still up)."""
+    queries = {
+        "flags": "SELECT count(*) FROM flags_flag",
+        "flags without a case": "SELECT count(*) FROM flags_flag WHERE case_id IS NULL",
+        "cases": "SELECT count(*) FROM cases_case",
+        "open cases": "SELECT count(*) FROM cases_case WHERE state IN ('new', 'in_review', 'awaiting_approval')",
+        "decisions enforced": "SELECT count(*) FROM cases_decision WHERE state = 'enforced'",
+        "decisions awaiting approval": "SELECT count(*) FROM cases_decision WHERE state = 'awaiting_approval'",
+        "decisions approved": "SELECT count(*) FROM cases_decision WHERE approved_at IS NOT NULL",
+        "appeals filed": "SELECT count(*) FROM appeals_appeal",
+        "share proposals": "SELECT count(*) FROM forum_shareproposal",
+        "shares approved": "SELECT count(*) FROM forum_shareproposal WHERE state = 'approved'",
+        "audit events": "SELECT count(*) FROM audit_auditevent",
+    }
+    counts = {}
+    with db.server.connect(db.name, autocommit=True) as conn:
+        for name, query in queries.items():
+            try:
+                counts[name] = conn.execute(query).fetchone()[0]
+            except Exception as exc:  # a renamed table must not lose the run's numbers
+                log(f"count '{name}' failed: {exc}")
+    return counts
+
+
+def run_locust(args, port: int, seed_path: Path, csv_prefix: Path, env: dict[str, str]) -> int:
+    command = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--host", f"http://127.0.0.1:{port}",
+               "--users", str(args.users), "--spawn-rate", str(args.spawn_rate), "--run-time", args.run_time,
+               "--stop-timeout", "20", "--csv", str(csv_prefix), "--only-summary", "--loglevel", "WARNING"]
+    log(f"locust: {args.users} users, spawn rate {args.spawn_rate}/s, {args.run_time}")
+    done = subprocess.run(command, cwd=ROOT, env={**env, "LOAD_SEED": str(seed_path)}, check=False)
+    return done.returncode
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.load", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--users", type=int, default=20, help="concurrent locust users (default 20)")
+    parser.add_argument("--spawn-rate", type=float, default=5, help="users started per second (default 5)")
+    parser.add_argument("--run-time", default="3m", help="how long the load runs, locust syntax (default 3m)")
+    parser.add_argument("--seed-flags", type=int, default=8_000,
+                        help=f"flags posted before the run, over {SEED_ACCOUNTS:,} accounts (default 8,000)")
+    parser.add_argument("--run-flags", type=int, default=100_000,
+                        help="flags the detectors post during the run, reused under new ids if they run out")
+    parser.add_argument("--batch", type=int, default=500, help="flags per detector request (default 500)")
+    parser.add_argument("--holders", type=int, default=150, help="holders with a decision and a link (default 150)")
+    parser.add_argument("--output", type=Path, default=DOC, help="the document whose results section is rewritten")
+    parser.add_argument("--no-doc", action="store_true", help="print the results, leave docs/performance.md alone")
+    parser.add_argument("--keep", action="store_true", help="keep the work folder (logs, CSV) and print its path")
+    args = parser.parse_args(argv)
+
+    workdir = Path(tempfile.mkdtemp(prefix="reviewapp-load-"))
+    # The local Forum hub on a free port (a running `make run` holds the demo's), and pulls often enough to be
+    # part of a few minutes' load (beat pulls every collection at this interval).
+    os.environ["FORUM_TAXII_API_ROOT"] = f"http://127.0.0.1:{free_port()}/forum/"
+    os.environ.setdefault("FORUM_PULL_INTERVAL_SECONDS", "30")
+    server, maintenance_db = server_from_settings()
+    db = BenchDatabase(server, maintenance_db, workdir)
+    stack = None
+    try:
+        log(f"creating database {db.name}; migrating, publishing the policy")
+        db.create()
+        _, token = prepare_app(db)
+        from django.conf import settings
+
+        from bench.main import machine, server_version
+        from bench.stack import PendingWatch, RealStack
+
+        seed_file, run_file = workdir / "seed-flags.jsonl", workdir / "run-flags.jsonl"
+        generate(seed_file, args.seed_flags, accounts=SEED_ACCOUNTS)
+        generate(run_file, args.run_flags, accounts=ACCOUNTS, seed=20261203)
+        people = seed_staff(f"load{os.getpid()}")
+
+        stack = RealStack(free_port(), workdir, node=f"load{os.getpid()}")
+        log(f"starting the real stack ({', '.join(stack.commands)})")
+        stack.start()
+        log(f"seed: {args.seed_flags:,} flags through the API, grouped into cases by the worker")
+        seed_bodies = batches(seed_file, 1000)
+        measure_http(db, stack.port, token, seed_bodies, clients=2, expected=args.seed_flags, truncate=False)
+        watch = PendingWatch(db)
+        try:
+            _, left = watch.wait_empty(timeout=300, stack=stack)
+        finally:
+            watch.close()
+        if left:
+            raise RuntimeError(f"{left:,} seed flags still without a case after 300 s")
+        log(f"seed: {args.holders} holders with an enforced decision and a sign-in link")
+        holders = seed_holders(stack.port, args.holders, people["reviewer"][0])
+        bodies_file = workdir / "run-bodies.jsonl"
+        with open(bodies_file, "wb") as out:
+            for body in batches(run_file, args.batch):
+                out.write(body + b"\n")
+        seed_path = workdir / "seed.json"
+        seed_path.write_text(json.dumps({
+            "token": token, "people": people, "holders": holders, "bodies": str(bodies_file),
+            "collections": list(settings.FORUM_COLLECTIONS), "batch": args.batch,
+        }))
+
+        csv_prefix = workdir / "locust"
+        before = time.monotonic()
+        code = run_locust(args, stack.port, seed_path, csv_prefix, db.env())
+        seconds = time.monotonic() - before
+        stack.check_alive()
+        counts = database_counts(db)
+
+        from bench import load_report
+
+        facts = {
+            "machine": machine(), "postgresql": server_version(db),
+            "broker": settings.CELERY_BROKER_URL.split(":")[0],
+            "web": f"gunicorn {stack.stack.web_workers} processes × {stack.stack.web_threads} threads (gthread)",
+            "worker": f"Celery worker, concurrency {stack.stack.worker_concurrency}, and beat",
+            "users": args.users, "spawn_rate": args.spawn_rate, "run_time": args.run_time,
+            "seconds": round(seconds), "batch": args.batch, "seed_flags": args.seed_flags,
+            "seed_accounts": SEED_ACCOUNTS, "holders": len(holders), "staff": {k: len(v) for k, v in people.items()},
+            "pull_interval": settings.FORUM_PULL_INTERVAL_SECONDS, "counts": counts,
+            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        }
+        (workdir / "facts.json").write_text(json.dumps(facts, indent=1))
+        section = load_report.section(csv_prefix, facts)
+        print(section)
+        if not args.no_doc:
+            load_report.write(args.output, section)
+            log(f"results written to {args.output}")
+        if code:
+            log(f"locust exited {code}: failures above (its CSV: {csv_prefix}_failures.csv)")
+        return 1 if code else 0
+    finally:
+        if stack is not None:
+            stack.stop()
+        from django.apps import apps
+
+        if apps.ready:
+            from django.db import connections
+
+            from bench.stack import forget_queues, purge_queues
+
+            connections.close_all()
+            try:
+                purge_queues()
+                forget_queues()
+            except Exception as exc:  # clean-up must not hide the run's own error
+                log(f"could not purge the load run's queues: {exc}")
+        db.drop()
+        if args.keep:
+            log(f"kept {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
