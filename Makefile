@@ -9,7 +9,7 @@ PORT   ?= 8000
 # pytest-xdist processes: both cores by default.
 TEST_WORKERS ?= 2
 
-.PHONY: run test lint bench browser clean-data help mutation
+.PHONY: run test lint bench load browser clean-data help mutation
 
 help:
 	@echo "make run    - start reviewapp with a demo on http://127.0.0.1:$(PORT) (Ctrl-C stops it)"
@@ -17,6 +17,7 @@ help:
 	@echo "make lint   - ruff, and import-linter's check of DESIGN.md's one-way layers ([tool.importlinter])"
 	@echo "make mutation - mutmut over the case and appeal services against the review tests (not part of make test)"
 	@echo "make bench  - ingestion, grouping, review, Forum matching and exports, as ratios to COPY (python -m bench --help)"
+	@echo "make load   - everyone at once: a locust scenario against the real stack; writes docs/performance.md (LOAD_ARGS)"
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "reviewapp needs Python 3.11+ ($(PYTHON) is older)"; exit 1; }
@@ -56,6 +57,11 @@ mutation: $(STAMP)
 # "--profile" or "--memory".
 bench: $(STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+# locust --headless against the real stack on its own fresh database, a few minutes; rewrites the results section of
+# docs/performance.md and exits 1 when a request failed. LOAD_ARGS="--users 20 --run-time 3m", "--no-doc" or "--keep".
+load: $(STAMP)
+	$(BIN)/python -m bench.load $(LOAD_ARGS)
 
 clean-data:
 	rm -rf .data
