@@ -10,8 +10,8 @@ widens them.
 
 Two roles, then:
 
-* the **owner** (``DATABASE_OWNER_URL``) owns the schema: it runs ``migrate`` and then ``db_roles``,
-  which calls ``app_role_apply`` here;
+* the **owner** owns the schema: ``migrate`` and then ``db_roles`` (which calls ``app_role_apply`` here)
+  run with ``DATABASE_URL`` set to the owner's URL (README "Database roles");
 * the **application role** (``DATABASE_URL``) gets full DML (SELECT, INSERT, UPDATE, DELETE) on every
   other table and USAGE on the sequences, and on the tables of ``RESTRICTED`` no DELETE, no TRUNCATE
   and UPDATE of the listed columns only; never TRUNCATE, REFERENCES or TRIGGER anywhere.
@@ -197,7 +197,7 @@ def app_role_apply(*, app_role: str, password: str | None = None, using: str = "
         owner, schema, database = cursor.fetchone()
         if owner == app_role:
             raise DbRoleError(f"{app_role} is the role this connection uses: run db_roles as the owner "
-                              "(DATABASE_OWNER_URL), naming the role the application connects as")
+                              "(DATABASE_URL set to the owner's URL), naming the role the application connects as")
         cursor.execute("SELECT pg_has_role(%s, %s, 'USAGE') FROM pg_roles WHERE rolname = %s",
                        [app_role, owner, app_role])
         member = cursor.fetchone()

@@ -126,12 +126,6 @@ else:
     _embedded = ensure_running(DATA_DIR)
     DATABASES = {"default": _embedded.database_settings()}
     _default_broker = _embedded.broker_url()
-# The owner of the schema, for `migrate --database owner` and `db_roles` (README "Database roles"), when the
-# application's DATABASE_URL is a role without it. Unset: one URL does everything, as before.
-DATABASE_OWNER_URL = os.environ.get("DATABASE_OWNER_URL", "")
-if DATABASE_OWNER_URL:
-    # The same database under another login: tests use default's test database for it, not one of its own.
-    DATABASES["owner"] = {**dj_database_url.parse(DATABASE_OWNER_URL), "TEST": {"MIRROR": "default"}}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "people.User"

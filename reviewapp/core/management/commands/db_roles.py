@@ -1,6 +1,5 @@
 import os
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from reviewapp.core.db_roles import RESTRICTED, DbRoleError, app_role_apply, app_role_problems
@@ -9,19 +8,19 @@ from reviewapp.core.db_roles import RESTRICTED, DbRoleError, app_role_apply, app
 class Command(BaseCommand):
     help = ("Create or update the database role the application connects as: full DML on every table, but no "
             "UPDATE (beyond the columns the code needs), DELETE or TRUNCATE on the audit trail, the stored flags "
-            "and the published policy. Run it as the owner (DATABASE_OWNER_URL) after every migrate. Idempotent.")
+            "and the published policy. Run it as the owner (DATABASE_URL set to the owner's URL) after every migrate. "
+            "Idempotent.")
 
     def add_arguments(self, parser):
         parser.add_argument("--app-role", required=True, help="the role the application connects as (DATABASE_URL)")
         parser.add_argument("--password-env", metavar="VARIABLE",
                             help="set the role's password from this environment variable (never on the command line)")
-        parser.add_argument("--database", default=None,
-                            help="the connection to run as: 'owner' when DATABASE_OWNER_URL is set, else 'default'")
+        parser.add_argument("--database", default="default", help="the connection to run on, as the owner")
         parser.add_argument("--check", action="store_true",
                             help="change nothing; exit 1 naming each privilege that is not as it should be")
 
     def handle(self, *args, app_role, password_env, database, check, verbosity, **options):
-        using = database or ("owner" if "owner" in settings.DATABASES else "default")
+        using = database
         if check:
             problems = app_role_problems(app_role=app_role, using=using)
             for problem in problems:
