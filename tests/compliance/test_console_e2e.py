@@ -319,7 +319,7 @@ def test_the_home_with_every_area_passes_axe(page, sign_in, journey, artifacts_d
     sign_in("vera", PASSWORD)
     _check(page, "/compliance/", artifacts_dir, "home")
     panels = page.get_by_role("main").get_by_role("heading", level=2)
-    expect(panels).to_have_text(["The audit chain", "Evidence access", "Quality and calibration",
+    expect(panels).to_have_text(["Decisions", "The audit chain", "Evidence access", "Quality and calibration",
                                  "Transparency report", "Exports", "Retention"])
 
 
@@ -332,6 +332,7 @@ def test_the_home_leads_everywhere_without_javascript(no_script_page, transactio
                           ("Agreement, samples and disagreements", "Quality: a second look"),
                           ("Detector calibration", "Detector calibration"),
                           ("Verify the chain", "Verify the audit trail"),
+                          ("The decision register", "Decision register"),
                           ("Explore the audit trail", None)]:
         page.goto("/compliance/")
         page.get_by_role("main").get_by_role("link", name=link).click()
