@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -114,6 +115,14 @@ def database_counts(db: BenchDatabase) -> dict[str, int]:
         "appeals filed": "SELECT count(*) FROM appeals_appeal",
         "share proposals": "SELECT count(*) FROM forum_shareproposal",
         "shares approved": "SELECT count(*) FROM forum_shareproposal WHERE state = 'approved'",
+        "Forum pushes sent to the hub": "SELECT count(*) FROM forum_forumpush WHERE state = 'sent'",
+        "Forum pushes still pending": "SELECT count(*) FROM forum_forumpush WHERE state = 'pending'",
+        "Forum pushes failed or refused": "SELECT count(*) FROM forum_forumpush WHERE state IN ('failed', 'refused')",
+        "collections pulled": "SELECT count(*) FROM forum_pullcursor WHERE pulled_at IS NOT NULL",
+        "inbound objects pulled": "SELECT count(*) FROM forum_inboundobject",
+        "outbox delivered": "SELECT count(*) FROM outbox_outboxmessage WHERE state = 'delivered'",
+        "outbox pending": "SELECT count(*) FROM outbox_outboxmessage WHERE state = 'pending'",
+        "outbox failed": "SELECT count(*) FROM outbox_outboxmessage WHERE state = 'failed'",
         "audit events": "SELECT count(*) FROM audit_auditevent",
     }
     counts = {}
@@ -126,12 +135,34 @@ def database_counts(db: BenchDatabase) -> dict[str, int]:
     return counts
 
 
+def web_log_problems(workdir: Path, workers: int) -> list[str]:
+    """Lines of gunicorn's log that say a worker died, timed out or was restarted, or that a request failed on the
+    server (5xx), before the stop at the end: a dropped connection must not hide one of these."""
+    problems = []
+    log_path = workdir / "web.log"
+    if not log_path.exists():
+        return ["(no web.log)"]
+    booted = 0
+    for line in log_path.read_text(errors="replace").splitlines():
+        if "Handling signal: term" in line:
+            break  # the stop at the end
+        if "Booting worker" in line:
+            booted += 1
+            if booted <= workers:  # the first boot of each
+                continue
+        if any(mark in line for mark in ("WORKER TIMEOUT", "Booting worker", "Worker exiting", "Traceback",
+                                         "ERROR")) or re.search(r'" 5\d\d ', line):
+            problems.append(line.strip()[:300])
+    return problems
+
+
 def run_locust(args, port: int, seed_path: Path, csv_prefix: Path, env: dict[str, str]) -> int:
     command = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--host", f"http://127.0.0.1:{port}",
                "--users", str(args.users), "--spawn-rate", str(args.spawn_rate), "--run-time", args.run_time,
                "--stop-timeout", "20", "--csv", str(csv_prefix), "--only-summary", "--loglevel", "WARNING"]
     log(f"locust: {args.users} users, spawn rate {args.spawn_rate}/s, {args.run_time}")
-    done = subprocess.run(command, cwd=ROOT, env={**env, "LOAD_SEED": str(seed_path)}, check=False)
+    done = subprocess.run(command, cwd=ROOT, check=False,
+                          env={**env, "LOAD_SEED": str(seed_path), "LOAD_NOTES": f"{csv_prefix}_notes.json"})
     return done.returncode
 
 
@@ -204,6 +235,7 @@ def main(argv: list[str]) -> int:
         seconds = time.monotonic() - before
         stack.check_alive()
         counts = database_counts(db)
+        notes = Path(f"{csv_prefix}_notes.json")
 
         from bench import load_report
 
@@ -216,6 +248,8 @@ def main(argv: list[str]) -> int:
             "seconds": round(seconds), "batch": args.batch, "seed_flags": args.seed_flags,
             "seed_accounts": SEED_ACCOUNTS, "holders": len(holders), "staff": {k: len(v) for k, v in people.items()},
             "pull_interval": settings.FORUM_PULL_INTERVAL_SECONDS, "counts": counts,
+            "notes": json.loads(notes.read_text()) if notes.exists() else [],
+            "web_log": web_log_problems(workdir, stack.stack.web_workers),
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         }
         (workdir / "facts.json").write_text(json.dumps(facts, indent=1))

@@ -60,11 +60,7 @@ def section(csv_prefix: Path, facts: dict) -> str:
         "| endpoint | requests | failures | p50 ms | p95 ms | p99 ms | max ms | req/s |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for row in sorted(rows, key=lambda r: (r["Type"] == "RACE", r["Name"])):
-        if row["Type"] == "RACE":  # no request of its own: the request it followed is counted in its row
-            lines.append(f"| race lost: {row['Name']} | {row['Request Count']} | {row['Failure Count']} | - | - | - "
-                         f"| - | {_rate(row['Requests/s'])} |")
-            continue
+    for row in sorted(rows, key=lambda r: r["Name"]):
         name = row["Name"] if row["Name"].startswith(f"{row['Type']} ") else f"{row['Type']} {row['Name']}"
         lines.append(f"| {name} | {row['Request Count']} | {row['Failure Count']} | {_ms(row['50%'])} | "
                      f"{_ms(row['95%'])} | {_ms(row['99%'])} | {_ms(row['Max Response Time'])} | "
@@ -79,6 +75,14 @@ def section(csv_prefix: Path, facts: dict) -> str:
         lines += [f"- {row['Method']} {row['Name']}: {row['Occurrences']} × {row['Error'][:300]}" for row in failures]
     else:
         lines.append("No request failed.")
+    problems = facts.get("web_log")
+    if problems is not None:
+        lines += ["", "gunicorn's log during the run (worker deaths, time-outs, restarts, 5xx): "
+                  + ("none." if not problems else "")]
+        lines += [f"- `{line}`" for line in problems[:20]]
+    notes = facts.get("notes") or []
+    lines += ["", "Beside the requests (bench/locustfile.py's NOTES; each request is also in its endpoint's row): "
+              + ("; ".join(f"{n['kind']}: {n['name']} × {n['count']}" for n in notes) if notes else "nothing") + "."]
     counts = facts.get("counts") or {}
     if counts:
         lines += ["", "What the load left in the database (seed included): "

@@ -18,11 +18,14 @@ post, and the Forum's collections. Each user class is one kind of person; the we
 
 Every request is named by its endpoint (ids as ``[id]``). A status outside what the step expects is a failure.
 The one deliberate non-success is a race two people can lose honestly (two seniors approving the same decision,
-two officers the same share): it is counted as its own success row, "… (taken by another …)", not hidden.
+two officers the same share): its request is a success in its row, and the race is counted ("… (taken by another
+…)"), not hidden. A request the server's keep-alive close cut off before any answer is resent once, as a browser
+does, and counted as "resent" (``ResendOnStaleConnection``). Both counts sit beside locust's stats (``NOTES``).
 """
 
 from __future__ import annotations
 
+import collections
 import itertools
 import json
 import os
@@ -31,6 +34,8 @@ import re
 from collections import deque
 
 from locust import HttpUser, between, events, task
+from locust.clients import LocustHttpAdapter
+from urllib3.util.retry import Retry
 
 from bench.ingest import renamed
 
@@ -72,10 +77,14 @@ class _Bodies:
 _bodies = _Bodies(SEED["bodies"])
 
 
-def lost_race(environment, name: str) -> None:
-    """Count an honest race lost (someone else acted first) as its own row, with no time of its own."""
-    environment.events.request.fire(request_type="RACE", name=name, response_time=0, response_length=0,
-                                    exception=None, context={})
+# What happened beside the requests, by kind and name: kept out of locust's stats (they are no requests of their
+# own, and would count as 0 ms answers), written beside its CSV at the end for bench/load_report.py.
+NOTES: collections.Counter = collections.Counter()
+
+
+def lost_race(name: str) -> None:
+    """Count an honest race lost (someone else acted first); the request itself is in its endpoint's row."""
+    NOTES[("race lost", name)] += 1
 
 
 def expect(response, *statuses: int) -> bool:
@@ -88,13 +97,43 @@ def expect(response, *statuses: int) -> bool:
     return False
 
 
-class StaffUser(HttpUser):
+class ResendOnStaleConnection(Retry):
+    """Send a request once more when the server closed the kept-alive connection just as it went out, before any
+    answer (gunicorn closes a connection idle for its keep-alive, 2 s; a user who waited about that long can meet
+    the close on the wire). Browsers resend in exactly this case. Each resend is counted as its own row, so a
+    server that drops requests for another reason shows up, and bench/load.py checks the web log for workers that
+    died or timed out."""
+
+    def increment(self, method=None, url=None, response=None, error=None, _pool=None, _stacktrace=None):
+        retry = super().increment(method, url, response, error, _pool, _stacktrace)  # raises once used up
+        if error is not None:
+            NOTES[("resent", f"connection closed before any answer ({type(error).__name__})")] += 1
+        return retry
+
+
+def _resend_once() -> ResendOnStaleConnection:
+    return ResendOnStaleConnection(total=1, connect=1, read=1, status=0, other=0, redirect=False,
+                                   allowed_methods=None, raise_on_status=False)
+
+
+class Person(HttpUser):
+    """Every user: one connection kept alive between its requests, as a browser keeps one."""
+
+    abstract = True
+
+    def on_start(self) -> None:
+        adapter = LocustHttpAdapter(pool_manager=None, max_retries=_resend_once())
+        self.client.mount("http://", adapter)
+
+
+class StaffUser(Person):
     """A staff member signed in through the login page; POSTs carry the CSRF token as the pages' script does."""
 
     abstract = True
     role = ""
 
     def on_start(self) -> None:
+        super().on_start()
         username, password = next(_logins[self.role])
         with self.client.get("/login/", name="GET /login/", catch_response=True) as page:
             token = _CSRF_INPUT.search(page.text)
@@ -118,7 +157,7 @@ class StaffUser(HttpUser):
             return answer.text
 
 
-class DetectorUser(HttpUser):
+class DetectorUser(Person):
     weight = 2
     wait_time = between(1, 3)
 
@@ -189,7 +228,7 @@ class SeniorUser(StaffUser):
             # looked for the pending decision, 409 when both requests found it and theirs took the row lock first.
             if answer.status_code in (404, 409):
                 answer.success()
-                lost_race(self.environment, "approve (taken by another senior)")
+                lost_race("approve (taken by another senior)")
                 return
             expect(answer, 200)
 
@@ -219,7 +258,7 @@ class OfficerUser(StaffUser):
                             {"version": preview["version"], "bundle_sha256": preview["bundle_sha256"]}) as answer:
             if answer.status_code == 409:  # another officer decided it since the list was read
                 answer.success()
-                lost_race(self.environment, "approve share (taken by another officer)")
+                lost_race("approve share (taken by another officer)")
                 return
             expect(answer, 200)
 
@@ -243,7 +282,7 @@ class ComplianceUser(StaffUser):
         self.page("/compliance/audit/", "GET /compliance/audit/")
 
 
-class HolderUser(HttpUser):
+class HolderUser(Person):
     weight = 4
     wait_time = between(1, 3)
     holder: dict | None = None
@@ -305,3 +344,9 @@ def _zero_errors(environment, **_kwargs) -> None:
     """Exit 1 when any request failed (locust's default does too; said here because the scenario relies on it)."""
     if environment.stats.total.fail_ratio > 0:
         environment.process_exit_code = 1
+    notes = [{"kind": kind, "name": name, "count": count} for (kind, name), count in sorted(NOTES.items())]
+    for note in notes:
+        print(f"{note['kind']}: {note['name']}: {note['count']}")
+    if os.environ.get("LOAD_NOTES"):
+        with open(os.environ["LOAD_NOTES"], "w") as out:
+            json.dump(notes, out)
