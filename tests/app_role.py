@@ -22,6 +22,10 @@ outbox and people, -n 2: 970 passed, 35 failed, 1 error that passed when rerun a
   role see each other);
 * whatever fails without this plugin too.
 
+Over tests/compliance and tests/core (-n 2): 299 passed; the 10 failures age or tamper with restricted rows
+to set a test up (``pgtrigger.ignore`` then an UPDATE of ``created_at``/``received_at``), and
+tests/core/test_db_roles.py errors as a whole, since it creates roles, which the app role may not.
+
 Not part of ``make test``; tests/core/test_db_roles.py is.
 """
 
