@@ -30,17 +30,32 @@ def api_root_name(api_root: str | None = None) -> str:
     return path
 
 
+SEEDED_AT = "2026-01-01T00:00:00.000Z"
+
+
+def _seeded(stix_object: dict) -> dict:
+    """A seed object as medallion's own POST stores it: one with neither ``modified`` nor ``created`` (a cyber
+    observable such as user-account) gets the hidden ``_date_added`` medallion versions it by (and strips from
+    answers); without it every read of the collection fails with a 500 (KeyError in medallion's filter)."""
+    if "modified" in stix_object or "created" in stix_object:
+        return stix_object
+    return {**stix_object, "_date_added": SEEDED_AT}
+
+
+def _version(stix_object: dict) -> str:
+    return stix_object.get("modified", stix_object.get("created", SEEDED_AT))
+
+
 def hub_data(*, base_url: str, root: str, groups: Iterable[TrustGroup], seed: dict[str, list[dict]] | None = None):
     seed = seed or {}
     collections = []
     for group in groups:
-        objects = list(seed.get(group.collection_id, []))
+        objects = [_seeded(o) for o in seed.get(group.collection_id, [])]
         collections.append({
             "id": group.collection_id, "title": group.name, "description": f"Trust group: {group.name}",
             "can_read": True, "can_write": True, "media_types": [STIX_MEDIA_TYPE],
             "objects": objects,
-            "manifest": [{"id": o["id"], "date_added": o.get("modified", o.get("created", "2026-01-01T00:00:00.000Z")),
-                          "version": o.get("modified", o.get("created", "2026-01-01T00:00:00.000Z")),
+            "manifest": [{"id": o["id"], "date_added": _version(o), "version": _version(o),
                           "media_type": STIX_MEDIA_TYPE} for o in objects],
         })
     return {

@@ -45,11 +45,12 @@ class ForumHub:
     def api_root(self) -> str:
         return f"http://127.0.0.1:{self.port}/forum/"
 
-    def start(self, timeout: float = 30.0) -> ForumHub:
+    def start(self, timeout: float = 30.0, *, seed: Path | None = None) -> ForumHub:
+        """``seed``: a ``run_forum_hub --seed`` file, objects in the hub's data file from the start (as `make run`)."""
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [sys.executable, str(ROOT / "manage.py"), "run_forum_hub", "--port", str(self.port),
-             "--dir", str(self.directory)],
+             "--dir", str(self.directory), *(["--seed", str(seed)] if seed else [])],
             env=child_env(FORUM_TAXII_API_ROOT=self.api_root), cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
