@@ -15,7 +15,9 @@ and ports). Then:
    write the results section of docs/performance.md from locust's CSV (bench/load_report.py).
 
 Every request a user makes is named by its endpoint; anything but a 2xx/3xx it did not expect is a failure.
-The exit code is 1 when locust counted a failure, so that a broken endpoint cannot go unnoticed.
+The exit code is 1 when locust counted a failure, or when the stack's logs name a problem the people's requests
+cannot see (a gunicorn worker that died or timed out, a 5xx, a failed Celery task, a Forum pull with errors, the
+Forum hub answering 500), so that neither goes unnoticed.
 """
 
 from __future__ import annotations
@@ -156,6 +158,25 @@ def web_log_problems(workdir: Path, workers: int) -> list[str]:
     return problems
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")  # werkzeug colours the hub's access log
+_PULL_ERRORS = re.compile(r"pull_inbound\[[^\]]*\] succeeded.*'errors': \[['\"]")
+
+
+def stack_log_problems(workdir: Path) -> list[str]:
+    """What the other parts' logs say went wrong during the run: a Celery task that failed or logged an error, a
+    Forum pull that came back with errors, the Forum hub answering 500 (the people's requests cannot see these)."""
+    problems = []
+    for name, bad in (("worker", lambda line: "ERROR/" in line or " raised unexpected" in line
+                       or _PULL_ERRORS.search(line)),
+                      ("beat", lambda line: "ERROR/" in line),
+                      ("forum_hub", lambda line: '" 500 ' in line)):
+        path = workdir / f"{name}.log"
+        if path.exists():
+            problems += [f"{name}: {_ANSI.sub('', line).strip()[:300]}"
+                         for line in path.read_text(errors="replace").splitlines() if bad(line)]
+    return problems
+
+
 def run_locust(args, port: int, seed_path: Path, csv_prefix: Path, env: dict[str, str]) -> int:
     command = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--host", f"http://127.0.0.1:{port}",
                "--users", str(args.users), "--spawn-rate", str(args.spawn_rate), "--run-time", args.run_time,
@@ -250,6 +271,7 @@ def main(argv: list[str]) -> int:
             "pull_interval": settings.FORUM_PULL_INTERVAL_SECONDS, "counts": counts,
             "notes": json.loads(notes.read_text()) if notes.exists() else [],
             "web_log": web_log_problems(workdir, stack.stack.web_workers),
+            "stack_log": stack_log_problems(workdir),
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         }
         (workdir / "facts.json").write_text(json.dumps(facts, indent=1))
@@ -260,7 +282,9 @@ def main(argv: list[str]) -> int:
             log(f"results written to {args.output}")
         if code:
             log(f"locust exited {code}: failures above (its CSV: {csv_prefix}_failures.csv)")
-        return 1 if code else 0
+        if facts["web_log"] or facts["stack_log"]:
+            log("the stack's logs name problems (above): the run does not count as error-free")
+        return 1 if code or facts["web_log"] or facts["stack_log"] else 0
     finally:
         if stack is not None:
             stack.stop()

@@ -80,6 +80,11 @@ def section(csv_prefix: Path, facts: dict) -> str:
         lines += ["", "gunicorn's log during the run (worker deaths, time-outs, restarts, 5xx): "
                   + ("none." if not problems else "")]
         lines += [f"- `{line}`" for line in problems[:20]]
+    problems = facts.get("stack_log")
+    if problems is not None:
+        lines += ["", "The worker's, beat's and the Forum hub's logs (failed tasks, pulls with errors, hub 500s): "
+                  + (f"{len(problems)} lines, the first:" if problems else "none.")]
+        lines += [f"- `{line.replace('`', chr(39))}`" for line in problems[:10]]
     notes = facts.get("notes") or []
     lines += ["", "Beside the requests (bench/locustfile.py's NOTES; each request is also in its endpoint's row): "
               + ("; ".join(f"{n['kind']}: {n['name']} × {n['count']}" for n in notes) if notes else "nothing") + "."]
