@@ -188,6 +188,27 @@ def _source(data):
     return source
 
 
+def _role_holds(permission: str | tuple[str, ...], message: str) -> type[IsAuthenticated]:
+    """A permission class for a whole viewset: signed in and holding ``permission`` (one of them, given several),
+    else 403 with ``message``."""
+    permissions = (permission,) if isinstance(permission, str) else permission
+
+    class Holds(IsAuthenticated):
+        def has_permission(self, request, view) -> bool:
+            return super().has_permission(request, view) and any(request.user.has_perm(p) for p in permissions)
+
+    Holds.message = message
+    return Holds
+
+
+SharesRole = _role_holds(("forum.propose_share", "forum.approve_share", "forum.view_shareproposal"),
+                         "Your role has no part in Forum sharing.")
+ReadsShares = _role_holds("forum.view_shareproposal", "Your role does not read the sharing register.")
+OfficerOnly = _role_holds("forum.approve_share", "Only a sharing officer reads inbound intelligence.")
+SeniorOnly = _role_holds("cases.approve_decision", "Only a senior reviewer looks again at decisions whose Forum "
+                                                   "intelligence was withdrawn.")
+
+
 @extend_schema_view(
     list=extend_schema(tags=TAGS, summary="Forum share proposals you may see (officers and compliance: all; "
                                           "a reviewer: their own)"),
@@ -195,7 +216,9 @@ def _source(data):
 )
 class ProposalViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = ProposalSerializer
-    permission_classes = [IsAuthenticated, RolePermits]
+    # A role with no part in sharing (an admin) is refused the whole viewset, as the pages refuse it
+    # (views.share_list), rather than answered an empty list; the rest see what proposals_visible lets them.
+    permission_classes = [SharesRole, RolePermits]
     pagination_class = ForumCursor
     role_permissions = {
         "create": ("forum.propose_share", "Your role does not propose Forum shares."),
@@ -297,23 +320,6 @@ class ProposalViewSet(viewsets.ReadOnlyModelViewSet):
         _errors(lambda: share_withdraw(officer=request.user, proposal=proposal,
                                        reason=data.validated_data["reason"]))
         return self._detail(proposal)
-
-
-def _role_holds(permission: str, message: str) -> type[IsAuthenticated]:
-    """A permission class for a whole viewset: signed in and holding ``permission``, else 403 with ``message``."""
-
-    class Holds(IsAuthenticated):
-        def has_permission(self, request, view) -> bool:
-            return super().has_permission(request, view) and request.user.has_perm(permission)
-
-    Holds.message = message
-    return Holds
-
-
-ReadsShares = _role_holds("forum.view_shareproposal", "Your role does not read the sharing register.")
-OfficerOnly = _role_holds("forum.approve_share", "Only a sharing officer reads inbound intelligence.")
-SeniorOnly = _role_holds("cases.approve_decision", "Only a senior reviewer looks again at decisions whose Forum "
-                                                   "intelligence was withdrawn.")
 
 
 @extend_schema_view(list=extend_schema(tags=TAGS, summary="The sharing register: what left, where, when, by whom, "
