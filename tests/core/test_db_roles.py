@@ -14,6 +14,7 @@ inside the test's transaction and vanishes with its rollback.
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 from contextlib import contextmanager
@@ -233,8 +234,10 @@ def test_a_login_as_the_app_role_reads_and_appends_but_cannot_delete(monkeypatch
     """A separate session logged in with the role's own password (the command sets it from the environment)."""
     name = _role_name("login")
     monkeypatch.setenv("TEST_APP_ROLE_PASSWORD", "app-role-password-for-this-test-only")
-    call_command("db_roles", "--app-role", name, "--password-env", "TEST_APP_ROLE_PASSWORD")
+    out = io.StringIO()
+    call_command("db_roles", "--app-role", name, "--password-env", "TEST_APP_ROLE_PASSWORD", verbosity=2, stdout=out)
     try:
+        assert "WITH PASSWORD '…'" in out.getvalue() and "for-this-test-only" not in out.getvalue()
         call_command("db_roles", "--app-role", name, "--check")
         params = connection.get_connection_params()
         with psycopg.connect(dbname=params["dbname"], host=params.get("host"), port=params.get("port"), user=name,
