@@ -79,7 +79,9 @@ def group_pending_flags(batch_size: int | None = None) -> int:
             partition = Partition(part, parts)
             while _partition_take(part):
                 try:
-                    if parts > 1:
+                    # Another grouper only for a partition with work: asking for one unconditionally made every
+                    # task, finding nothing, queue the next — an endless chain of empty tasks on an idle stack.
+                    if parts > 1 and pending_in(partition):
                         grouping_request()
                     done, finished = _group_partition(partition, batch_size, deadline)
                     grouped += done

@@ -75,6 +75,22 @@ def test_the_task_leaves_a_held_partition_to_its_holder_and_sequences_what_it_gr
     assert not Flag.objects.filter(case__isnull=True).exists()
 
 
+@pytest.mark.django_db
+def test_a_task_that_finds_nothing_pending_queues_no_other(detector, settings, monkeypatch):
+    """On an idle stack a grouping task ends the chain: it asked for another grouper for each partition it took
+    whether or not it held work, so each empty task queued the next (hundreds of empty tasks a minute)."""
+    settings.FLAGS_GROUP_PARTITIONS = 4
+    enqueued = []
+    monkeypatch.setattr(tasks.group_pending_flags, "delay", lambda *args: enqueued.append(args))
+    cache.delete(tasks.QUEUED_KEY)
+    ingest(detector, *[flag_payload(n, account_id=f"acct_{n % 8}") for n in range(16)])
+    assert tasks.group_pending_flags() == 16  # work in some partitions: others may be asked for meanwhile
+    enqueued.clear()
+    cache.delete(tasks.QUEUED_KEY)
+    assert tasks.group_pending_flags() == 0
+    assert enqueued == []
+
+
 @pytest.fixture
 def no_task_grouping():
     """Nor a grouping task already queued by an earlier test, for a session worker left in this process."""
