@@ -223,6 +223,10 @@ def _decision_json(world) -> dict:
             "facts_for_holder": "Facts."}
 
 
+def _note(world) -> dict:
+    return {"text": "Seen the same template on another account."}
+
+
 def _outcome(world) -> dict:
     return {"outcome": "upheld", "reason": "The decision stands."}
 
@@ -271,6 +275,8 @@ TABLE: list[Row] = [
     page("review:case-evidence", variant="awaiting approval", objects={"pk": "case_awaiting"},
          post={CASE_READERS: NOT_FOUND, SENIOR: DO, COMPLIANCE: DO}),
     page("review:case-note", post={CLAIMERS: DO}),
+    page("review:case-note", variant="claimed by another", objects={"pk": "case_other"}, body=_note,
+         post={CLAIMERS: DO}),
     page("review:case-decide", post={CLAIMERS: DO}),
     page("review:case-decide", variant="claimed by another", objects={"pk": "case_other"}, body=_decision_form,
          post={CLAIMERS: FORBIDDEN}),
@@ -291,7 +297,12 @@ TABLE: list[Row] = [
     portal("appeals:appeal-filed", get={HOLDER: OK, OTHER_HOLDER: NOT_FOUND}),
     portal("appeals:appeal-message", get={EVERYONE: NOT_ALLOWED}, post={HOLDER: DO, OTHER_HOLDER: NOT_FOUND}),
     portal("appeals:attachment", get={HOLDER: OK, OTHER_HOLDER: NOT_FOUND}),
-    portal("appeals:attachment", variant="B's", objects={"pk": "attachment_b"},
+    portal("appeals:statement", variant="B's own", objects={"pk": "statement_b"},
+           get={HOLDER: NOT_FOUND, OTHER_HOLDER: OK}),
+    portal("appeals:appeal-file", variant="B's own", objects={"pk": "decision_b"},
+           get={HOLDER: NOT_FOUND, OTHER_HOLDER: OK}),
+    portal("appeals:appeal", variant="B's own", objects={"pk": "appeal_b"}, get={HOLDER: NOT_FOUND, OTHER_HOLDER: OK}),
+    portal("appeals:attachment", variant="B's own", objects={"pk": "attachment_b"},
            get={HOLDER: NOT_FOUND, OTHER_HOLDER: OK}),
     # appeal review: senior reviewers act (appeal A is the senior's own claim); compliance reads
     page("appeal-review:queue", get={APPEAL_READERS: OK}),
@@ -340,6 +351,8 @@ TABLE: list[Row] = [
     holder_api("holder_api:decisions", get={HOLDERS: OK}),
     holder_api("holder_api:appeals", get={HOLDERS: OK}, post={HOLDERS: DO}),
     holder_api("holder_api:appeal", get={HOLDER: OK, OTHER_HOLDER: NOT_FOUND}),
+    holder_api("holder_api:appeal", variant="B's own", objects={"pk": "appeal_b"},
+               get={HOLDER: NOT_FOUND, OTHER_HOLDER: OK}),
     holder_api("holder_api:appeal-messages", post={HOLDER: DO, OTHER_HOLDER: NOT_FOUND}),
     # detectors and their tokens (admin; compliance reads)
     page("detectors:list", get={PEOPLE_READERS: OK}),
@@ -496,7 +509,8 @@ def _seed() -> World:
         "case_mine": mine.pk, "case_other": other.pk, "case_open": unclaimed.pk, "case_awaiting": awaiting_case.pk,
         "case_a": a.decision.case_id,
         "decision_a": a.decision.pk, "decision_awaiting": awaiting.pk,
-        "statement_a": a.statement.pk, "appeal_a": appeal_a.pk, "appeal_b": appeal_b.pk,
+        "statement_a": a.statement.pk, "statement_b": b.statement.pk, "decision_b": b.decision.pk,
+        "appeal_a": appeal_a.pk, "appeal_b": appeal_b.pk,
         "attachment_a": appeal_a.attachments.get().pk, "attachment_b": appeal_b.attachments.get().pk,
         "share": share.pk, "campaign": Campaign.objects.values_list("pk", flat=True).first(),
         "flag": Flag.objects.values_list("pk", flat=True).first(), "detector": detector.pk,
