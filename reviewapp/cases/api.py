@@ -205,7 +205,9 @@ class CaseReviewMixin:
         return Response(DecisionSerializer(decision).data, status=201)
 
     @extend_schema(tags=["review"], request=None, responses={200: DecisionSerializer},
-                   summary="Second approval of the decision awaiting it (senior reviewer, not the decider)")
+                   summary="Second approval of the decision awaiting it (senior reviewer, not the decider)",
+                   description="409 when the decision no longer awaits approval: another senior approved it or "
+                               "sent it back first.")
     @action(detail=True, methods=["post"])
     def approve(self, request, pk=None):
         decision = pending_decision_of(self.get_object())
@@ -213,7 +215,9 @@ class CaseReviewMixin:
         return Response(DecisionSerializer(decision).data)
 
     @extend_schema(tags=["review"], request=SendBackSerializer, responses={200: DecisionSerializer},
-                   summary="Send the decision awaiting approval back to its reviewer, with a reason")
+                   summary="Send the decision awaiting approval back to its reviewer, with a reason",
+                   description="409 when the decision no longer awaits approval: another senior approved it or "
+                               "sent it back first.")
     @action(detail=True, methods=["post"], url_path="send-back")
     def send_back(self, request, pk=None):
         decision = pending_decision_of(self.get_object())
