@@ -483,7 +483,8 @@ def _staff_urls() -> list[str]:
         path = re.sub(r"<(?:str|slug):\w+>", "x", path)
         path = re.sub(r"\(\?P<\w+>[^)]*\)", "1", path)
         path = "/" + re.sub(r"[\^$?]|\\\.|/\?", lambda m: "." if m.group() == "\\." else "", path)
-        if path.startswith(("/appeals/", "/api/v1/holder/", "/static/")) or path in ("/login/", "/healthz"):
+        # /healthz and /metrics are for machines: what decides is the caller's address or token, not a session.
+        if path.startswith(("/appeals/", "/api/v1/holder/", "/static/")) or path in ("/login/", "/healthz", "/metrics"):
             continue
         filled.append(path)
     return filled
