@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from datetime import timedelta
 
 import pgtrigger
@@ -30,7 +32,7 @@ from reviewapp.outbox.services import outbox_enqueue
 from reviewapp.people.roles import Role
 from tests.conftest import flag_payload
 from tests.factories import FlaggedCaseFactory, ingest_and_group
-from tests.support import sequence_audit
+from tests.support import ROOT, child_env, sequence_audit
 
 pytestmark = pytest.mark.django_db
 
@@ -320,3 +322,18 @@ def test_no_read_of_a_scrape_walks_the_flags_outbox_or_audit_tables_whole(client
             plan = "\n".join(row[0] for row in cursor.fetchall())
             for table in ("flags_flag", "flags_flagbatch", "outbox_outboxmessage", "audit_auditevent", "cases_case"):
                 assert not re.search(rf"Seq Scan on {table}\b", plan), f"{sql}\n{plan}"
+
+
+def test_without_the_database_every_section_is_down_and_the_scrape_still_answers():
+    """A scrape against a database that does not answer: 200, each section 0, no 500 (a fresh process whose
+    DATABASE_URL points at a closed port)."""
+    script = ("import django; django.setup(); from django.test import Client;"
+              "r = Client(HTTP_HOST='127.0.0.1').get('/metrics'); print(r.status_code); print(r.content.decode())")
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                            env=child_env(DATABASE_URL="postgresql://postgres@127.0.0.1:9/nothing",
+                                          CELERY_BROKER_URL="memory://"), check=True)
+    status, _, body = result.stdout.partition("\n")
+    assert status.strip() == "200", result.stdout[-2000:] + result.stderr[-2000:]
+    ups = {sample.labels["section"]: sample.value for family in text_string_to_metric_families(body)
+           for sample in family.samples if sample.name == "reviewapp_metrics_section_up"}
+    assert ups == dict.fromkeys(metrics.SECTIONS, 0)
