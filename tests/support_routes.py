@@ -91,8 +91,22 @@ ID_RULES: list[tuple[str, str, str]] = [
 ]
 
 
+# The path segment right before an int parameter says what it is: ``cases/<pk>/decisions/`` is a case and
+# ``appeals/statements/<pk>/`` a statement (ID_RULES alone, first match on the whole route, read those as a
+# decision and an appeal: the holder's portal lives under /appeals/).
+SEGMENT_KINDS: dict[str, str] = {
+    "attachments": "attachment", "appeal": "appeal", "appeals": "appeal", "statements": "statement",
+    "decisions": "decision", "campaigns": "campaign", "cases": "case", "staff": "user", "tokens": "token",
+    "detectors": "detector", "shares": "share", "proposals": "share", "flags": "flag", "audit": "audit",
+}
+
+
 def id_kind(route_text: str, name: str) -> str | None:
-    """The kind of seeded object an int parameter names (``case``, ``appeal``…), by ``ID_RULES``."""
+    """The kind of seeded object an int parameter names (``case``, ``appeal``…): by the segment before it
+    (``SEGMENT_KINDS``), else by ``ID_RULES``."""
+    before = re.search(rf"([A-Za-z_-]+)/<(?:\w+:)?{re.escape(name)}>", route_text)
+    if before and before.group(1) in SEGMENT_KINDS:
+        return SEGMENT_KINDS[before.group(1)]
     for where, names, what in ID_RULES:
         if re.search(where, route_text) and re.fullmatch(names, name):
             return what

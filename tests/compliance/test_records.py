@@ -29,10 +29,9 @@ from reviewapp.forum.bundles import bundle_build
 from reviewapp.forum.content import ShareChoice
 from reviewapp.forum.models import ForumPush, ShareWithdrawal
 from reviewapp.outbox.models import OutboxMessage
-from reviewapp.outbox.services import outbox_deliver
 from reviewapp.people.roles import Role
 from tests.factories import FlaggedCaseFactory
-from tests.forum.conftest import FRONTIER, deliver_forum_outbox, forum_hub, sharing_people  # noqa: F401 (fixtures)
+from tests.forum.conftest import FRONTIER, deliver_outbox, forum_hub, sharing_people  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -42,10 +41,10 @@ NOT_UNDER_THE_CASE = {"staff.created", "detector.created", "account.profile_upda
 
 
 def _deliver_everything():
-    """Every outbox message, delivered in this process: the webhook to the receiver, emails, Forum posts."""
-    deliver_forum_outbox()
-    for message in OutboxMessage.objects.exclude(state=OutboxMessage.State.DELIVERED):
-        assert outbox_deliver(message_id=message.pk).state == OutboxMessage.State.DELIVERED, message.last_error
+    """Every outbox message, delivered in this process: the webhook to the receiver, emails, Forum posts (what a
+    session worker of an earlier test took and failed against its own ports is taken back: deliver_outbox)."""
+    deliver_outbox()
+    assert not OutboxMessage.objects.exclude(state=OutboxMessage.State.DELIVERED).exists()
 
 
 @pytest.fixture

@@ -117,22 +117,27 @@ def hub_down(request, settings, tmp_path, artifacts_dir):
 
 
 def deliver_forum_outbox(*, timeout: float = 60.0) -> None:
-    """Deliver every Forum outbox message in this process (tests that do not run the worker).
+    """Deliver every Forum outbox message in this process (tests that do not run the worker): deliver_outbox."""
+    deliver_outbox(kind_prefix="forum_", timeout=timeout)
+
+
+def deliver_outbox(*, kind_prefix: str = "", timeout: float = 60.0) -> None:
+    """Deliver every outbox message whose kind starts with ``kind_prefix`` in this process.
 
     A session Celery worker that an earlier test on this xdist node started also consumes the outbox queue, and
     tries these messages against its own hub port (nothing listens there during this test): each round puts
-    what it failed back to pending and due, and delivers it here, until every Forum message is delivered."""
+    what it failed back to pending and due, and delivers it here, until every such message is delivered."""
     from reviewapp.outbox.models import OutboxMessage
     from reviewapp.outbox.services import outbox_deliver
 
     deadline = time.monotonic() + timeout
     while True:
-        waiting = list(OutboxMessage.objects.filter(kind__startswith="forum_").exclude(state="delivered")
+        waiting = list(OutboxMessage.objects.filter(kind__startswith=kind_prefix).exclude(state="delivered")
                        .values_list("pk", flat=True))
         if not waiting:
             return
         if time.monotonic() > deadline:
-            raise AssertionError(f"Forum outbox messages {waiting} not delivered: "
+            raise AssertionError(f"Outbox messages {waiting} not delivered: "
                                  f"{list(OutboxMessage.objects.filter(pk__in=waiting).values('kind', 'last_error'))}")
         for pk in waiting:
             OutboxMessage.objects.filter(pk=pk).exclude(state="delivered").update(
