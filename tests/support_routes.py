@@ -104,7 +104,8 @@ SEGMENT_KINDS: dict[str, str] = {
 def id_kind(route_text: str, name: str) -> str | None:
     """The kind of seeded object an int parameter names (``case``, ``appeal``…): by the segment before it
     (``SEGMENT_KINDS``), else by ``ID_RULES``."""
-    before = re.search(rf"([A-Za-z_-]+)/<(?:\w+:)?{re.escape(name)}>", route_text)
+    # <int:pk> in a path(), (?P<pk>…) in a router's regex
+    before = re.search(rf"([A-Za-z_-]+)/(?:<(?:\w+:)?{re.escape(name)}>|\(\?P<{re.escape(name)}>)", route_text)
     if before and before.group(1) in SEGMENT_KINDS:
         return SEGMENT_KINDS[before.group(1)]
     for where, names, what in ID_RULES:
