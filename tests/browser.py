@@ -96,6 +96,18 @@ def sign_in(page, transactional_db):
     return sign_in
 
 
+def sign_in_on(page, username: str, password: str, *, base_url: str = "") -> None:
+    """Sign in through the login form on ``page`` — any page, JavaScript on or off (the ``sign_in`` fixture is for
+    the ``page`` fixture's own page) — and wait until signed in."""
+    from playwright.sync_api import expect
+
+    page.goto(f"{base_url}/login/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+
+
 def serious_accessibility_violations(page) -> list[str]:
     from axe_playwright_python.sync_playwright import Axe
 

@@ -21,7 +21,7 @@ from reviewapp.compliance.quality.services import calibration_alerts_check
 from reviewapp.compliance.verification.models import VerificationRun
 from reviewapp.compliance.verification.services import verification_perform
 from reviewapp.people.roles import Role
-from tests.browser import serious_accessibility_violations
+from tests.browser import serious_accessibility_violations, sign_in_on
 from tests.compliance.test_access import journey, weeks_seeded  # noqa: F401 — the fixtures
 from tests.compliance.test_calibration import seeded  # noqa: F401 — the fixture
 from tests.compliance.test_quality import SECRET_RATIONALE, decided, staff  # noqa: F401 — the fixtures
@@ -40,11 +40,7 @@ def _check(page, path: str, shots, name: str | None = None, *, status: int = 200
 
 
 def _sign_in_without_javascript(page, username: str):
-    page.goto("/login/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+    sign_in_on(page, username, PASSWORD)
 
 
 def _assert_boxes_beside_their_text(page, form_selector: str):

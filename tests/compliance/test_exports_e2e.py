@@ -16,7 +16,7 @@ from reviewapp.audit.models import AuditEvent
 from reviewapp.audit.services import SYSTEM, record
 from reviewapp.compliance.exports.selectors import AUDIT
 from reviewapp.people.roles import Role
-from tests.browser import serious_accessibility_violations
+from tests.browser import serious_accessibility_violations, sign_in_on
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("browser")]
 PASSWORD = "correct horse battery"
@@ -50,11 +50,7 @@ def test_the_export_page_downloads_without_javascript(no_script_page, transactio
     marker = record(actor=SYSTEM, action="compliance.exported", data={"note": "seeded, \"for\" the browser"})
     day = marker.created_at.date().isoformat()
     page = no_script_page
-    page.goto("/login/")
-    page.get_by_label("Username").fill("olga")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+    sign_in_on(page, "olga", PASSWORD)
 
     page.goto("/compliance/exports/")
     page.get_by_role("radio", name="Audit trail").check()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser import serious_accessibility_violations
+from tests.browser import serious_accessibility_violations, sign_in_on
 from tests.compliance.test_records import journey  # noqa: F401 — the fixture
 from tests.forum.conftest import forum_hub, sharing_people  # noqa: F401 — the fixtures
 
@@ -43,10 +43,7 @@ def test_register_record_and_history_pass_axe(page, sign_in, journey, artifacts_
 
 def test_the_register_filters_and_opens_a_record_without_javascript(no_script_page, journey, live_server):  # noqa: F811
     page, decision = no_script_page, journey["decision"]
-    page.goto(f"{live_server.url}/login/")
-    page.get_by_label("Username").fill("cora-compliance")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    sign_in_on(page, "cora-compliance", PASSWORD, base_url=live_server.url)
     page.goto(f"{live_server.url}/compliance/decisions/")
     page.get_by_label("Outcome of appeal").select_option("overturned")
     page.get_by_role("button", name="Filter").click()
