@@ -131,3 +131,32 @@ def test_the_register_and_records_are_the_console_s(register, client, make_staff
 def test_a_record_that_does_not_exist_is_a_404(register, client, make_staff):
     client.force_login(make_staff(Role.COMPLIANCE_OFFICER))
     assert client.get(reverse("compliance:decision", args=[10**9])).status_code == 404
+
+
+def test_a_record_costs_the_same_queries_whatever_the_case_holds(policy, make_staff, client, settings, tmp_path):
+    """A decision's record is a fixed number of queries: one flag or twelve, an appeal with one message or four."""
+    from appeals.services import appeal_message_add
+
+    settings.APPEAL_ATTACHMENTS_DIR = tmp_path / "attachments"
+    reviewer, senior = make_staff(Role.REVIEWER), make_staff(Role.SENIOR_REVIEWER)
+    client.force_login(make_staff(Role.COMPLIANCE_OFFICER))
+
+    def decided(account: str, flags: int) -> Decision:
+        case = FlaggedCaseFactory(detector=DetectorFactory(slug="template-miner"), account_id=account, flags=flags)
+        case_claim(reviewer=reviewer, case=case)
+        return decision_record(reviewer=reviewer, case=case, clauses=[policy["extraction"]], action="warn",
+                               duration_days=None, rationale="Reviewed.", facts_for_holder=FACTS)
+
+    small, large = decided("acct_small", 1), decided("acct_large", 12)
+    for decision, messages in ((small, ["One."]), (large, ["One.", "Two.", "Three.", "Four."])):
+        appeal = appeal_file(account=decision.account, decision=decision, grounds="Not us.")
+        for text in messages:
+            appeal_message_add(appeal=appeal, text=text, holder=decision.account)
+        appeal_claim(reviewer=senior, appeal=appeal)
+
+    def queries(decision: Decision) -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get(reverse("compliance:decision", args=[decision.pk])).status_code == 200
+        return len(captured.captured_queries)
+
+    assert queries(large) == queries(small)

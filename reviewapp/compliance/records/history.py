@@ -152,27 +152,36 @@ def _any_listed(targets: list[tuple[str, list[str] | QuerySet]]) -> Q:
     return combined
 
 
-def _any(targets: Targets) -> Q:
-    return _any_listed([(target_type, _listed(ids)) for target_type, ids in targets])
+@dataclass(frozen=True)
+class History:
+    """A subject's history: the condition on events, its events and the outbox messages sent for it (queries
+    not yet run)."""
+
+    condition: Q
+    messages: QuerySet[OutboxMessage]
+
+    @property
+    def events(self) -> QuerySet[AuditEvent]:
+        return AuditEvent.objects.filter(self.condition)
 
 
-def messages_under(subject: Subject) -> QuerySet[OutboxMessage]:
-    """The outbox messages sent for ``subject`` or anything under it (webhooks, emails, Forum posts)."""
-    return OutboxMessage.objects.filter(_any(_under(subject)[0]))
-
-
-def history_condition(subject: Subject) -> Q:
-    """The events of ``subject`` and of everything under it (module docstring), as a condition on AuditEvent;
-    with the events of the outbox messages sent for any of them."""
+def history_of(subject: Subject) -> History:
+    """The events of ``subject`` and of everything under it (module docstring), with the events of the outbox
+    messages sent for any of them; the ids under it are looked up once for both."""
     targets, named_in_data = _under(subject)
     listed = [(target_type, _listed(ids)) for target_type, ids in targets]
     messages = OutboxMessage.objects.filter(_any_listed(listed))
     condition = _any_listed([*listed, ("outbox.outboxmessage", _listed(_ids(messages)))])
     for extra in named_in_data:
         condition |= extra
-    return condition
+    return History(condition=condition, messages=messages)
+
+
+def history_condition(subject: Subject) -> Q:
+    """The history of ``subject`` as a condition on AuditEvent (for the explorer's other filters to join)."""
+    return history_of(subject).condition
 
 
 def history_events(subject: Subject) -> QuerySet[AuditEvent]:
     """The history of ``subject`` (module docstring), in no order: the caller orders and pages it."""
-    return AuditEvent.objects.filter(history_condition(subject))
+    return history_of(subject).events

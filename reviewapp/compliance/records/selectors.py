@@ -29,7 +29,7 @@ from reviewapp.forum.models import ShareAccount, ShareProposal, ShareWithdrawal
 from reviewapp.outbox.models import OutboxMessage
 from reviewapp.policy.models import Clause
 
-from .history import CASE, Subject, history_events, messages_under
+from .history import CASE, Subject, history_of
 
 PAGE_SIZE = 50
 HANDLING = frozenset({AuditAction.CASE_CLAIMED, AuditAction.CASE_RELEASED, AuditAction.CASE_CLAIM_LAPSED,
@@ -117,7 +117,8 @@ def decision_record(decision: Decision) -> Record:
                                      "attachments")
                    .order_by("filed_at", "pk"))
     subject = Subject(CASE, case_id)
-    deliveries = list(messages_under(subject).only(
+    history = history_of(subject)
+    deliveries = list(history.messages.only(
         "pk", "kind", "state", "attempts", "target_type", "target_id", "created_at", "delivered_at")
         .order_by("created_at", "pk"))
     account_id = this.account_id
@@ -126,7 +127,7 @@ def decision_record(decision: Decision) -> Record:
         .union(ShareProposal.objects.filter(case_id=case_id)).order_by("proposed_at", "pk"))
     withdrawals = list(ShareWithdrawal.objects.filter(proposal__in=[s.pk for s in shares])
                        .select_related("withdrawn_by").order_by("withdrawn_at", "pk"))
-    timeline = list(history_events(subject).order_by("created_at", "pk")[: TIMELINE_LIMIT + 1])
+    timeline = list(history.events.order_by("created_at", "pk")[: TIMELINE_LIMIT + 1])
     more = len(timeline) > TIMELINE_LIMIT
     timeline = timeline[:TIMELINE_LIMIT]
     events: dict[tuple[str, str, str], AuditEvent] = {}
