@@ -211,17 +211,10 @@ def run(rows: int = ROWS, rounds: int = ROUNDS) -> list[str]:
 
 
 def print_report(rows: int = ROWS, rounds: int = ROUNDS) -> int:
-    """For `make bench` (bench/main.py): run this benchmark in a process of its own (its own database, Django
-    settings and RSS) and print its report."""
-    import subprocess
-    import sys
+    """For `make bench` (bench/main.py): this benchmark in a process of its own, its report printed."""
+    from bench.stack import print_subprocess_report
 
-    log("Exports (python -m bench.export)")
-    done = subprocess.run([sys.executable, "-m", "bench.export", "--rows", str(rows), "--rounds", str(rounds)],
-                          stdout=subprocess.PIPE, text=True, check=False)
-    print()
-    print(done.stdout.rstrip() or f"Exports: the benchmark failed (exit {done.returncode})")
-    return done.returncode
+    return print_subprocess_report("Exports", "bench.export", "--rows", str(rows), "--rounds", str(rounds))
 
 
 def main() -> None:

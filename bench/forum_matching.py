@@ -159,17 +159,10 @@ def run(large: int = LARGE) -> list[str]:
 
 
 def print_report(large: int = LARGE) -> int:
-    """For `make bench` (bench/main.py): run this benchmark in a process of its own (its own database and Django
-    settings) and print its report."""
-    import subprocess
-    import sys
+    """For `make bench` (bench/main.py): this benchmark in a process of its own, its report printed."""
+    from bench.stack import print_subprocess_report
 
-    log("Forum matching (python -m bench.forum_matching)")
-    done = subprocess.run([sys.executable, "-m", "bench.forum_matching", "--large", str(large)],
-                          stdout=subprocess.PIPE, text=True, check=False)
-    print()
-    print(done.stdout.rstrip() or f"Forum matching: the benchmark failed (exit {done.returncode})")
-    return done.returncode
+    return print_subprocess_report("Forum matching", "bench.forum_matching", "--large", str(large))
 
 
 def main() -> None:

@@ -26,7 +26,6 @@ import argparse
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -288,24 +287,9 @@ def main(argv: list[str]) -> int:
     finally:
         if stack is not None:
             stack.stop()
-        from django.apps import apps
+        from bench.stack import run_cleanup
 
-        if apps.ready:
-            from django.db import connections
-
-            from bench.stack import forget_queues, purge_queues
-
-            connections.close_all()
-            try:
-                purge_queues()
-                forget_queues()
-            except Exception as exc:  # clean-up must not hide the run's own error
-                log(f"could not purge the load run's queues: {exc}")
-        db.drop()
-        if args.keep:
-            log(f"kept {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
+        run_cleanup(db, workdir, keep=args.keep, what="the load run")
 
 
 if __name__ == "__main__":

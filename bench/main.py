@@ -508,22 +508,7 @@ def main(argv: list[str]) -> int:
             print_export()  # the same
         return 0
     finally:
-        from django.apps import apps
+        from bench.stack import run_cleanup
 
-        if apps.ready:
-            from django.db import connections
-
-            from bench.stack import forget_queues, purge_queues
-
-            connections.close_all()
-            try:
-                purge_queues()  # what the isolated part queued (a Redis broker outlives the database)
-                forget_queues()
-            except Exception as exc:  # clean-up must not hide the run's own error
-                log(f"could not purge the benchmark's queues: {exc}")
-        db.drop()
-        if args.keep:
-            log(f"kept {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
+        run_cleanup(db, workdir, keep=args.keep, what="the benchmark")
 

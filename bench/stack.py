@@ -199,6 +199,37 @@ def forget_queues() -> None:
             client.delete(*keys)
 
 
+def print_subprocess_report(title: str, module: str, *args: str) -> int:
+    """For `make bench` (bench/main.py): run ``python -m <module> <args>`` in a process of its own (its own
+    database, Django settings and RSS) and print its report; its exit status."""
+    log(f"{title} (python -m {module})")
+    done = subprocess.run([sys.executable, "-m", module, *args], stdout=subprocess.PIPE, text=True, check=False)
+    print()
+    print(done.stdout.rstrip() or f"{title}: the benchmark failed (exit {done.returncode})")
+    return done.returncode
+
+
+def run_cleanup(db, workdir: Path, *, keep: bool, what: str) -> None:
+    """The end of a benchmark run, whatever happened in it: its queues purged and forgotten (a Redis broker
+    outlives the database), its database dropped, its folder removed unless ``keep``."""
+    from django.apps import apps
+
+    if apps.ready:
+        from django.db import connections
+
+        connections.close_all()
+        try:
+            purge_queues()
+            forget_queues()
+        except Exception as exc:  # clean-up must not hide the run's own error
+            log(f"could not purge {what}'s queues: {exc}")
+    db.drop()
+    if keep:
+        log(f"kept {workdir}")
+    else:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
 # --- Waiting for grouping ---------------------------------------------------------------------------
 
 def pending(db) -> int:
