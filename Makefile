@@ -9,7 +9,7 @@ PORT   ?= 8000
 # pytest-xdist processes: both cores by default.
 TEST_WORKERS ?= 2
 
-.PHONY: run test lint bench load browser clean-data help mutation
+.PHONY: run test lint bench load browser brokers clean-data help mutation
 
 help:
 	@echo "make run    - start reviewapp with a demo on http://127.0.0.1:$(PORT) (Ctrl-C stops it)"
@@ -35,7 +35,12 @@ run: $(STAMP)
 browser:
 	@scripts/ensure-os-packages chromium
 
-test: $(STAMP) browser
+# The broker fault tests start private redis-server and rabbitmq-server instances (tests/reliability/brokers.py);
+# installing them starts neither package's own service.
+brokers:
+	@scripts/ensure-os-packages redis-server rabbitmq-server
+
+test: $(STAMP) browser brokers
 	$(BIN)/python manage.py check --fail-level WARNING
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
