@@ -204,7 +204,10 @@ def _role_holds(permission: str | tuple[str, ...], message: str) -> type[IsAuthe
 SharesRole = _role_holds(("forum.propose_share", "forum.approve_share", "forum.view_shareproposal"),
                          "Your role has no part in Forum sharing.")
 ReadsShares = _role_holds("forum.view_shareproposal", "Your role does not read the sharing register.")
-OfficerOnly = _role_holds("forum.approve_share", "Only a sharing officer reads inbound intelligence.")
+OfficerOnly = _role_holds("forum.approve_share", "Only a sharing officer gives feedback on inbound intelligence.")
+ReadsInbound = _role_holds("forum.view_inboundobject", "Your role does not read inbound intelligence.")
+ReadsMatches = _role_holds("forum.view_inboundmatch", "Your role does not read inbound matches.")
+ReadsReReviews = _role_holds("forum.view_inboundrereview", "Your role does not read Forum re-reviews.")
 SeniorOnly = _role_holds("cases.approve_decision", "Only a senior reviewer looks again at decisions whose Forum "
                                                    "intelligence was withdrawn.")
 
@@ -342,8 +345,9 @@ class RegisterViewSet(viewsets.GenericViewSet):
                                                           "shown)"),
                     retrieve=extend_schema(tags=TAGS, summary="One inbound object"))
 class InboundViewSet(viewsets.ReadOnlyModelViewSet):
+    """Sharing and compliance officers read; only a sharing officer gives feedback."""
     serializer_class = InboundSerializer
-    permission_classes = [OfficerOnly]
+    permission_classes = [ReadsInbound]
     pagination_class = ForumCursor
     queryset = InboundObject.objects.none()
 
@@ -356,7 +360,7 @@ class InboundViewSet(viewsets.ReadOnlyModelViewSet):
     @extend_schema(tags=TAGS, request=FeedbackSerializer, responses={202: OpenApiResponse(
         description="Feedback queued for the hub (a STIX opinion with counts only).")},
         summary="Feedback to the source lab: confirmed, or false positive: a researcher")
-    @action(detail=True, methods=["post"])
+    @action(detail=True, methods=["post"], permission_classes=[OfficerOnly])
     def feedback(self, request, pk=None):
         obj = self.get_object()
         data = FeedbackSerializer(data=request.data)
@@ -374,7 +378,7 @@ class InboundViewSet(viewsets.ReadOnlyModelViewSet):
 @extend_schema_view(list=extend_schema(tags=TAGS, summary="Matches of inbound objects against local accounts"))
 class MatchViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = MatchSerializer
-    permission_classes = [OfficerOnly]
+    permission_classes = [ReadsMatches]
     pagination_class = ForumCursor
     queryset = InboundMatch.objects.none()
 
@@ -431,8 +435,9 @@ class ReReviewCursor(StrictCursorPagination):
 @extend_schema_view(list=extend_schema(tags=TAGS, summary="Open re-reviews: decided cases that relied on Forum "
                                                           "intelligence a peer revoked (senior reviewers)"))
 class ReReviewViewSet(viewsets.GenericViewSet):
+    """Seniors and compliance officers read; only a senior marks one done."""
     serializer_class = ReReviewSerializer
-    permission_classes = [SeniorOnly]
+    permission_classes = [ReadsReReviews]
     pagination_class = ReReviewCursor
     queryset = InboundReReview.objects.none()
 
@@ -451,7 +456,7 @@ class ReReviewViewSet(viewsets.GenericViewSet):
         summary="Mark a re-review done, with a note of what you found (audited)",
         description="A changed decision goes through the case's own services; this records that a senior "
                     "reviewer looked again.")
-    @action(detail=True, methods=["post"])
+    @action(detail=True, methods=["post"], permission_classes=[SeniorOnly])
     def done(self, request, pk=None):
         rereview = self.get_object()
         data = ReReviewDoneSerializer(data=request.data)

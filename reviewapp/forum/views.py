@@ -317,7 +317,8 @@ def _inbound_page(request, *, status: int = 200, feedback_error: dict | None = N
 @login_required
 @require_GET
 def inbound(request):
-    _needs(request.user, "forum.approve_share")
+    """What other labs shared: sharing officers read it and give feedback; compliance officers read it."""
+    _needs(request.user, "forum.view_inboundobject")
     return _inbound_page(request)
 
 
@@ -354,7 +355,7 @@ def withdrawal_list(request):
 @require_GET
 def match_list(request):
     """Inbound matches against our accounts; ``awaiting=1``: those whose flag no person has reviewed yet."""
-    _needs(request.user, "forum.approve_share")
+    _needs(request.user, "forum.view_inboundmatch")
     awaiting = request.GET.get("awaiting") == "1"
     page, query = _paged(request, listings.matches(awaiting=awaiting))
     for match in page:
@@ -401,8 +402,10 @@ def _rereviews_page(request, *, status=200, failed: int | None = None, form=None
 @require_GET
 def rereviews(request):
     """Decided cases that relied on Forum intelligence a peer has since revoked, for a senior reviewer's fresh
-    look (inbound.rereviews_open); each is marked done with a note (inbound.rereview_done, audited)."""
-    _senior(request.user)
+    look (inbound.rereviews_open); each is marked done with a note (inbound.rereview_done, audited). Compliance
+    officers read the list; only a senior marks one done."""
+    if not request.user.has_perm("forum.view_inboundrereview"):
+        _senior(request.user)
     return _rereviews_page(request)
 
 

@@ -33,6 +33,11 @@ _CASE_SUMMARIES = {"cases.view_case", "cases.view_account", "cases.view_campaign
 _POLICY = {"policy.view_policy", "policy.view_policyversion", "policy.view_clause"}
 # Forum sharing (reviewapp/forum): reviewers propose, sharing officers approve and withdraw, compliance reads.
 _FORUM_READ = {"forum.view_shareproposal", "forum.view_forumpush", "forum.view_sharedobject"}
+# What other labs shared with us, and its matches against our accounts: read by sharing officers (who act on it)
+# and compliance officers (who read everything); giving feedback stays forum.approve_share.
+_INBOUND_READ = {"forum.view_inboundobject", "forum.view_inboundmatch"}
+# Decisions whose Forum intelligence a peer revoked: seniors look again (cases.approve_decision), compliance reads.
+_REREVIEW_READ = {"forum.view_inboundrereview"}
 _DECISION_RECORDS = {"cases.view_decision", "cases.view_statementofreasons", "cases.view_casenote"}
 # Reviewers claim and decide; the evidence of a case comes with its claim (a guardian object permission).
 _REVIEWER: set[str] = _CASE_SUMMARIES | _DECISION_RECORDS | _POLICY | {"cases.claim_case", "cases.add_casenote",
@@ -42,8 +47,10 @@ ROLE_PERMISSIONS: dict[Role, set[str]] = {
     # Appeal attachments: the appeal's reviewer opens them through the service, not by a global permission.
     Role.SENIOR_REVIEWER: _REVIEWER | {"cases.approve_decision", "appeals.decide_appeal", "appeals.view_appeal",
                                        "appeals.view_appealmessage",
+                                       *_REREVIEW_READ,
                                        "compliance_quality.review_secondlook"},  # blind second looks
-    Role.SHARING_OFFICER: _CASE_SUMMARIES | _POLICY | _FORUM_READ | {"forum.approve_share", "forum.withdraw_share"},
+    Role.SHARING_OFFICER: _CASE_SUMMARIES | _POLICY | _FORUM_READ | _INBOUND_READ | {"forum.approve_share",
+                                                                                   "forum.withdraw_share"},
     # Read-only by construction: only view_* and verify/export permissions, never add/change/delete.
     Role.COMPLIANCE_OFFICER: {
         "audit.view_auditevent", "audit.verify_chain", "people.view_user", *_CASE_SUMMARIES, *_DECISION_RECORDS,
@@ -52,7 +59,7 @@ ROLE_PERMISSIONS: dict[Role, set[str]] = {
         *_POLICY,
         "flags.view_detector", "flags.view_detectortoken", "flags.view_flag", "flags.view_flagbatch",
         "outbox.view_outboxmessage",
-        *_FORUM_READ,
+        *_FORUM_READ, *_INBOUND_READ, *_REREVIEW_READ,
         # Quality (reviewapp/compliance/quality): drawing a sample is the console's own row, never a change to a
         # case or decision; seniors give the second looks.
         "compliance_quality.draw_secondlooksample", "compliance_quality.view_secondlooksample",

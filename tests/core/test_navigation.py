@@ -16,10 +16,9 @@ pytestmark = pytest.mark.django_db
                             "My Forum shares", "API docs", "API tokens", "Change password"]),
     (Role.SHARING_OFFICER, ["Home", "Policy", "Forum shares", "Sharing register", "Forum inbound", "API docs",
                             "API tokens", "Change password"]),
-    (Role.COMPLIANCE_OFFICER, ["Home", "Appeals", "Policy", "Compliance", "Decision register", "Audit trail",
-                               "Staff", "Detectors", "Forum shares", "Sharing register", "Deliveries", "API docs",
-                               "API tokens",
-                               "Change password"]),
+    (Role.COMPLIANCE_OFFICER, ["Home", "Forum re-reviews", "Appeals", "Policy", "Compliance", "Decision register",
+                               "Audit trail", "Staff", "Detectors", "Forum shares", "Sharing register",
+                               "Forum inbound", "Deliveries", "API docs", "API tokens", "Change password"]),
     (Role.ADMIN, ["Home", "Policy", "Staff", "Detectors", "Deliveries", "API docs", "API tokens", "Change password"]),
 ])
 def test_navigation_per_role(make_staff, client, role, expected):

@@ -156,7 +156,7 @@ def test_who_may_see_what(world, sharing_people, make_staff):
     assert compliance.post(reverse("forum:reject", args=[proposal.pk]), {"reason": "x", "confirm": "1"}
                            ).status_code == 403
     assert compliance.get(reverse("forum:register")).status_code == 200
-    assert compliance.get(reverse("forum:inbound")).status_code == 404
+    assert compliance.get(reverse("forum:inbound")).status_code == 200  # reads it; feedback is the officers'
     proposer = _client(sharing_people["reviewer"])
     assert proposer.post(reverse("forum:approve", args=[proposal.pk]),
                          {"version": 1, "bundle_sha256": "0" * 64}).status_code == 403
@@ -197,3 +197,31 @@ def test_extension_definitions_are_served_out_of_band(client):
     answer = client.get(reverse("forum:extensions"))
     assert answer.status_code == 200
     assert {o["type"] for o in answer.json()["objects"]} == {"extension-definition"}
+
+
+def test_a_compliance_officer_reads_inbound_intelligence_and_its_matches_but_gives_no_feedback(world, sharing_people):
+    from django.utils import timezone
+
+    account, _ = world.account()
+    amber = InboundObject.objects.create(stix_id="indicator--3b1f5a2c-7a38-4a3f-9e3a-1c6a7d0e9b13",
+                                         modified="2026-11-20T00:00:00.000Z", stix_type="indicator",
+                                         collection_id=FRONTIER, tlp="amber", body={"name": "amber shared pattern"},
+                                         received_at=timezone.now())
+    InboundMatch.objects.create(stix_id=amber.stix_id, inbound=amber, collection_id=FRONTIER, account=account,
+                                kind="fingerprint", distance=3, flag_external_id="forum-y", matched_at=timezone.now())
+    compliance = _client(sharing_people["compliance"])
+    page = compliance.get(reverse("forum:inbound")).text
+    assert "amber shared pattern" in page and "distance 3" in page
+    assert "Sharing officers give feedback." in page and reverse("forum:feedback", args=[amber.pk]) not in page
+    assert account.external_id in compliance.get(reverse("forum:matches")).text
+    assert compliance.get("/api/v1/forum/inbound/").json()["results"][0]["stix_id"] == amber.stix_id
+    assert compliance.get(f"/api/v1/forum/inbound/{amber.pk}/").status_code == 200
+    assert compliance.get("/api/v1/forum/matches/").json()["results"][0]["stix_id"] == amber.stix_id
+    refused = compliance.post(reverse("forum:feedback", args=[amber.pk]), {"verdict": "confirmed"})
+    assert refused.status_code == 404
+    api_refused = compliance.post(f"/api/v1/forum/inbound/{amber.pk}/feedback/", {"verdict": "confirmed"},
+                                  content_type="application/json")
+    assert api_refused.status_code == 403
+    assert not ForumPush.objects.filter(purpose="feedback").exists()
+    assert 'href="/forum/inbound/">Forum inbound</a>' in compliance.get(reverse("core:home")).text
+

@@ -75,12 +75,28 @@ def test_a_senior_sees_the_case_the_decision_and_the_revoked_object_then_marks_i
     assert again.status_code == 422 and "already done" in again.text
 
 
-@pytest.mark.parametrize("role", [Role.REVIEWER, Role.SHARING_OFFICER, Role.COMPLIANCE_OFFICER])
+@pytest.mark.parametrize("role", [Role.REVIEWER, Role.SHARING_OFFICER])
 def test_roles_without_the_permission_get_403(withdrawn, make_staff, role):
     client = _client(make_staff(role))
     assert client.get(reverse("forum:rereviews")).status_code == 403
     assert client.post(reverse("forum:rereview-done", args=[withdrawn.rereview.pk]), {"note": "x"}).status_code == 403
     assert client.get(API).status_code == 403
+    assert client.post(f"{API}/{withdrawn.rereview.pk}/done", {"note": "x"},
+                       content_type="application/json").status_code == 403
+    assert InboundReReview.objects.get().state == "open"
+
+
+def test_a_compliance_officer_reads_the_list_but_cannot_mark_one_done(withdrawn, make_staff):
+    client = _client(make_staff(Role.COMPLIANCE_OFFICER))
+    page = client.get(reverse("forum:rereviews"))
+    assert page.status_code == 200
+    text = _text(page)
+    assert f"Case {withdrawn.rereview.case_id}" in text and withdrawn.rereview.stix_id in text
+    assert "a senior reviewer marks it done" in text
+    assert reverse("forum:rereview-done", args=[withdrawn.rereview.pk]) not in text  # no form to mark it
+    listed = client.get(API)
+    assert listed.status_code == 200 and [r["id"] for r in listed.json()["results"]] == [withdrawn.rereview.pk]
+    assert client.post(reverse("forum:rereview-done", args=[withdrawn.rereview.pk]), {"note": "x"}).status_code == 403
     assert client.post(f"{API}/{withdrawn.rereview.pk}/done", {"note": "x"},
                        content_type="application/json").status_code == 403
     assert InboundReReview.objects.get().state == "open"

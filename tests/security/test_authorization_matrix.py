@@ -80,6 +80,7 @@ RECORD_READERS = (REVIEWER, SENIOR, COMPLIANCE)  # decisions and statements of r
 APPEAL_READERS = (SENIOR, COMPLIANCE)  # appeals.view_appeal
 SHARE_READERS = (REVIEWER, SENIOR, SHARING, COMPLIANCE)  # propose, approve or read Forum shares
 PEOPLE_READERS = (COMPLIANCE, ADMIN)  # people.view_user; also detectors and the outbox
+INBOUND_READERS = (SHARING, COMPLIANCE)  # what other labs shared with us, and its matches
 
 # ── the answers ─────────────────────────────────────────────────────────────────────────────────────────────────
 
@@ -367,12 +368,12 @@ TABLE: list[Row] = [
                                      post={REVIEWER: FORBIDDEN, COMPLIANCE: FORBIDDEN, SHARING: DO})),
     forum_page("forum:propose", objects={"kind": "case", "pk": "case_a"}, get={CLAIMERS: OK}, post={CLAIMERS: DO}),
     forum_page("forum:register", get={SHARING: OK, COMPLIANCE: OK}),
-    forum_page("forum:inbound", get={SHARING: OK}),
+    forum_page("forum:inbound", get={INBOUND_READERS: OK}),  # feedback: sharing officers only
     forum_page("forum:feedback", objects={"pk": "missing"}, get={STAFF: NOT_ALLOWED}, post={SHARING: NOT_FOUND}),
     forum_page("forum:pushes", get={SHARING: OK, COMPLIANCE: OK}),
     forum_page("forum:withdrawals", get={SHARING: OK, COMPLIANCE: OK}),
-    forum_page("forum:matches", get={SHARING: OK}),
-    page("forum:rereviews", get={SENIOR: OK}),
+    forum_page("forum:matches", get={INBOUND_READERS: OK}),
+    page("forum:rereviews", get={SENIOR: OK, COMPLIANCE: OK}),  # marking one done: seniors only
     page("forum:rereview-done", objects={"pk": "missing"}, get={STAFF: NOT_ALLOWED}, post={SENIOR: NOT_FOUND}),
     public("forum:extensions", get={EVERYONE: OK}),  # the STIX extension definitions peers resolve
     # An admin has no part in sharing: refused the whole viewset, whatever the method (it was answered an
@@ -384,12 +385,12 @@ TABLE: list[Row] = [
               "forum-proposal-reject", "forum-proposal-withdraw"],
              lambda name: api(name, get={STAFF: NOT_ALLOWED, ADMIN: FORBIDDEN}, post={SHARING: DO})),
     api("forum-register-list", get={SHARING: OK, COMPLIANCE: OK}),
-    api("forum-inbound-list", get={SHARING: OK}),
-    api("forum-inbound-detail", objects={"pk": "missing"}, get={SHARING: NOT_FOUND}),
+    api("forum-inbound-list", get={INBOUND_READERS: OK}),
+    api("forum-inbound-detail", objects={"pk": "missing"}, get={INBOUND_READERS: NOT_FOUND}),
     api("forum-inbound-feedback", objects={"pk": "missing"}, get={SHARING: NOT_ALLOWED}, post={SHARING: NOT_FOUND}),
-    api("forum-match-list", get={SHARING: OK}),
-    api("forum-match-detail", objects={"pk": "missing"}, get={SHARING: NOT_FOUND}),
-    api("forum-rereview-list", get={SENIOR: OK}),
+    api("forum-match-list", get={INBOUND_READERS: OK}),
+    api("forum-match-detail", objects={"pk": "missing"}, get={INBOUND_READERS: NOT_FOUND}),
+    api("forum-rereview-list", get={SENIOR: OK, COMPLIANCE: OK}),
     api("forum-rereview-done", objects={"pk": "missing"}, get={SENIOR: NOT_ALLOWED}, post={SENIOR: NOT_FOUND}),
     # the compliance console: compliance officers; seniors give the blind second looks
     *_all_of([f"compliance:{name}" for name in COMPLIANCE_PAGES], lambda name: page(name, get={COMPLIANCE: OK})),
