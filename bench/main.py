@@ -16,6 +16,10 @@ stack     the real stack, started the way `make run` starts it (bench/stack.py):
              nothing else running and while 4 clients keep posting flags and the worker groups them.
 forum     Forum matching with 10,000 and 1,000,000 local accounts and the ratio, goal "flat as local
           accounts grow" (bench/forum_matching.py, its own database; part of "all" too).
+scale     claim-next with 8 claimers, the queue, case, campaign, audit-explorer and decision-register pages at
+          10,000, 100,000 and 1,000,000 open cases (and flags), p95 as ratios to the smallest size, and verify_audit
+          over 1,000,000 events as a ratio to one bare read-and-SHA-256 of the same rows (bench/scale.py, its own
+          database; part of "all" too; ``--scale-sizes``, ``--scale-quick``).
 export    1,000,000 audit events streamed through the console's export download, CSV and JSONL: rows/s and
           peak RSS growth, as ratios to PostgreSQL's COPY of the export's own query (bench/export.py, its own
           database; part of "all" too).
@@ -65,6 +69,7 @@ from bench.ingest import (
     server_from_settings,
     warm_up,
 )
+from bench.scale import print_report as print_scale
 
 GOALS = {
     "http": 0.25,  # HTTP ingestion while grouping runs, of raw COPY
@@ -412,10 +417,11 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--flags", type=int, help="how many flags (default 100,000; 1,000,000 with --memory)")
     parser.add_argument("--accounts", type=int, default=ACCOUNTS, help="accounts the flags are about (default 24,000)")
-    parser.add_argument("--mode", choices=("all", "isolated", "stack", "forum", "export"), default="all",
+    parser.add_argument("--mode", choices=("all", "isolated", "stack", "forum", "export", "scale"), default="all",
                         help="isolated: gunicorn alone (no worker); stack: the real stack; forum: Forum matching "
                              "at 10,000 and 1,000,000 local accounts only; export: streaming 1,000,000 rows of an "
-                             "export only; all: every part (default)")
+                             "export only; scale: the hot paths at 10k, 100k and 1M open cases only; all: every part "
+                             "(default)")
     parser.add_argument("--memory", action="store_true", help="measure peak RSS of ingest_flags only")
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers of the isolated part (default 4)")
     parser.add_argument("--stack-web-workers", type=int,
@@ -432,12 +438,17 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--profile", action="store_true",
                         help="py-spy on the worker during flag-to-case and database waits "
                              "(summary in test-artifacts/bench/)")
+    parser.add_argument("--scale-sizes", help="--mode scale: open cases at each step (default 10000,100000,1000000)")
+    parser.add_argument("--scale-quick", action="store_true",
+                        help="--mode scale: a smoke run (small sizes, few claims and requests)")
     parser.add_argument("--keep", action="store_true", help="keep the generated files and the logs (printed path)")
     args = parser.parse_args(argv)
     if args.mode == "forum":
         return print_forum_matching()
     if args.mode == "export":
         return print_export()
+    if args.mode == "scale":
+        return print_scale(args.scale_sizes, quick=args.scale_quick)
     count = args.flags or (MEMORY_FLAGS if args.memory else 100_000)
 
     workdir = Path(tempfile.mkdtemp(prefix="reviewapp-bench-"))
@@ -506,6 +517,7 @@ def main(argv: list[str]) -> int:
         if args.mode == "all":
             print_forum_matching()  # its own database and process, after the flags' measures
             print_export()  # the same
+            print_scale(args.scale_sizes, quick=args.scale_quick)  # the same
         return 0
     finally:
         from bench.stack import run_cleanup
