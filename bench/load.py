@@ -23,6 +23,7 @@ Forum hub answering 500), so that neither goes unnoticed.
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import os
 import re
@@ -136,39 +137,72 @@ def database_counts(db: BenchDatabase) -> dict[str, int]:
     return counts
 
 
-def web_log_problems(workdir: Path, workers: int) -> list[str]:
+def web_log_problems(workdir: Path, workers: int, names: tuple[str, ...] = ("web",)) -> list[str]:
     """Lines of gunicorn's log that say a worker died, timed out or was restarted, or that a request failed on the
-    server (5xx), before the stop at the end: a dropped connection must not hide one of these."""
+    server (5xx), before the stop at the end: a dropped connection must not hide one of these. ``names``: the
+    logs of every web instance (``web``, ``web2`` …)."""
     problems = []
-    log_path = workdir / "web.log"
-    if not log_path.exists():
-        return ["(no web.log)"]
-    booted = 0
-    for line in log_path.read_text(errors="replace").splitlines():
-        if "Handling signal: term" in line:
-            break  # the stop at the end
-        if "Booting worker" in line:
-            booted += 1
-            if booted <= workers:  # the first boot of each
-                continue
-        if any(mark in line for mark in ("WORKER TIMEOUT", "Booting worker", "Worker exiting", "Traceback",
-                                         "ERROR")) or re.search(r'" 5\d\d ', line):
-            problems.append(line.strip()[:300])
+    for name in names:
+        log_path = workdir / f"{name}.log"
+        if not log_path.exists():
+            problems.append(f"(no {name}.log)")
+            continue
+        booted = 0
+        for line in log_path.read_text(errors="replace").splitlines():
+            if "Handling signal: term" in line:
+                break  # the stop at the end
+            if "Booting worker" in line:
+                booted += 1
+                if booted <= workers:  # the first boot of each
+                    continue
+            if any(mark in line for mark in ("WORKER TIMEOUT", "Booting worker", "Worker exiting", "Traceback",
+                                             "ERROR")) or re.search(r'" 5\d\d ', line):
+                problems.append((f"{name}: " if len(names) > 1 else "") + line.strip()[:300])
     return problems
+
+
+_ACCESS = re.compile(r'"[A-Z]+ \S+ HTTP/[\d.]+" \d{3} ')
+_TASK_DONE = re.compile(r"Task (\S+)\[[^\]]*\] succeeded")
+
+
+def served_by_web(workdir: Path, names: tuple[str, ...]) -> dict[str, int]:
+    """Requests each web instance answered (lines of its access log)."""
+    counts = {}
+    for name in names:
+        path = workdir / f"{name}.log"
+        text = path.read_text(errors="replace") if path.exists() else ""
+        counts[name] = sum(1 for line in text.splitlines() if _ACCESS.search(line))
+    return counts
+
+
+def tasks_by_worker(workdir: Path, names: tuple[str, ...]) -> dict[str, dict[str, int]]:
+    """Tasks each worker node finished, by task (the ``succeeded`` lines of its log)."""
+    done: dict[str, dict[str, int]] = {}
+    for name in names:
+        path = workdir / f"{name}.log"
+        counter: collections.Counter = collections.Counter()
+        if path.exists():
+            for line in path.read_text(errors="replace").splitlines():
+                match = _TASK_DONE.search(line)
+                if match:
+                    counter[match[1].rsplit(".", 1)[-1]] += 1
+        done[name] = dict(counter.most_common())
+    return done
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")  # werkzeug colours the hub's access log
 _PULL_ERRORS = re.compile(r"pull_inbound\[[^\]]*\] succeeded.*'errors': \[['\"]")
 
 
-def stack_log_problems(workdir: Path) -> list[str]:
+def stack_log_problems(workdir: Path, workers: tuple[str, ...] = ("worker",)) -> list[str]:
     """What the other parts' logs say went wrong during the run: a Celery task that failed or logged an error, a
     Forum pull that came back with errors, the Forum hub answering 500 (the people's requests cannot see these)."""
     problems = []
-    for name, bad in (("worker", lambda line: "ERROR/" in line or " raised unexpected" in line
-                       or _PULL_ERRORS.search(line)),
-                      ("beat", lambda line: "ERROR/" in line),
-                      ("forum_hub", lambda line: '" 500 ' in line)):
+    worker_bad = (lambda line: "ERROR/" in line or " raised unexpected" in line  # noqa: E731
+                  or _PULL_ERRORS.search(line))
+    for name, bad in ([(worker, worker_bad) for worker in workers]
+                      + [("beat", lambda line: "ERROR/" in line),
+                         ("forum_hub", lambda line: '" 500 ' in line)]):
         path = workdir / f"{name}.log"
         if path.exists():
             problems += [f"{name}: {_ANSI.sub('', line).strip()[:300]}"
@@ -176,14 +210,121 @@ def stack_log_problems(workdir: Path) -> list[str]:
     return problems
 
 
-def run_locust(args, port: int, seed_path: Path, csv_prefix: Path, env: dict[str, str]) -> int:
-    command = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--host", f"http://127.0.0.1:{port}",
+# --- Invariants after the run ------------------------------------------------------------------------------
+
+# A case's stored aggregates against a recomputation from its flags (as tests/flags/test_grouping_properties.py's
+# aggregates_disagree compares them).
+_AGGREGATES_DISAGREE = """
+WITH recomputed AS (
+    SELECT case_id, count(*) AS n, coalesce(sum(request_count), 0) AS requests, max(score) AS score,
+           max(observed_to) AS last, array_agg(DISTINCT signal ORDER BY signal) AS signals
+    FROM flags_flag WHERE case_id IS NOT NULL GROUP BY case_id
+)
+SELECT count(*) FROM cases_case c FULL JOIN recomputed r ON r.case_id = c.id
+WHERE coalesce(c.flag_count, 0) <> coalesce(r.n, 0)
+   OR (r.case_id IS NOT NULL AND (c.total_requests <> least(r.requests, 9223372036854775807)
+       OR c.max_score IS DISTINCT FROM r.score OR c.last_observed_at IS DISTINCT FROM r.last
+       OR (SELECT array_agg(s ORDER BY s) FROM unnest(c.signals) s) IS DISTINCT FROM r.signals))
+"""
+# A case claimed by another reviewer while someone held it: more reviewers claimed it than releases and lapses
+# could have freed it for (a holder's renewal is a claim by the same reviewer).
+_DOUBLE_CLAIMS = """
+SELECT count(*) FROM (
+    SELECT target_id FROM audit_auditevent WHERE target_type = 'cases.case'
+      AND action IN ('case.claimed', 'case.released', 'case.claim_lapsed')
+    GROUP BY target_id
+    HAVING count(DISTINCT actor_id) FILTER (WHERE action = 'case.claimed')
+           > 1 + count(*) FILTER (WHERE action <> 'case.claimed')
+) twice
+"""
+_CLAIMED = "SELECT count(DISTINCT target_id) FROM audit_auditevent WHERE action = 'case.claimed'"
+_TWICE_DECIDED = "SELECT count(*) FROM (SELECT case_id FROM cases_decision GROUP BY case_id HAVING count(*) > 1) d"
+
+
+def invariants(db: BenchDatabase, workdir: Path, env: dict[str, str], *, failures: int) -> dict[str, object]:
+    """What must hold after any run, whatever the number of web servers and worker nodes: each a count that must
+    be 0 (or True). Waits first (bounded) for the workers to group what the detectors posted, for the audit
+    sequencer, and for the outbox to drain."""
+    from bench.stack import PendingWatch
+
+    watch = PendingWatch(db)
+    try:
+        _, pending_left = watch.wait_empty(timeout=240)
+        watch.wait_sequenced(timeout=60)
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and watch.conn.execute(
+                "SELECT EXISTS (SELECT 1 FROM outbox_outboxmessage WHERE state = 'pending')").fetchone()[0]:
+            time.sleep(0.5)
+        one = lambda query: watch.conn.execute(query).fetchone()[0]  # noqa: E731
+        result: dict[str, object] = {
+            "failed requests": failures,
+            "flags without a case": pending_left or one("SELECT count(*) FROM flags_flag WHERE case_id IS NULL"),
+            "flags set aside": one("SELECT count(*) FROM flags_flagsetaside"),
+            "cases whose aggregates differ from their flags'": one(_AGGREGATES_DISAGREE),
+            "cases claimed (not a fault)": one(_CLAIMED),
+            "cases claimed while another reviewer held them": one(_DOUBLE_CLAIMS),
+            "cases decided twice": one(_TWICE_DECIDED),
+            "outbox messages still pending": one("SELECT count(*) FROM outbox_outboxmessage WHERE state = 'pending'"),
+            "outbox messages failed": one("SELECT count(*) FROM outbox_outboxmessage WHERE state = 'failed'"),
+        }
+        delivered = {key for (key,) in watch.conn.execute(
+            "SELECT idempotency_key FROM outbox_outboxmessage WHERE kind = 'enforcement' AND state = 'delivered'")}
+    finally:
+        watch.close()
+    # The enforcement receiver applies a key once and logs each application: a key twice in its log is a
+    # webhook applied twice; a REFUSED line is one key sent with two different bodies.
+    applied = collections.Counter()
+    received = workdir / "data" / "enforcement-received.jsonl"
+    if received.exists():
+        for line in received.read_text().splitlines():
+            if line.strip():
+                applied[json.loads(line)["idempotency_key"]] += 1
+    receiver_log = (workdir / "receiver.log").read_text(errors="replace") if (workdir / "receiver.log").exists() else ""
+    result["webhooks applied twice"] = sum(1 for count in applied.values() if count > 1)
+    result["webhooks refused (one key, two bodies)"] = receiver_log.count("REFUSED")
+    result["delivered webhooks the receiver never applied"] = len(delivered - set(applied))
+    result["redeliveries the receiver recognised (not a fault)"] = receiver_log.count("already applied")
+    done = subprocess.run([sys.executable, "manage.py", "verify_audit"], cwd=ROOT, env=env, check=False,
+                          capture_output=True, text=True)
+    result["audit chain verifies"] = done.returncode == 0
+    result["verify_audit says"] = (done.stdout + done.stderr).strip().splitlines()[-1:] or [""]
+    return result
+
+
+def invariants_broken(result: dict[str, object]) -> list[str]:
+    return [name for name, value in result.items()
+            if (name == "audit chain verifies" and value is not True)
+            or (isinstance(value, int) and not isinstance(value, bool) and value and "not a fault" not in name)]
+
+
+def run_locust(args, ports: list[int], seed_path: Path, csv_prefix: Path, env: dict[str, str]) -> int:
+    hosts = [f"http://127.0.0.1:{port}" for port in ports]
+    command = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--host", hosts[0],
                "--users", str(args.users), "--spawn-rate", str(args.spawn_rate), "--run-time", args.run_time,
                "--stop-timeout", "20", "--csv", str(csv_prefix), "--only-summary", "--loglevel", "WARNING"]
-    log(f"locust: {args.users} users, spawn rate {args.spawn_rate}/s, {args.run_time}")
+    log(f"locust: {args.users} users, spawn rate {args.spawn_rate}/s, {args.run_time}, over {', '.join(hosts)}")
     done = subprocess.run(command, cwd=ROOT, check=False,
-                          env={**env, "LOAD_SEED": str(seed_path), "LOAD_NOTES": f"{csv_prefix}_notes.json"})
+                          env={**env, "LOAD_SEED": str(seed_path), "LOAD_NOTES": f"{csv_prefix}_notes.json",
+                               "LOAD_HOSTS": ",".join(hosts)})
     return done.returncode
+
+
+def _worker_queues(text: str) -> list[list[str]] | None:
+    """``ingest,maintenance/outbox,forum``: the first worker node's queue kinds, then the second's …"""
+    if not text:
+        return None
+    return [[kind for kind in part.split(",") if kind] for part in text.split("/")]
+
+
+def _failure_count(csv_prefix: Path) -> int:
+    import csv
+
+    path = Path(f"{csv_prefix}_stats.csv")
+    if not path.exists():
+        return -1
+    with open(path, newline="") as stream:
+        total = next((row for row in csv.DictReader(stream) if row["Name"] == "Aggregated"), None)
+    return int(total["Failure Count"]) if total else -1
 
 
 def main(argv: list[str]) -> int:
@@ -200,7 +341,16 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--output", type=Path, default=DOC, help="the document whose results section is rewritten")
     parser.add_argument("--no-doc", action="store_true", help="print the results, leave docs/performance.md alone")
     parser.add_argument("--keep", action="store_true", help="keep the work folder (logs, CSV) and print its path")
+    parser.add_argument("--webs", type=int, default=1,
+                        help="gunicorn instances on separate ports (as separate machines); users spread over them")
+    parser.add_argument("--workers", type=int, default=1, help="Celery worker nodes (distinct -n names; default 1)")
+    parser.add_argument("--worker-queues", default="", help="queue kinds per worker node, e.g. "
+                        "'ingest,maintenance/outbox,forum' (default: every node consumes every queue)")
+    parser.add_argument("--broker", default="", help="CELERY_BROKER_URL for this run (redis://… or amqp://…; "
+                        "default: the environment's, else kombu's SQLAlchemy transport in the run's database)")
     args = parser.parse_args(argv)
+    if args.broker:
+        os.environ["CELERY_BROKER_URL"] = args.broker
 
     workdir = Path(tempfile.mkdtemp(prefix="reviewapp-load-"))
     # The local Forum hub on a free port (a running `make run` holds the demo's), and pulls often enough to be
@@ -224,7 +374,8 @@ def main(argv: list[str]) -> int:
         generate(run_file, args.run_flags, accounts=ACCOUNTS, seed=20261203)
         people = seed_staff(f"load{os.getpid()}")
 
-        stack = RealStack(free_port(), workdir, node=f"load{os.getpid()}")
+        stack = RealStack(free_port(), workdir, node=f"load{os.getpid()}", webs=args.webs, workers=args.workers,
+                          worker_queues=_worker_queues(args.worker_queues))
         log(f"starting the real stack ({', '.join(stack.commands)})")
         stack.start()
         log(f"seed: {args.seed_flags:,} flags through the API, grouped into cases by the worker")
@@ -251,9 +402,12 @@ def main(argv: list[str]) -> int:
 
         csv_prefix = workdir / "locust"
         before = time.monotonic()
-        code = run_locust(args, stack.port, seed_path, csv_prefix, db.env())
+        code = run_locust(args, stack.ports, seed_path, csv_prefix, db.env())
         seconds = time.monotonic() - before
         stack.check_alive()
+        failures = _failure_count(csv_prefix)
+        log("checking the invariants (waiting for grouping, the audit sequencer and the outbox first)")
+        checked = invariants(db, workdir, db.env(), failures=failures)
         counts = database_counts(db)
         notes = Path(f"{csv_prefix}_notes.json")
 
@@ -262,15 +416,24 @@ def main(argv: list[str]) -> int:
         facts = {
             "machine": machine(), "postgresql": server_version(db),
             "broker": settings.CELERY_BROKER_URL.split(":")[0],
-            "web": f"gunicorn {stack.stack.web_workers} processes × {stack.stack.web_threads} threads (gthread)",
-            "worker": f"Celery worker, concurrency {stack.stack.worker_concurrency}, and beat",
+            "web": (f"{len(stack.ports)} × " if len(stack.ports) > 1 else "")
+            + f"gunicorn {stack.stack.web_workers} processes × {stack.stack.web_threads} threads (gthread)"
+            + (" (separate instances on separate ports, users spread over them)" if len(stack.ports) > 1 else ""),
+            "worker": (f"{args.workers} Celery worker nodes" if args.workers > 1 else "Celery worker")
+            + f", concurrency {stack.stack.worker_concurrency}"
+            + (f" each, queues {args.worker_queues}" if args.worker_queues else
+               (", each on every queue" if args.workers > 1 else "")) + ", and one beat",
+            "load_average": " ".join(f"{x:.1f}" for x in os.getloadavg()),
             "users": args.users, "spawn_rate": args.spawn_rate, "run_time": args.run_time,
             "seconds": round(seconds), "batch": args.batch, "seed_flags": args.seed_flags,
             "seed_accounts": SEED_ACCOUNTS, "holders": len(holders), "staff": {k: len(v) for k, v in people.items()},
             "pull_interval": settings.FORUM_PULL_INTERVAL_SECONDS, "counts": counts,
             "notes": json.loads(notes.read_text()) if notes.exists() else [],
-            "web_log": web_log_problems(workdir, stack.stack.web_workers),
-            "stack_log": stack_log_problems(workdir),
+            "web_log": web_log_problems(workdir, stack.stack.web_workers, tuple(stack.web_names)),
+            "stack_log": stack_log_problems(workdir, tuple(stack.worker_names)),
+            "served_by_web": served_by_web(workdir, tuple(stack.web_names)),
+            "tasks_by_worker": tasks_by_worker(workdir, tuple(stack.worker_names)),
+            "invariants": checked,
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         }
         (workdir / "facts.json").write_text(json.dumps(facts, indent=1))
@@ -283,7 +446,10 @@ def main(argv: list[str]) -> int:
             log(f"locust exited {code}: failures above (its CSV: {csv_prefix}_failures.csv)")
         if facts["web_log"] or facts["stack_log"]:
             log("the stack's logs name problems (above): the run does not count as error-free")
-        return 1 if code or facts["web_log"] or facts["stack_log"] else 0
+        broken = invariants_broken(checked)
+        if broken:
+            log(f"invariants broken: {', '.join(broken)}")
+        return 1 if code or facts["web_log"] or facts["stack_log"] or broken else 0
     finally:
         if stack is not None:
             stack.stop()

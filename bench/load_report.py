@@ -48,7 +48,9 @@ def section(csv_prefix: Path, facts: dict) -> str:
         BEGIN,
         f"## Last run: {facts['date']}",
         "",
-        f"- Machine: {facts['machine']}; PostgreSQL {facts['postgresql']}; broker {facts['broker']}; locust on the "
+        f"- Machine: {facts['machine']}"
+        + (f" (load average {facts['load_average']} at the end)" if facts.get("load_average") else "")
+        + f"; PostgreSQL {facts['postgresql']}; broker {facts['broker']}; locust on the "
         "same machine, over loopback.",
         f"- Stack (as `make run` starts it, DEBUG off): {facts['web']}; {facts['worker']}; the enforcement receiver, "
         f"the SMTP sink and the local Forum hub (medallion); beat pulls the hub every {facts['pull_interval']} s.",
@@ -88,6 +90,20 @@ def section(csv_prefix: Path, facts: dict) -> str:
     notes = facts.get("notes") or []
     lines += ["", "Beside the requests (bench/locustfile.py's NOTES; each request is also in its endpoint's row): "
               + ("; ".join(f"{n['kind']}: {n['name']} × {n['count']}" for n in notes) if notes else "nothing") + "."]
+    served = facts.get("served_by_web") or {}
+    if len(served) > 1:
+        lines += ["", "Requests each web instance answered (its access log): "
+                  + "; ".join(f"{name} {count:,}" for name, count in served.items()) + "."]
+    done = facts.get("tasks_by_worker") or {}
+    if len(done) > 1:
+        lines += ["", "Tasks each worker node finished (its log): " + "; ".join(
+            f"{name} {sum(tasks.values()):,} ({', '.join(f'{task} {n:,}' for task, n in list(tasks.items())[:4])})"
+            for name, tasks in done.items()) + "."]
+    checked = facts.get("invariants") or {}
+    if checked:
+        lines += ["", "Invariants after the run (bench/load.py's `invariants`: counts that must be 0): "
+                  + "; ".join(f"{name} {value if not isinstance(value, list) else ' '.join(value)}"
+                              for name, value in checked.items()) + "."]
     counts = facts.get("counts") or {}
     if counts:
         lines += ["", "What the load left in the database (seed included): "

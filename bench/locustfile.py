@@ -116,10 +116,22 @@ def _resend_once() -> ResendOnStaleConnection:
                                    allowed_methods=None, raise_on_status=False)
 
 
+# Several web servers (``make load LOAD_ARGS="--webs 2"``): bench/load.py lists them in LOAD_HOSTS, and each user
+# class spreads its users over them in turn, as a load balancer would spread people (each user keeps its server,
+# and its session works on any of them: sessions live in the database).
+_HOSTS = [host for host in os.environ.get("LOAD_HOSTS", "").split(",") if host]
+_host_turns: dict[str, itertools.cycle] = {}
+
+
 class Person(HttpUser):
     """Every user: one connection kept alive between its requests, as a browser keeps one."""
 
     abstract = True
+
+    def __init__(self, *args, **kwargs):
+        if _HOSTS:
+            self.host = next(_host_turns.setdefault(type(self).__name__, itertools.cycle(_HOSTS)))
+        super().__init__(*args, **kwargs)
 
     def on_start(self) -> None:
         adapter = LocustHttpAdapter(pool_manager=None, max_retries=_resend_once())

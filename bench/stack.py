@@ -27,7 +27,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from bench.ingest import log
+from bench.ingest import free_port, log
 
 _READY = re.compile(r"\S+@\S+ ready\.")
 
@@ -35,32 +35,57 @@ _READY = re.compile(r"\S+@\S+ ready\.")
 class RealStack:
     """Start, watch and stop the processes of `make run`. Django must be set up with the benchmark's settings."""
 
-    def __init__(self, port: int, logdir: Path, *, node: str, web_workers: int | None = None):
+    def __init__(self, port: int, logdir: Path, *, node: str, web_workers: int | None = None, webs: int = 1,
+                 workers: int = 1, worker_queues: list[list[str]] | None = None):
+        """``webs`` gunicorn instances (``web``, ``web2`` …: separate processes on separate ports, as on separate
+        machines behind a load balancer) and ``workers`` Celery worker nodes (``worker``, ``worker2`` …, node
+        names ``<node>@%h``, ``<node>-2@%h`` …); ``worker_queues`` gives each node its queue kinds (default: all)."""
         from reviewapp.core.stack import Stack
 
         self.stack = Stack(port=port) if web_workers is None else Stack(port=port, web_workers=web_workers)
         self.port = port
+        self.ports = [port] + [free_port() for _ in range(webs - 1)]
         self.logdir = logdir
         self.node = node
+        self.workers = workers
+        self.worker_queues = worker_queues
         self.commands = self.stack.commands()
+        web = self.commands["web"]
+        for number, extra in enumerate(self.ports[1:], start=2):
+            command = list(web)
+            command[command.index("--bind") + 1] = f"127.0.0.1:{extra}"
+            self.commands[f"web{number}"] = command
         self.env = self.stack.environment()
         self.processes: dict[str, subprocess.Popen] = {}
         self._logs: dict[str, object] = {}
-        self._worker_logs = 0
+        self._worker_log_offset: dict[str, int] = {}
+
+    @property
+    def web_names(self) -> list[str]:
+        return ["web"] + [f"web{number}" for number in range(2, len(self.ports) + 1)]
+
+    @property
+    def worker_names(self) -> list[str]:
+        return ["worker"] + [f"worker{number}" for number in range(2, self.workers + 1)]
 
     # --- processes ---------------------------------------------------------------------------------
 
-    def worker_command(self, *, ingest: bool) -> list[str]:
+    def worker_command(self, *, ingest: bool, name: str = "worker") -> list[str]:
         from django.conf import settings
 
         from reviewapp.celery import queue_name
 
         command = list(self.commands["worker"])
+        index = self.worker_names.index(name) if name in self.worker_names else 0
         if "-n" in command:
-            command[command.index("-n") + 1] = f"{self.node}@%h"
-        if not ingest and "-Q" in command:
-            queues = [queue_name(kind) for kind in settings.CELERY_QUEUES if kind != "ingest"]
-            command[command.index("-Q") + 1] = ",".join(queues)
+            command[command.index("-n") + 1] = f"{self.node}@%h" if index == 0 else f"{self.node}-{index + 1}@%h"
+        kinds = list(settings.CELERY_QUEUES)
+        if self.worker_queues:
+            kinds = self.worker_queues[index % len(self.worker_queues)]
+        if not ingest:
+            kinds = [kind for kind in kinds if kind != "ingest"]
+        if "-Q" in command:
+            command[command.index("-Q") + 1] = ",".join(queue_name(kind) for kind in kinds)
         return command
 
     def _start(self, name: str, command: list[str]) -> subprocess.Popen:
@@ -78,36 +103,38 @@ class RealStack:
         return Path(settings.BASE_DIR)
 
     def start(self, *, ingest: bool = True, timeout: float = 120) -> None:
-        """Every process of `make run`; the worker consumes the ingest queue only when ``ingest``."""
+        """Every process of `make run` (each web and worker node); the workers consume ``ingest`` only when
+        ``ingest``."""
         for name, command in self.commands.items():
             if name == "worker":
-                self.start_worker(ingest=ingest, wait=False)
+                for worker in self.worker_names:
+                    self.start_worker(ingest=ingest, wait=False, name=worker)
             else:
                 self._start(name, command)
         self.wait_web(timeout)
-        self.wait_worker(timeout)
+        for worker in self.worker_names:
+            self.wait_worker(timeout, name=worker)
 
-    def start_worker(self, *, ingest: bool, wait: bool = True, timeout: float = 120) -> None:
-        self._worker_logs += 1
-        self._worker_log_offset = self._log_size("worker")
-        self._start("worker", self.worker_command(ingest=ingest))
+    def start_worker(self, *, ingest: bool, wait: bool = True, timeout: float = 120, name: str = "worker") -> None:
+        self._worker_log_offset[name] = self._log_size(name)
+        self._start(name, self.worker_command(ingest=ingest, name=name))
         if wait:
-            self.wait_worker(timeout)
+            self.wait_worker(timeout, name=name)
 
     def _log_size(self, name: str) -> int:
         path = self.logdir / f"{name}.log"
         return path.stat().st_size if path.exists() else 0
 
-    def stop_worker(self, grace: float = 30) -> None:
-        self._stop("worker", grace)
+    def stop_worker(self, grace: float = 30, name: str = "worker") -> None:
+        self._stop(name, grace)
 
-    def wait_worker(self, timeout: float) -> None:
+    def wait_worker(self, timeout: float, name: str = "worker") -> None:
         deadline = time.monotonic() + timeout
-        path = self.logdir / "worker.log"
+        path = self.logdir / f"{name}.log"
         while time.monotonic() < deadline:
             self.check_alive()
             with open(path, "rb") as stream:
-                stream.seek(self._worker_log_offset)
+                stream.seek(self._worker_log_offset.get(name, 0))
                 if _READY.search(stream.read().decode(errors="replace")):
                     return
             time.sleep(0.2)
@@ -115,16 +142,18 @@ class RealStack:
 
     def wait_web(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            self.check_alive()
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=5):
-                    return
-            except urllib.error.HTTPError:
-                return  # it answers (503 names a part that is not ready yet; the worker is waited for separately)
-            except OSError:
-                time.sleep(0.3)
-        raise RuntimeError(f"gunicorn did not answer /healthz; see {self.logdir / 'web.log'}")
+        for port in self.ports:
+            while True:
+                self.check_alive()
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5):
+                        break
+                except urllib.error.HTTPError:
+                    break  # it answers (503 names a part that is not ready yet; the worker is waited for separately)
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise RuntimeError(f"gunicorn on {port} did not answer /healthz; see {self.logdir}") from None
+                    time.sleep(0.3)
 
     def check_alive(self) -> None:
         for name, process in self.processes.items():
@@ -183,11 +212,20 @@ def purge_queues() -> None:
 
 
 def forget_queues() -> None:
-    """At the end: on Redis, also the exchange bindings kombu keeps per queue (the lists are gone once empty)."""
+    """At the end: on Redis, also the exchange bindings kombu keeps per queue (the lists are gone once empty); on
+    RabbitMQ, the run's queues themselves."""
     from django.conf import settings
 
     from reviewapp.celery import app
 
+    if settings.CELERY_BROKER_URL.startswith("amqp"):
+        from reviewapp.celery import queue_name
+
+        with app.connection_for_write() as connection:  # RabbitMQ keeps durable queues: delete the run's own
+            for kind in settings.CELERY_QUEUES:
+                with contextlib.suppress(Exception):
+                    connection.default_channel.queue_delete(queue_name(kind))
+        return
     if not settings.CELERY_BROKER_URL.startswith("redis"):
         return  # the SQLAlchemy transport's tables go with the benchmark's database
     with app.connection_for_write() as connection:
