@@ -327,14 +327,11 @@ def measure_pages(clients: dict, w: World, requests: int, seed: int) -> dict[str
 
 # --- verify_audit ---------------------------------------------------------------------------------------
 
-_BASELINE = """SELECT seq, created_at::text, actor_type, actor_id, actor_display, action, target_type, target_id,
-                      data::text, prev_hash, hash
-               FROM audit_auditevent WHERE seq IS NOT NULL ORDER BY seq"""
-
-
 def measure_baseline() -> tuple[float, int]:
     """Read the chain once (one server-side cursor, the rows verify reads) and SHA-256 each row's bytes."""
     from django.db import connection, transaction
+
+    from reviewapp.audit.selectors import _CHAIN  # the very query verify runs
 
     sha256 = hashlib.sha256
     count = 0
@@ -343,7 +340,7 @@ def measure_baseline() -> tuple[float, int]:
         connection.ensure_connection()
         with connection.connection.cursor(name="bench_baseline") as cursor:
             cursor.itersize = 10_000
-            cursor.execute(_BASELINE)
+            cursor.execute(_CHAIN)
             for row in cursor:
                 sha256("|".join(map(str, row)).encode()).hexdigest()
                 count += 1
@@ -401,13 +398,15 @@ def _ratio(value: float, base: float, goal: float) -> str:
 
 
 def run(sizes: list[int], *, claimers: int, claims: int, requests: int, verify_rounds: int,
-        keep: bool = False) -> list[str]:
+        keep: bool = False, keep_database: bool = False) -> list[str]:
     from bench.main import machine
     from bench.stack import run_cleanup
 
     workdir = Path(tempfile.mkdtemp(prefix="reviewapp-bench-scale-"))
     server, maintenance_db = server_from_settings()
     db = BenchDatabase(server, maintenance_db, workdir)
+    if keep_database:  # for EXPLAIN afterwards (docs/); drop it by hand
+        db.drop = lambda: log(f"kept database {db.name}")
     claim_results: dict[int, Latencies] = {}
     page_results: dict[int, dict[str, Latencies]] = {}
     grown: dict[int, float] = {}
@@ -488,6 +487,8 @@ def main() -> None:
     parser.add_argument("--requests", type=int, help=f"requests per page and size (default {REQUESTS})")
     parser.add_argument("--verify-rounds", type=int, default=1, help="rounds of the verify measure (default 1)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
+    parser.add_argument("--keep-database", action="store_true",
+                        help="keep the benchmark's database (its name is printed) to EXPLAIN queries in it")
     args = parser.parse_args()
     default_sizes = ",".join(map(str, QUICK_SIZES if args.quick else SIZES))
     sizes = _sizes(args.scale_sizes or default_sizes)
@@ -496,7 +497,8 @@ def main() -> None:
     if args.claimers > CLAIMERS:
         parser.error(f"at most {CLAIMERS} claimers")
     print("\n".join(run(sizes, claimers=args.claimers, claims=max(claims, 3), requests=requests,
-                        verify_rounds=args.verify_rounds, keep=args.keep)))
+                        verify_rounds=args.verify_rounds, keep=args.keep,
+                        keep_database=args.keep_database)))
 
 
 if __name__ == "__main__":

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.db import connection, transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
 
-from .chain import GENESIS_HASH, HASHED_FIELDS, link_hash
+from .chain import GENESIS_HASH, link_hash_matches
 from .models import AuditEvent
 
 _VERIFY_CHUNK = 5000
@@ -27,13 +30,23 @@ class ChainReport:
     unsequenced: int = 0
 
 
-def _links(chunk_size: int) -> Iterator[dict]:
-    # A server-side cursor: memory stays flat however long the chain is.
-    return (
-        AuditEvent.objects.filter(seq__isnull=False).order_by("seq")
-        .values(*HASHED_FIELDS, "prev_hash", "hash")
-        .iterator(chunk_size=chunk_size)
-    )
+# The chain in order, one tuple a row, through a server-side cursor: memory stays flat however long the chain is,
+# and no model instance or dict of Django's per row (at 1,000,000 events .values().iterator() cost more than the
+# hashing). created_at comes twice: as the datetime link_hash takes, and as PostgreSQL writes it in the chain's
+# canonical form (chain.canonical_timestamp), which spares the fast check a conversion per row.
+_CHAIN = """
+SELECT seq, created_at, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"'),
+       actor_type, actor_id, actor_display, action, target_type, target_id, data::text, prev_hash, hash
+FROM audit_auditevent WHERE seq IS NOT NULL ORDER BY seq
+"""
+
+
+@contextmanager
+def _links(chunk_size: int) -> Iterator[Iterator[tuple]]:
+    with transaction.atomic(), connection.chunked_cursor() as cursor:
+        cursor.cursor.itersize = chunk_size  # psycopg's own cursor under Django's wrapper
+        cursor.execute(_CHAIN)
+        yield iter(cursor)
 
 
 def chain_verify(*, progress: Callable[[int], None] | None = None, chunk_size: int = _VERIFY_CHUNK) -> ChainReport:
@@ -41,25 +54,33 @@ def chain_verify(*, progress: Callable[[int], None] | None = None, chunk_size: i
 
     The chain is the events with a ``seq``: 1, 2, 3 … without a gap. Events still waiting for the
     sequencer are no part of it yet; the report counts them (``unsequenced``), and
-    ``unsequenced_events`` tells whether any has waited too long.
+    ``unsequenced_events`` tells whether any has waited too long. Each link's hash is checked with
+    ``chain.link_hash_matches`` (the same answer as ``link_hash``, faster).
     """
     expected_seq, prev_hash, count = 1, GENESIS_HASH, 0
-    for link in _links(chunk_size):
-        seq = link["seq"]
-        if seq != expected_seq:
-            return ChainReport(False, count, expected_seq - 1, prev_hash, expected_seq,
-                               f"event {expected_seq} is missing (next stored event is {seq})",
-                               _unsequenced_count())
-        if link["prev_hash"] != prev_hash:
-            return ChainReport(False, count, seq - 1, prev_hash, seq,
-                               f"event {seq} does not point at the hash of event {seq - 1}", _unsequenced_count())
-        if link_hash(prev_hash=prev_hash, fields=link) != link["hash"]:
-            return ChainReport(False, count, seq - 1, prev_hash, seq,
-                               f"event {seq} was changed after it was written (its hash does not match)",
-                               _unsequenced_count())
-        prev_hash, expected_seq, count = link["hash"], seq + 1, count + 1
-        if progress and count % _VERIFY_CHUNK == 0:
-            progress(count)
+    loads = json.loads
+    with _links(chunk_size) as links:
+        for (seq, created_at, created_text, actor_type, actor_id, actor_display, action, target_type, target_id,
+             data, stored_prev, stored_hash) in links:
+            if seq != expected_seq:
+                return ChainReport(False, count, expected_seq - 1, prev_hash, expected_seq,
+                                   f"event {expected_seq} is missing (next stored event is {seq})",
+                                   _unsequenced_count())
+            if stored_prev != prev_hash:
+                return ChainReport(False, count, seq - 1, prev_hash, seq,
+                                   f"event {seq} does not point at the hash of event {seq - 1}",
+                                   _unsequenced_count())
+            fields = {"seq": seq, "created_at": created_at, "actor_type": actor_type, "actor_id": actor_id,
+                      "actor_display": actor_display, "action": action, "target_type": target_type,
+                      "target_id": target_id, "data": loads(data)}
+            if not link_hash_matches(prev_hash=prev_hash, fields=fields, stored=stored_hash,
+                                     canonical_created_at=created_text):
+                return ChainReport(False, count, seq - 1, prev_hash, seq,
+                                   f"event {seq} was changed after it was written (its hash does not match)",
+                                   _unsequenced_count())
+            prev_hash, expected_seq, count = stored_hash, seq + 1, count + 1
+            if progress and count % _VERIFY_CHUNK == 0:
+                progress(count)
     return ChainReport(True, count, expected_seq - 1, prev_hash, unsequenced=_unsequenced_count())
 
 

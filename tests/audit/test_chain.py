@@ -222,3 +222,39 @@ def test_data_the_chain_cannot_hash_is_refused_in_the_writers_transaction():
     event.refresh_from_db()
     assert event.seq == 1 and event.data["seed"] == 2**53 - 1
     assert chain_verify().ok
+
+
+# Data where json's C encoder and RFC 8785 write different bytes: a small float (1e-07, 1e-7) and a whole one, keys
+# beyond the BMP and in the private-use area (UTF-16 order differs from code-point order), escapes and non-ASCII.
+_ENCODINGS_DIFFER = {"whole": 2.0, "tiny": 1e-7, "\U0001f600 smile": 1, "\ue000 private": 2,
+                     "text": "tab\t \"quoted\" \u2028 é \x7f", "nested": [{"b": None, "a": True}]}
+
+
+def test_the_verifier_s_fast_hash_agrees_with_link_hash_on_every_kind_of_data():
+    from datetime import UTC, datetime
+
+    from reviewapp.audit.chain import link_hash, link_hash_matches
+
+    moment = datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC)
+    for data in ({"queue": "extraction", "n": 3, "next": True, "by": None, "é": "ü"}, _ENCODINGS_DIFFER, {}):
+        fields = {"seq": 7, "created_at": moment, "actor_type": "user", "actor_id": "3", "actor_display": "Ana é",
+                  "action": "case.claimed", "target_type": "cases.case", "target_id": "9", "data": data}
+        right = link_hash(prev_hash=GENESIS_HASH, fields=fields)
+        assert link_hash_matches(prev_hash=GENESIS_HASH, fields=fields, stored=right)
+        assert link_hash_matches(prev_hash=GENESIS_HASH, fields=fields, stored=right,  # a wrong text: link_hash decides
+                                 canonical_created_at="2026-01-02T03:04:05.000000+00:00")
+        for changed in ({**fields, "data": {**data, "extra": 1}}, {**fields, "actor_id": "4"},
+                        {**fields, "seq": 8}, {**fields, "created_at": moment.replace(microsecond=7)}):
+            assert not link_hash_matches(prev_hash=GENESIS_HASH, fields=changed, stored=right)
+        assert not link_hash_matches(prev_hash="1" * 64, fields=fields, stored=right)
+
+
+def test_verify_audit_checks_data_whose_encodings_differ_and_names_it_when_changed():
+    record(actor=SYSTEM, action=AuditAction.STAFF_CREATED, target=Target("people.user", "1"), data={"i": 1})
+    record(actor=SYSTEM, action=AuditAction.STAFF_CREATED, target=Target("people.user", "2"), data=_ENCODINGS_DIFFER)
+    sequence_audit()
+    code, out, _ = _verify_audit()
+    assert code == 0 and "OK: 2 events" in out
+    _tamper("UPDATE audit_auditevent SET data = jsonb_set(data, '{tiny}', '1e-8') WHERE seq = 2")
+    code, _, err = _verify_audit()
+    assert code == 1 and "BROKEN at event 2" in err
