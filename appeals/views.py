@@ -12,7 +12,7 @@ from django.utils.dateparse import parse_datetime
 from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 from django_ratelimit.core import is_ratelimited
 from django_ratelimit.decorators import ratelimit
 
@@ -101,6 +101,7 @@ def sign_out(request):
 
 @never_cache
 @holder_required
+@require_safe
 def home(request, account):
     """The holder's decisions (with their appeal windows) and appeals, and who received information about the
     account (the Forum: whether, when, what kind, withdrawn)."""
@@ -112,6 +113,7 @@ def home(request, account):
 
 @never_cache
 @holder_required
+@require_safe
 def statement(request, pk: int, account):
     """The statement of reasons as issued, and what the holder can do about it now."""
     statement = holder_statement_or_404(account, pk)
@@ -127,6 +129,7 @@ def statement(request, pk: int, account):
 
 @never_cache
 @holder_required
+@require_http_methods(["GET", "HEAD", "POST"])
 def appeal_file(request, pk: int, account):
     """File an appeal against one of the holder's decisions; a refusal is shown beside what was typed."""
     decision = holder_decision_or_404(account, pk)
@@ -156,6 +159,7 @@ def appeal_file(request, pk: int, account):
 
 @never_cache
 @holder_required
+@require_safe
 def appeal_filed(request, pk: int, account):
     """The confirmation after filing."""
     return render(request, "appeals/appeal_filed.html", {
@@ -178,6 +182,7 @@ def _appeal_page(request, account, appeal, *, form=None, error=None, status=200)
 
 @never_cache
 @holder_required
+@require_safe
 def appeal_detail(request, pk: int, account):
     """An appeal's status and history; the holder answers the reviewer here."""
     return _appeal_page(request, account, holder_appeal_or_404(account, pk))
@@ -202,6 +207,7 @@ def appeal_message(request, pk: int, account):
 
 @never_cache
 @holder_required
+@require_safe
 def attachment(request, pk: int, account):
     """One of the holder's own attachments, always as a download (never rendered by the browser)."""
     attachment = holder_attachment_or_404(account, pk)

@@ -21,6 +21,7 @@ from django.core.paginator import Paginator
 from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.functional import cached_property
 from django.views.decorators.http import require_POST, require_safe
 
 from reviewapp.policy.enforcement import Action
@@ -53,6 +54,7 @@ from .statements import NotReportable, dsa_export
 from .vocabulary import Queue, Signal
 
 QUEUE_PAGE_SIZE = 50
+QUEUE_COUNT_LIMIT = 10_000  # a queue page counts its open cases up to here ("10,000+")
 CAMPAIGN_PREVIEW = 30  # other accounts listed on a case page; the campaign page lists them all
 UNPROCESSABLE = 422  # a form the service refused: shown again with what was typed and why
 
@@ -95,13 +97,35 @@ def queue_list(request):
     return render(request, "cases/queues.html", {"rows": rows, "chart": charts.queue_bars(rows)})
 
 
+def _an_id(text: str) -> bool:
+    return text.isascii() and text.isdigit() and len(text) < 19  # a bigint
+
+
+class BoundedPaginator(Paginator):
+    """Counts at most ``limit`` rows (``capped`` says whether there were more): the COUNT over every open case of a
+    queue grew with the queue (docs/scale-plans.md), and past a few thousand cases a reviewer filters, not pages."""
+
+    def __init__(self, object_list, per_page, *, limit: int):
+        super().__init__(object_list, per_page)
+        self.limit, self.capped = limit, False
+
+    @cached_property
+    def count(self) -> int:
+        counted = self.object_list.order_by()[: self.limit + 1].count()  # SELECT count(*) FROM (… LIMIT limit + 1)
+        self.capped = counted > self.limit
+        return min(counted, self.limit)
+
+
 @reads_cases
 @require_safe
 def queue_detail(request, queue: str):
     queue = _queue_or_404(queue)
-    form = QueueFilterForm(request.GET or None, campaigns=campaigns_in_queue(queue))
+    chosen = request.GET.get("campaign", "")
+    form = QueueFilterForm(request.GET or None,
+                           campaigns=campaigns_in_queue(queue, also=int(chosen) if _an_id(chosen) else None))
     filters = form.filters() if form.is_bound else {}
-    page = Paginator(queue_cases(request.user, queue, **filters), QUEUE_PAGE_SIZE).get_page(request.GET.get("page"))
+    page = BoundedPaginator(queue_cases(request.user, queue, **filters), QUEUE_PAGE_SIZE,
+                            limit=QUEUE_COUNT_LIMIT).get_page(request.GET.get("page"))
     now = timezone.now()
     for case in page:
         case.signal_labels = [Signal(s).label if s in Signal.values else s for s in case.signals]
@@ -162,6 +186,7 @@ def case_release_view(request, pk: int):
 
 @login_required
 @permission_required("cases.approve_decision", raise_exception=True)
+@require_safe
 def approvals(request):
     return render(request, "cases/approvals.html", {
         "decisions": decisions_awaiting_approval(request.user), "now": timezone.now()})

@@ -17,7 +17,7 @@ from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from reviewapp.cases.models import Account, Campaign, Case
 from reviewapp.cases.workflow import InvalidTransition
@@ -98,6 +98,7 @@ def _choice_form_args(candidates) -> dict:
 
 
 @login_required
+@require_http_methods(["GET", "HEAD", "POST"])
 def propose(request, kind: str, pk: int):
     """The proposal form: each item shown with exactly what it contains; excerpts unticked, one by one."""
     _needs(request.user, "forum.propose_share")

@@ -12,7 +12,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.decorators import method_decorator
-from django.views.decorators.http import require_POST, require_safe
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 from django_ratelimit.decorators import ratelimit
 
 from . import services
@@ -46,6 +46,7 @@ LOCKED_OUT_MESSAGE = ("Sign-in for this username is paused after too many failed
 class LoginView(auth_views.LoginView):
     template_name = "people/login.html"
     redirect_authenticated_user = True
+    http_method_names = ["get", "head", "post"]  # FormView would take PUT as a POST
 
 
 def login_locked_out(request, original_response=None, credentials=None):
@@ -67,6 +68,7 @@ class LogoutView(auth_views.LogoutView):
 
 
 @login_required
+@require_http_methods(["GET", "HEAD", "POST"])
 def password_change(request):
     """Choose a new password; the one page a holder of a one-time password can reach (people.middleware)."""
     forced = request.user.must_change_password

@@ -69,6 +69,7 @@ def draw(request):
 
 
 @reads_console
+@require_safe
 def sample(request, pk: int):
     drawn = get_object_or_404(SecondLookSample.objects.select_related("drawn_by"), pk=pk)
     return render(request, "compliance/quality/sample.html",
@@ -86,6 +87,7 @@ def disagreements(request):
 
 
 @reviews_second_looks
+@require_safe
 def reviews(request):
     page = _page(request, selectors.pending_second_looks())
     taken = selectors.took_part(request.user, [look.decision for look in page])
