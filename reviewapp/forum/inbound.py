@@ -29,7 +29,7 @@ import json
 import re
 import uuid
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured, PermissionDenied
@@ -287,14 +287,31 @@ def _page_store(group: TrustGroup, page: taxii.Page, result: PullResult) -> None
         fresh = [stored[(o.stix_id, o.modified)] for o in new if (o.stix_id, o.modified) in stored]
         _revocations(fresh, result)
         _match(fresh, group, result)
-    if page.added_last:
-        cursor.added_after = page.added_last
+    after = _cursor_after(page)
+    if after:
+        cursor.added_after = after
     cursor.pulled_at = now
     cursor.save(update_fields=["added_after", "pulled_at"])
     result.cursor = cursor.added_after
     record(actor=SYSTEM, action=AuditAction.FORUM_INBOUND_PULLED, target=Target("forum_collection",
                                                                                  group.collection_id),
            data={"objects": len(page.objects), "stored": len(new), "cursor": cursor.added_after})
+
+
+def _cursor_after(page: taxii.Page) -> str:
+    """The cursor once this page is stored: every object the hub dated at or before it is stored.
+
+    ``added_after`` is exclusive and a hub dates all objects of one POST alike, so while more pages follow, the
+    next may hold objects dated exactly ``added_last``: the cursor stops just before that instant (they are read
+    again, and stored once: pulls are idempotent). Cursoring on ``added_last`` itself lost the rest of a bundle
+    split across pages whenever the pull stopped between them (a worker killed, the hub gone). "" = keep it."""
+    if not page.added_last or not page.more:
+        return page.added_last
+    try:
+        last = datetime.fromisoformat(page.added_last.replace("Z", "+00:00"))
+    except ValueError:
+        return ""  # a date we cannot step back from: keep the cursor where it was (the pages are read again)
+    return (last - timedelta(microseconds=1)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _newest(stix_id: str, collection_id: str) -> InboundObject | None:

@@ -347,7 +347,7 @@ class InboundObject(models.Model):
 
 class PullCursor(models.Model):
     """Where the last pull of a collection stopped: the hub's ``X-TAXII-Date-Added-Last`` (the next pull asks
-    for ``added_after`` it)."""
+    for ``added_after`` it), or just before it while a pull is between pages (inbound._cursor_after)."""
 
     collection_id = models.CharField(max_length=128, unique=True)
     added_after = models.CharField(max_length=40, blank=True)

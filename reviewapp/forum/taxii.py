@@ -148,10 +148,12 @@ def read_objects(group: TrustGroup, **filters) -> list[dict]:
 
 @dataclass(frozen=True)
 class Page:
-    """One page of a pull: its objects and the hub's X-TAXII-Date-Added-Last (the cursor after this page)."""
+    """One page of a pull: its objects, the hub's X-TAXII-Date-Added-Last, and whether more pages follow (the
+    envelope's ``more``): the next page may hold objects added at that same instant (one POST dates them alike)."""
 
     objects: list[dict]
     added_last: str
+    more: bool = False
 
 
 def pull(group: TrustGroup, *, added_after: str = "", per_request: int = 100):
@@ -165,6 +167,7 @@ def pull(group: TrustGroup, *, added_after: str = "", per_request: int = 100):
     try:
         for envelope in as_pages(collection(group, conn).get_objects, per_request=per_request, **filters):
             added_last = conn.session.last_headers.get("X-TAXII-Date-Added-Last", "")
-            yield Page(objects=list(envelope.get("objects", [])), added_last=added_last)
+            yield Page(objects=list(envelope.get("objects", [])), added_last=added_last,
+                       more=bool(envelope.get("more", False)))
     except _FAILURES as exc:
         raise HubUnavailable(_describe(exc, group)) from exc
