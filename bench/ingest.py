@@ -313,9 +313,9 @@ def measure_copy_into_flags(db: BenchDatabase, rows: list[tuple]) -> float:
         (batch,) = conn.execute("SELECT min(id) FROM flags_flagbatch").fetchone()
     batch_at = _COPY_COLUMNS.index("batch_id")
     typed = [(*row[1:batch_at], batch, *row[batch_at + 1:]) for row in rows]  # the table numbers its rows
-    db.execute("TRUNCATE flags_flag CASCADE")
+    db.execute("TRUNCATE flags_flag, flags_flagkey CASCADE")
     elapsed = measure_copy(db, typed, table="flags_flag", columns=_COPY_COLUMNS[1:])
-    db.execute("TRUNCATE flags_flag CASCADE")
+    db.execute("TRUNCATE flags_flag, flags_flagkey CASCADE")
     return elapsed
 
 
@@ -410,7 +410,7 @@ def measure_http(db: BenchDatabase, port: int, token: str, bodies: list[bytes], 
                  expected: int, truncate: bool = True) -> HttpRun:
     """Post every body from ``clients`` threads; the clock runs from the first request to the last answer."""
     if truncate:
-        db.execute("TRUNCATE flags_flag CASCADE")
+        db.execute("TRUNCATE flags_flag, flags_flagkey CASCADE")
     db.execute("CHECKPOINT")
     pending = list(reversed(bodies))
     lock = threading.Lock()

@@ -163,10 +163,10 @@ def run_isolated(args, db: BenchDatabase, token: str, path: Path, rows: list[tup
             runs["file"].append(seconds)
             runs["file_own"].append(own_seconds)
             runs["replay"].append(run_ingest_flags(db, path, "--chunk", str(args.chunk), expect=replayed)[0])
-            db.execute("TRUNCATE flags_flag CASCADE")
+            db.execute("TRUNCATE flags_flag, flags_flagkey CASCADE")
             runs["file1"].append(run_ingest_flags(db, path, "--chunk", str(args.chunk), "--jobs", "1",
                                                   expect=created)[0])
-            db.execute("TRUNCATE flags_flag CASCADE")
+            db.execute("TRUNCATE flags_flag, flags_flagkey CASCADE")
 
 
 def isolated_lines(args, count: int, runs: dict[str, list[float]], baseline: float) -> list[Line]:
@@ -265,7 +265,7 @@ def run_stack(args, db: BenchDatabase, token: str, path: Path, rows: list[tuple]
             cpu_note(f"4, without grouping ({tag})", meter)
             if isinstance(meter, CpuMeter):
                 without_meters.append(meter)
-            db.execute("TRUNCATE flags_flag CASCADE")
+            db.execute("TRUNCATE flags_flag, flags_flagkey CASCADE")
             stack.stop_worker()
             purge_queues()
             stack.start_worker(ingest=True)

@@ -33,7 +33,7 @@ from reviewapp.cases.services import account_profile_set
 from reviewapp.cases.vocabulary import Signal
 
 from .grouping import flags_group
-from .models import Detector, Flag, FlagBatch
+from .models import Detector, Flag, FlagBatch, FlagKey
 from .services import detector_ensure, flags_ingest
 
 SEED = 20240917
@@ -242,7 +242,8 @@ def demo_plan(*, now: datetime) -> list[PlannedAccount]:
 
 
 def _not_yet_stored(flags: list[dict], detector: Detector) -> Iterator[tuple[int, bytes]]:
-    stored = set(Flag.objects.filter(detector=detector, external_id__in=[f["external_id"] for f in flags])
+    # The keys, not the flags: flags_flag is partitioned by month and has no index on (detector, external_id).
+    stored = set(FlagKey.objects.filter(detector_id=detector.pk, external_id__in=[f["external_id"] for f in flags])
                  .values_list("external_id", flat=True))
     for index, flag in enumerate(flags):
         if flag["external_id"] not in stored:

@@ -69,9 +69,16 @@ class Flag(models.Model):
 
     ``case`` is empty until the grouping task attaches the flag; a flag with no case is "pending", and
     the periodic reconciler keeps grouping until none is left.
+
+    The table is partitioned by month of ``received_at`` (PostgreSQL declarative RANGE partitioning, with a
+    DEFAULT partition so an insert never fails; flags/partitions.py creates the months ahead). Django keeps
+    ``id`` as the primary key (ids come from one sequence and are unique); in the database the primary key is
+    (id, received_at), because PostgreSQL requires the partition key in every unique index of a partitioned
+    table. For the same reason (detector, external_id) is unique in ``FlagKey``, not here
+    (docs/flags-indexes.md).
     """
 
-    # No index of its own: the unique (detector, external_id) constraint already leads with it.
+    # No index of its own: FlagKey's primary key leads with it.
     # No database foreign-key constraints on detector and batch: at hundreds of thousands of rows a day
     # the per-row checks halved the insert rate (README "Performance"). References cannot dangle: both
     # ids come from the ingesting transaction itself, and the database refuses to delete a detector or a
@@ -99,9 +106,6 @@ class Flag(models.Model):
     case = models.ForeignKey("cases.Case", on_delete=models.PROTECT, null=True, related_name="flags")
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["detector", "external_id"], name="flags_unique_per_detector"),
-        ]
         indexes = [
             models.Index(fields=["id"], condition=Q(case__isnull=True), name="flags_pending_idx"),
             models.Index(fields=["account_external_id"], name="flags_account_idx"),
@@ -116,10 +120,38 @@ class Flag(models.Model):
                 "OLD.evidence IS DISTINCT FROM NEW.evidence AND (OLD.evidence ? 'removed_under_retention' "
                 "OR NEW.evidence IS NULL OR NOT (NEW.evidence ? 'removed_under_retention') "
                 "OR NEW.evidence - 'removed_under_retention' <> '{}'::jsonb)")),
+            # The keys are the flags' keys: a table of flags emptied (by its owner: tests, the benchmark) takes
+            # them along, or every replay of what was there would count as a duplicate of nothing. DELETE, not
+            # TRUNCATE: a flush truncates both tables in one statement, and the key table is in use by it then.
+            pgtrigger.Trigger(name="flags_truncate_keys", operation=pgtrigger.Truncate, when=pgtrigger.After,
+                              level=pgtrigger.Statement, func="DELETE FROM flags_flagkey; RETURN NULL;"),
         ]
 
     def __str__(self) -> str:
         return f"{self.detector_id}:{self.external_id}"
+
+
+class FlagKey(models.Model):
+    """(detector, external_id) of every stored flag, unique: what ingestion deduplicates on (invariant 3).
+
+    Not a unique index on ``flags_flag``: that table is partitioned by month of ``received_at``, and a unique
+    index of a partitioned table must contain the partition key, so it could only say "unique within a
+    month". This small table is not partitioned; ingestion writes a flag's key in the transaction that stores
+    the flag, key first (flags/services.py): its primary key is what ``ON CONFLICT`` and the concurrent
+    writers' waits work on, exactly as the unique constraint on the flags did. ``flag_id`` and
+    ``received_at`` find the flag (its partition) again: the primary key of ``flags_flag`` is
+    (id, received_at). No database foreign key: PostgreSQL would check every row of a bulk insert, and flags
+    are never deleted (the application role has no DELETE on them; a TRUNCATE takes the keys along).
+    """
+
+    pk = models.CompositePrimaryKey("detector_id", "external_id")
+    detector_id = models.BigIntegerField()
+    external_id = models.CharField(max_length=200)
+    flag_id = models.BigIntegerField()
+    received_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.detector_id}:{self.external_id} → flag {self.flag_id}"
 
 
 class FlagSetAside(models.Model):
@@ -130,7 +162,10 @@ class FlagSetAside(models.Model):
     flags are not pending: staff see them on the Detectors page.
     """
 
-    flag = models.OneToOneField(Flag, on_delete=models.PROTECT, related_name="set_aside")
+    # No database foreign key: flags_flag is partitioned, and a foreign key can only reference a unique
+    # constraint, whose columns would have to include received_at (it is (id, received_at)). Flags are never
+    # deleted, and the id comes from the flag grouping holds locked.
+    flag = models.OneToOneField(Flag, on_delete=models.PROTECT, related_name="set_aside", db_constraint=False)
     detector = models.ForeignKey(Detector, on_delete=models.PROTECT, related_name="set_aside_flags")
     reason = models.TextField()
     set_aside_at = models.DateTimeField(auto_now_add=True)

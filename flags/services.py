@@ -138,39 +138,59 @@ _STAGING_TYPES = (
     "int4", "int8", "text", "text", "text", "text", "text", "float8", "timestamptz", "timestamptz", "int8", "text",
     "bytea", "text",
 )
-# A batch none of whose flags is stored yet (nearly every batch) is copied straight into flags_flag: about
-# half PostgreSQL's work of staging the rows and inserting them again. Anything else takes the staging path.
+# Every flag's (detector_id, external_id) is unique in flags_flagkey (flags/models.py FlagKey: flags_flag is
+# partitioned by month, and a unique index there could only say "unique within a month"). A flag is stored with
+# its key in one transaction, key first: the key's primary key is where concurrent writers of the same flag
+# wait for each other and where a replay stops, as at the unique constraint on the flags before.
+# A batch none of whose flags is stored yet (nearly every batch) is copied straight into flags_flagkey and
+# flags_flag, with ids taken from the flags' sequence beforehand: about half PostgreSQL's work of staging the rows
+# and inserting them again. Anything else takes the staging path.
 _DIRECT_COLUMNS = (
-    "detector_id", "external_id", "schema_version", "detector_version", "account_external_id", "organization_id",
-    "signal", "score", "observed_from", "observed_to", "request_count", "cluster_id", "evidence", "content_hash",
-    "batch_id", "received_at",
+    "id", "detector_id", "external_id", "schema_version", "detector_version", "account_external_id",
+    "organization_id", "signal", "score", "observed_from", "observed_to", "request_count", "cluster_id", "evidence",
+    "content_hash", "batch_id", "received_at",
 )
 _DIRECT_TYPES = (
-    "int8", "text", "int2", "text", "text", "text", "text", "float8", "timestamptz", "timestamptz", "int8", "text",
-    "bytea", "text", "int8", "timestamptz",
+    "int8", "int8", "text", "int2", "text", "text", "text", "text", "float8", "timestamptz", "timestamptz", "int8",
+    "text", "bytea", "text", "int8", "timestamptz",
 )
 _DIRECT_COPY = f"COPY flags_flag ({', '.join(_DIRECT_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
+_KEY_COPY = "COPY flags_flagkey (detector_id, external_id, flag_id, received_at) FROM STDIN (FORMAT BINARY)"
+_KEY_TYPES = ("int8", "text", "int8", "timestamptz")
+_NEW_IDS = "SELECT nextval((SELECT pg_get_serial_sequence('flags_flag', 'id'))) FROM generate_series(1, %s)"
 _JSONB_VERSION = b"\x01"  # the binary jsonb format: a version byte, then the JSON text
-# Index probes only (the unique constraint's index): nothing is read from the table.
+# Index probes only (the key table's primary key): nothing is read from the flags.
 _ANY_STORED = """
 SELECT EXISTS (SELECT 1 FROM unnest(%s::bigint[], %s::text[]) AS s(detector_id, external_id)
-               JOIN flags_flag f ON f.detector_id = s.detector_id AND f.external_id = s.external_id)
+               JOIN flags_flagkey k ON k.detector_id = s.detector_id AND k.external_id = s.external_id)
 """
+# The keys not stored yet, then their flags. nextval() is taken for every staged row, as a column default would
+# be under ON CONFLICT: ids have gaps, never repeats.
 _INSERT = """
-INSERT INTO flags_flag (detector_id, external_id, schema_version, detector_version, account_external_id,
+WITH fresh AS (
+    INSERT INTO flags_flagkey (detector_id, external_id, flag_id, received_at)
+    SELECT detector_id, external_id, nextval((SELECT pg_get_serial_sequence('flags_flag', 'id'))), %(now)s
+    FROM flags_staging
+    -- One lock order for every writer, overlapping batches cannot deadlock: the direct COPY sorts its rows by the
+    -- same key in Python, whose string order is code-point order, that of the C collation.
+    ORDER BY detector_id, external_id COLLATE "C"
+    ON CONFLICT (detector_id, external_id) DO NOTHING
+    RETURNING detector_id, external_id, flag_id
+)
+INSERT INTO flags_flag (id, detector_id, external_id, schema_version, detector_version, account_external_id,
     organization_id, signal, score, observed_from, observed_to, request_count, cluster_id, evidence,
     content_hash, batch_id, received_at)
-SELECT detector_id, external_id, 1, detector_version, account_external_id, organization_id, signal, score,
-    observed_from, observed_to, request_count, cluster_id, evidence::jsonb, content_hash, %(batch)s, %(now)s
-FROM flags_staging
--- One lock order for every writer, overlapping batches cannot deadlock: the direct COPY sorts its rows by the
--- same key in Python, whose string order is code-point order, that of the C collation.
-ORDER BY detector_id, external_id COLLATE "C"
-ON CONFLICT (detector_id, external_id) DO NOTHING
+SELECT fresh.flag_id, s.detector_id, s.external_id, 1, s.detector_version, s.account_external_id, s.organization_id,
+    s.signal, s.score, s.observed_from, s.observed_to, s.request_count, s.cluster_id, s.evidence::jsonb,
+    s.content_hash, %(batch)s, %(now)s
+FROM fresh JOIN flags_staging s ON s.detector_id = fresh.detector_id AND s.external_id = fresh.external_id
 """
+# The stored flag of each key found: by its primary key (id, received_at), so only its own month's partition.
 _EXISTING = """
 SELECT s.ord, f.content_hash = s.content_hash
-FROM flags_staging s JOIN flags_flag f ON f.detector_id = s.detector_id AND f.external_id = s.external_id
+FROM flags_staging s
+JOIN flags_flagkey k ON k.detector_id = s.detector_id AND k.external_id = s.external_id
+JOIN flags_flag f ON f.id = k.flag_id AND f.received_at = k.received_at
 WHERE f.batch_id <> %(batch)s
 """
 _encoder = msgspec.json.Encoder()
@@ -265,23 +285,32 @@ def _store(rows: list[tuple], result: IngestResult, *, detector: Detector | None
 
 
 def _copy_direct(cursor, rows: list[tuple], *, batch: int, now) -> bool:
-    """COPY the rows straight into flags_flag when none of them is stored yet; False (nothing written) otherwise.
+    """COPY the rows' keys, then the rows, when none of them is stored yet; False (nothing written) otherwise.
 
-    Between the check and the COPY another writer may store one of them: the COPY then fails on the unique
-    constraint (or, were the lock orders to cross, a deadlock) inside a savepoint, and the caller stages instead.
+    Between the check and the COPY another writer may store one of them: the keys' COPY then fails on the key
+    table's primary key (or, were the lock orders to cross, a deadlock) inside a savepoint, and the caller stages
+    instead.
     """
     cursor.execute(_ANY_STORED, ([row[1] for row in rows], [row[2] for row in rows]))
     if cursor.fetchone()[0]:
         return False
+    cursor.execute(_NEW_IDS, [len(rows)])
+    ordered = sorted(rows, key=_lock_order)
+    ids = [flag_id for (flag_id,) in cursor.fetchall()]
     try:
         # A savepoint: a failed COPY leaves the batch's transaction usable.
-        with transaction.atomic(), cursor.copy(_DIRECT_COPY) as copy:
-            copy.set_types(_DIRECT_TYPES)
-            for row in sorted(rows, key=_lock_order):
-                copy.write_row((
-                    row[1], row[2], 1, *row[3:12],
-                    None if row[12] is None else _JSONB_VERSION + row[12], row[13], batch, now,
-                ))
+        with transaction.atomic():
+            with cursor.copy(_KEY_COPY) as copy:
+                copy.set_types(_KEY_TYPES)
+                for flag_id, row in zip(ids, ordered, strict=True):
+                    copy.write_row((row[1], row[2], flag_id, now))
+            with cursor.copy(_DIRECT_COPY) as copy:
+                copy.set_types(_DIRECT_TYPES)
+                for flag_id, row in zip(ids, ordered, strict=True):
+                    copy.write_row((
+                        flag_id, row[1], row[2], 1, *row[3:12],
+                        None if row[12] is None else _JSONB_VERSION + row[12], row[13], batch, now,
+                    ))
     except (IntegrityError, psycopg.errors.UniqueViolation, psycopg.errors.DeadlockDetected):
         return False
     return True

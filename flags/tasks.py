@@ -116,3 +116,15 @@ def reconcile_pending_flags() -> int:
     if pending:
         group_pending_flags.delay()
     return pending
+
+
+@shared_task
+def ensure_flag_partitions() -> list[str]:
+    """Periodic (beat, daily, maintenance queue): this month's and the next months' flags partitions exist
+    (flags/partitions.py); idempotent, audited when it creates one."""
+    from .partitions import flags_partitions_ensure
+
+    created = flags_partitions_ensure()
+    if created:
+        log.info("flags partitions created: %s", ", ".join(created))
+    return created

@@ -84,6 +84,8 @@ def _configure_queues(sender: Celery, **kwargs) -> None:
     sender.conf.task_queues = [Queue(queue_name(kind)) for kind in settings.CELERY_QUEUES]
     sender.conf.task_default_queue = queue_name("maintenance")
     sender.conf.task_routes = {
+        # An exact name wins over the patterns (Celery's MapRoute): flags' one maintenance task.
+        "flags.tasks.ensure_flag_partitions": {"queue": queue_name("maintenance")},
         "flags.*": {"queue": queue_name("ingest")},
         "reviewapp.cases.*": {"queue": queue_name("maintenance")},
         "appeals.*": {"queue": queue_name("outbox")},
@@ -103,6 +105,12 @@ def _configure_queues(sender: Celery, **kwargs) -> None:
         "flags-reconcile": {
             "task": "flags.tasks.reconcile_pending_flags",
             "schedule": settings.FLAGS_RECONCILE_INTERVAL,
+        },
+        # Next months' partitions of the flags table, created ahead (flags/partitions.py); daily is plenty with
+        # three months ahead, and a run missed is the next one.
+        "flags-partitions-ensure": {
+            "task": "flags.tasks.ensure_flag_partitions", "schedule": crontab(hour=3, minute=17),
+            "options": {"expires": 12 * 3600},
         },
         "outbox-reconcile": {
             "task": "reviewapp.outbox.tasks.reconcile_outbox",

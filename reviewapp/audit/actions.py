@@ -28,6 +28,7 @@ class AuditAction(models.TextChoices):
     FLAGS_INGESTED = "flags.ingested", "Flags ingested"
     FLAGS_GROUPED = "flags.grouped", "Flags grouped into cases"
     FLAGS_SET_ASIDE = "flags.set_aside", "Flag set aside: grouping could not attach it"
+    FLAGS_PARTITIONS_CREATED = "flags.partitions_created", "Monthly partitions of the flags table created ahead"
     # Cases and campaigns
     CASE_OPENED = "case.opened", "Case opened"
     CASE_TRANSITIONED = "case.transitioned", "Case changed state"

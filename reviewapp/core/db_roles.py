@@ -22,8 +22,15 @@ change; a table without any UPDATE (a policy version) can be read but never lock
 one (``cases.services.decisions`` locks only its own rows).
 
 ``ALTER DEFAULT PRIVILEGES`` gives tables a later migration creates full DML at once, so a new table
-works before anyone remembers this command; a new table that must be restricted (a flags partition, a new
-append-only log) becomes so when ``db_roles`` runs after that ``migrate`` — hence: after every ``migrate``.
+works before anyone remembers this command; a new table that must be restricted (a new append-only log)
+becomes so when ``db_roles`` runs after that ``migrate`` — hence: after every ``migrate``.
+
+A partitioned table's partitions (flags_flag's months, docs/flags-partitions.md) give the role nothing at
+all: it reaches their rows through the partitioned table, whose privileges are the ones PostgreSQL checks,
+and a grant on a partition (which ``ALTER DEFAULT PRIVILEGES`` would give) would let it DELETE there. The
+maintenance task creates next months' partitions through ``flags_flag_partitions_ensure``, a SECURITY
+DEFINER function of the owner that revokes the default grants on each partition it makes; the role may
+EXECUTE that function (``EXECUTABLE``) and nothing else of the owner's.
 """
 
 from __future__ import annotations
@@ -76,6 +83,9 @@ RESTRICTED: tuple[Restricted, ...] = (
     Restricted("flags.Flag", update=("case", "evidence"),
                why="what a detector said is never rewritten; grouping attaches the case (flags/grouping.py), the "
                    "retention purge replaces the evidence with its marker (flags/retention.py)"),
+    Restricted("flags.FlagKey", update=(),
+               why="a stored flag's (detector, external_id): what deduplication reads; written once with its flag "
+                   "(flags/services.py)"),
     Restricted("flags.FlagBatch", update=("created", "duplicates", "conflicts", "rejected"),
                why="an ingestion receipt; its counts are written when its flags are stored (flags/services.py)"),
     Restricted("flags.Detector", update=ALL_COLUMNS,
@@ -88,7 +98,27 @@ RESTRICTED: tuple[Restricted, ...] = (
                why="a published clause never changes; decisions cite it as worded"),
 )
 
+# Functions of the owner the app role may call, with why.
+EXECUTABLE: tuple[tuple[str, str], ...] = (
+    ("flags_flag_partitions_ensure(integer)",
+     "the maintenance task creates next months' flags partitions ahead (flags/partitions.py)"),
+)
+
 _DML = "SELECT, INSERT, UPDATE, DELETE"
+_TABLE_PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER")
+# Every partition, at any depth, of a table (none for a plain table).
+_PARTITIONS = """
+WITH RECURSIVE tree(relid) AS (
+    SELECT inhrelid FROM pg_inherits WHERE inhparent = to_regclass(%s)
+    UNION ALL SELECT i.inhrelid FROM pg_inherits i JOIN tree ON i.inhparent = tree.relid
+)
+SELECT c.relname FROM tree JOIN pg_class c ON c.oid = tree.relid ORDER BY c.relname
+"""
+
+
+def _partitions(cursor, table: str) -> list[str]:
+    cursor.execute(_PARTITIONS, [table])
+    return [name for (name,) in cursor.fetchall()]
 
 
 def _ident(name: str) -> sql.Identifier:
@@ -104,7 +134,8 @@ def _check_name(app_role: str) -> None:
         raise DbRoleError(f"{app_role!r} is not a plain role name (lower-case letters, digits and _, at most 63)")
 
 
-def _statements(*, app_role: str, schema: str, database: str, owner: str, password: str | None) -> list:
+def _statements(*, app_role: str, schema: str, database: str, owner: str, password: str | None,
+                partitions: dict[str, list[str]]) -> list:
     role, sch = _ident(app_role), _ident(schema)
     name = sql.Literal(app_role)
     statements = [
@@ -135,6 +166,11 @@ def _statements(*, app_role: str, schema: str, database: str, owner: str, passwo
             statements.append(sql.SQL("GRANT UPDATE ON {} TO {}").format(table, role))
         elif columns:
             statements.append(sql.SQL("GRANT UPDATE ({}) ON {} TO {}").format(_columns(columns), table, role))
+        for partition in partitions.get(restricted.table, []):
+            statements.append(sql.SQL("REVOKE ALL ON {} FROM {}, PUBLIC").format(
+                sql.Identifier(schema, partition), role))
+    for function, _why in EXECUTABLE:
+        statements.append(sql.SQL("GRANT EXECUTE ON FUNCTION {}.{} TO {}").format(sch, sql.SQL(function), role))
     statements += [
         sql.SQL("ALTER DEFAULT PRIVILEGES FOR ROLE {} IN SCHEMA {} GRANT " + _DML + " ON TABLES TO {}").format(
             _ident(owner), sch, role),
@@ -181,6 +217,16 @@ def app_role_problems(*, app_role: str, using: str = "default") -> list[str]:
             owned = cursor.fetchone()
             if owned and owned[0]:
                 problems.append(f"{app_role} owns {table} (or acts as its owner): it could drop its triggers")
+            for partition in _partitions(cursor, table):
+                for privilege in _TABLE_PRIVILEGES:
+                    cursor.execute("SELECT has_table_privilege(%s, %s, %s)", [app_role, partition, privilege])
+                    if cursor.fetchone()[0]:
+                        problems.append(f"{app_role} may {privilege} {partition}, a partition of {table}")
+        for function, _why in EXECUTABLE:
+            cursor.execute("SELECT to_regprocedure(%s) IS NULL OR has_function_privilege(%s, %s, 'EXECUTE')",
+                           [function, app_role, function])
+            if not cursor.fetchone()[0]:
+                problems.append(f"{app_role} may not EXECUTE {function}, which the application needs")
     return problems
 
 
@@ -204,8 +250,9 @@ def app_role_apply(*, app_role: str, password: str | None = None, using: str = "
         if member and member[0]:
             raise DbRoleError(f"{app_role} is a member of {owner}, the owner: it would hold all of the owner's "
                               f"rights. REVOKE {owner} FROM {app_role} first")
+        partitions = {restricted.table: _partitions(cursor, restricted.table) for restricted in RESTRICTED}
         statements = _statements(app_role=app_role, schema=schema, database=database, owner=owner,
-                                 password=password)
+                                 password=password, partitions=partitions)
         for statement in statements:
             cursor.execute(statement)
         problems = app_role_problems(app_role=app_role, using=using)

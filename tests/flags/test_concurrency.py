@@ -98,5 +98,5 @@ def test_a_flag_another_writer_stores_while_a_batch_is_copied_counts_as_a_duplic
 def _a_session_waits_on_a_lock() -> bool:
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                       "AND wait_event_type = 'Lock' AND query LIKE 'COPY flags_flag %%'")
+                       "AND wait_event_type = 'Lock' AND query LIKE 'COPY flags_flag%%'")
         return cursor.fetchone()[0] > 0
