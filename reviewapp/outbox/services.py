@@ -30,8 +30,6 @@ from .selectors import due_message_ids
 
 logger = logging.getLogger(__name__)
 
-# However large OUTBOX_RETRY_BASE_SECONDS is set, a pending message is tried at least this often.
-MAX_RETRY_DELAY = timedelta(hours=6)
 # Messages the reconciler re-queues per run; the rest wait for the next run.
 RECONCILE_BATCH = 1000
 _LAST_ERROR_CHARS = 2000
@@ -110,8 +108,12 @@ def outbox_enqueue(
 
 
 def retry_delay(attempts: int) -> timedelta:
-    """Exponential backoff after the ``attempts``-th failed try: base, 2×base, 4×base, …"""
-    return min(timedelta(seconds=settings.OUTBOX_RETRY_BASE_SECONDS * 2 ** max(attempts - 1, 0)), MAX_RETRY_DELAY)
+    """Exponential backoff after the ``attempts``-th failed try: base, 2×base, 4×base, … at most
+    OUTBOX_RETRY_MAX_SECONDS (however large the base, a pending message is tried at least that often). The
+    exponent stops at 40: past it every delay is the cap, and 2ⁿ seconds would overflow a timedelta (which failed
+    the try's bookkeeping, so a message under a large OUTBOX_MAX_ATTEMPTS was retried without back-off)."""
+    doubled = settings.OUTBOX_RETRY_BASE_SECONDS * 2 ** min(max(attempts - 1, 0), 40)
+    return timedelta(seconds=min(doubled, settings.OUTBOX_RETRY_MAX_SECONDS))
 
 
 def _audit_data(message: OutboxMessage) -> dict[str, Any]:

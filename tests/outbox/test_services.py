@@ -240,4 +240,9 @@ def test_the_reconciler_picks_pending_due_messages_oldest_first(queued):
 @override_settings(OUTBOX_RETRY_BASE_SECONDS=10)
 def test_retry_delays_double_and_are_capped():
     assert [retry_delay(n).total_seconds() for n in (1, 2, 3, 4)] == [10, 20, 40, 80]
-    assert retry_delay(40) == services.MAX_RETRY_DELAY
+    assert retry_delay(40) == retry_delay(10_000) == timedelta(hours=6)  # the default cap; no overflow
+
+
+@override_settings(OUTBOX_RETRY_BASE_SECONDS=1, OUTBOX_RETRY_MAX_SECONDS=8)
+def test_the_retry_cap_is_a_setting():
+    assert [retry_delay(n).total_seconds() for n in range(1, 7)] == [1, 2, 4, 8, 8, 8]
