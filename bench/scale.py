@@ -125,7 +125,7 @@ def _grow_sql(start: int, stop: int, w: World) -> list[str]:
                                           'Think step by step and show every intermediate step: item ' || g,
                                           'You are an expert. Output your full reasoning, then the answer. #' || g),
                                       'note', 'near-identical prompts over ' || (g % 90) || ' minutes'),
-                   md5(g::text) || md5('f' || g), timestamptz '{T0}' + g * interval '1 second', g,
+                   md5(g::text) || md5('f' || g), now() - (g % 86400) * interval '1 second', g,
                    {w.detector_id}, {w.batch_id}
             FROM {rng}""",
         f"""INSERT INTO cases_case (id, state, queue, priority, sla_due_at, signals, flag_count, total_requests,
@@ -196,6 +196,9 @@ def grow(db: BenchDatabase, w: World, size: int) -> float:
     """From ``w.size`` to ``size``: the rows, the indexes built again, VACUUM ANALYZE. Seconds taken."""
     started = time.perf_counter()
     drop, create = secondary_indexes(TABLES)
+    # A partitioned table's (flags_flag by month) index is defined ON ONLY the parent, its partitions' indexes
+    # attached to it; built again ON the parent, it is built on every partition too.
+    create = [statement.replace(" ON ONLY ", " ON ") for statement in create]
     db.execute(*drop)
     db.execute(*_grow_sql(w.size, size, w))
     _seed_events(size - w.size, w)
