@@ -9,7 +9,8 @@ So three more checks, each against a threshold from settings:
   older than HEALTH_WORKER_MAX_SILENCE_SECONDS means no worker took work for that long. Nothing
   queued (no beat, a fresh start) is not a stall.
 - ``outbox``: how long the longest-waiting undelivered message has been *due* (back-off is waiting on
-  purpose), against HEALTH_OUTBOX_MAX_AGE_SECONDS.
+  purpose), and how long ago the oldest message that keeps failing was queued (its peer is down: back-off
+  hides that from the first), each against HEALTH_OUTBOX_MAX_AGE_SECONDS.
 - ``grouping``: how long the oldest flag without a case has waited (set-aside flags do not count),
   against HEALTH_PENDING_FLAG_MAX_AGE_SECONDS.
 - ``audit``: how long the oldest committed audit event has waited for the sequencer to give it its place
@@ -28,6 +29,8 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 from django.utils import timezone
+
+from .database_unavailable import close_broken_connections
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +60,7 @@ def database_state() -> str | None:
             cursor.execute("SELECT 1")
             cursor.fetchone()
     except Exception as exc:
+        close_broken_connections()  # the next probe connects afresh (core/database_unavailable.py)
         return _why(exc)
     return None
 
@@ -118,14 +122,20 @@ def worker_check() -> Check:
 # --- work waiting -----------------------------------------------------------------------------------
 
 def outbox_check() -> Check:
-    from reviewapp.outbox.selectors import oldest_due_since
+    from reviewapp.outbox.selectors import oldest_due_since, oldest_failing
 
     now = timezone.now()
     due, limit = oldest_due_since(now=now), settings.HEALTH_OUTBOX_MAX_AGE_SECONDS
     age = 0.0 if due is None else (now - due).total_seconds()
-    if age <= limit:
-        return Check("outbox", "ok")
-    return Check("outbox", "stalled", f"an outbox message has been due for {age:.0f} s (limit {limit} s)")
+    if age > limit:
+        return Check("outbox", "stalled", f"an outbox message has been due for {age:.0f} s (limit {limit} s)")
+    # Tried and failing since long ago: its peer is down (between tries it is in back-off, never due for long).
+    failing = oldest_failing()
+    waited = 0.0 if failing is None else (now - failing[0]).total_seconds()
+    if waited > limit:
+        return Check("outbox", "stalled", f"an outbox message queued {waited:.0f} s ago has failed {failing[1]} "
+                                          f"attempt(s) and is still undelivered (limit {limit} s): is its peer down?")
+    return Check("outbox", "ok")
 
 
 def grouping_check() -> Check:

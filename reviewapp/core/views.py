@@ -12,6 +12,7 @@ from django.views.decorators.http import require_GET, require_safe
 
 from reviewapp.people.navigation import items_for
 
+from .database_unavailable import database_unavailable_response, unavailable_during
 from .health import health_checks
 from .home import home_context
 from .metrics import METRICS_CONTENT_TYPE, metrics_access_allowed, metrics_exposition
@@ -109,7 +110,12 @@ def request_too_large(request, exception=None):
 
 @requires_csrf_token
 def server_error(request):
-    """500 without touching the database (it may be what failed): a page that needs no context processors."""
+    """500 without touching the database (it may be what failed): a page that needs no context processors.
+
+    The database unreachable, or its connection dropped, in a middleware is 503 instead
+    (core/database_unavailable.py; in a view the middleware there answers it)."""
+    if unavailable_during(request):
+        return database_unavailable_response(request)
     if request.path.startswith("/api/"):
         return JsonResponse({"detail": "Something went wrong on our side; it is logged. Please try again."},
                             status=500)

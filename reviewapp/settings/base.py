@@ -81,6 +81,8 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     # Our error pages with DEBUG on too; a body over DATA_UPLOAD_MAX_MEMORY_SIZE is 413. Before CSRF reads the form.
     "reviewapp.core.error_pages.ProjectErrorPagesMiddleware",
+    # The database unreachable or its connection dropped: 503 + Retry-After, never a 500 (core/database_unavailable.py)
+    "reviewapp.core.database_unavailable.DatabaseUnavailableMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -126,6 +128,15 @@ else:
     _embedded = ensure_running(DATA_DIR)
     DATABASES = {"default": _embedded.database_settings()}
     _default_broker = _embedded.broker_url()
+# A server that does not answer costs a request this long, then a 503 (core/database_unavailable.py), never a
+# hang: libpq's connect_timeout (2 s at least). A query in progress when the server shuts down fails at once
+# (a fast shutdown ends every backend); TCP keepalives notice a server host that vanished without a word.
+DATABASE_CONNECT_TIMEOUT_SECONDS = env_int("DATABASE_CONNECT_TIMEOUT_SECONDS", 5)
+for _option, _value in {"connect_timeout": DATABASE_CONNECT_TIMEOUT_SECONDS, "keepalives": 1, "keepalives_idle": 30,
+                        "keepalives_interval": 10, "keepalives_count": 3}.items():
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(_option, _value)  # a DATABASE_URL's own ?… wins
+# What a 503 for an unreachable database tells the client to wait before trying again.
+DATABASE_UNAVAILABLE_RETRY_AFTER_SECONDS = env_int("DATABASE_UNAVAILABLE_RETRY_AFTER_SECONDS", 5)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "people.User"
