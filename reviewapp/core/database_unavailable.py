@@ -9,7 +9,10 @@ every ``IntegrityError``, ``ProgrammingError`` … stays what it is: a fault of 
 
 Where the error is answered:
 
-* raised in a view (DRF views re-raise what is not theirs): ``DatabaseUnavailableMiddleware.process_exception``;
+* raised in a view (DRF views re-raise what is not theirs): ``DatabaseUnavailableMiddleware.process_exception``.
+  handler500 would answer 503 too, but only after Django treated it as an uncaught exception: a traceback
+  logged as "Internal Server Error" and ``got_request_exception`` sent (what error trackers report) for every
+  request of an outage. The middleware answers first, with one warning line;
 * raised in a middleware (a session or a staff token read before the view, a session saved after it): Django
   turns it into a response there, through ``handler500`` (reviewapp.core.views.server_error), which asks
   ``unavailable_during`` and answers 503 itself.
