@@ -122,19 +122,18 @@ def worker_check() -> Check:
 # --- work waiting -----------------------------------------------------------------------------------
 
 def outbox_check() -> Check:
-    from reviewapp.outbox.selectors import oldest_due_since, oldest_failing
+    from reviewapp.outbox.selectors import pending_waiting
 
     now = timezone.now()
-    due, limit = oldest_due_since(now=now), settings.HEALTH_OUTBOX_MAX_AGE_SECONDS
-    age = 0.0 if due is None else (now - due).total_seconds()
+    waiting, limit = pending_waiting(now=now), settings.HEALTH_OUTBOX_MAX_AGE_SECONDS
+    age = 0.0 if waiting.due_since is None else (now - waiting.due_since).total_seconds()
     if age > limit:
         return Check("outbox", "stalled", f"an outbox message has been due for {age:.0f} s (limit {limit} s)")
     # Tried and failing since long ago: its peer is down (between tries it is in back-off, never due for long).
-    failing = oldest_failing()
-    waited = 0.0 if failing is None else (now - failing[0]).total_seconds()
-    if waited > limit:
-        return Check("outbox", "stalled", f"an outbox message queued {waited:.0f} s ago has failed {failing[1]} "
-                                          f"attempt(s) and is still undelivered (limit {limit} s): is its peer down?")
+    failing = 0.0 if waiting.failing_since is None else (now - waiting.failing_since).total_seconds()
+    if failing > limit:
+        return Check("outbox", "stalled", f"an outbox message queued {failing:.0f} s ago is still failing (up to "
+                                          f"{waiting.most_attempts} attempts; limit {limit} s): is its peer down?")
     return Check("outbox", "ok")
 
 

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Max, Min, Q, QuerySet
 from django.db.models.fields.json import KT
 from django.utils import timezone
 
@@ -62,19 +62,27 @@ def due_message_ids(*, now: datetime | None = None, limit: int = 1000) -> list[i
     )
 
 
-def oldest_due_since(*, now: datetime | None = None) -> datetime | None:
-    """When the longest-waiting pending message fell due (None when none is due).
+@dataclass(frozen=True)
+class Waiting:
+    """What /healthz reads of the pending messages, in one query (served by the partial index)."""
 
-    Measured against the due time, not creation: a message in back-off after a failed try is waiting on
-    purpose, and only a due one that nobody tries means delivery stopped. Served by the partial index.
-    """
+    # When the longest-due message fell due. Measured against the due time, not creation: a message in back-off
+    # after a failed try is waiting on purpose, and only a due one that nobody tries means delivery stopped.
+    due_since: datetime | None
+    failing_since: datetime | None  # when the oldest message that has failed at least once was queued
+    most_attempts: int  # the most attempts any pending message has had
+
+
+def pending_waiting(*, now: datetime | None = None) -> Waiting:
+    """Back-off hides a peer that is down from ``due_since`` (a message between tries is not due);
+    ``failing_since`` shows it: a message still failing long after it was queued."""
     now = now or timezone.now()
-    return (
-        OutboxMessage.objects.filter(state=OutboxMessage.State.PENDING, next_attempt_at__lte=now)
-        .order_by("next_attempt_at")
-        .values_list("next_attempt_at", flat=True)
-        .first()
-    )
+    found = OutboxMessage.objects.filter(state=OutboxMessage.State.PENDING).aggregate(
+        due=Min("next_attempt_at", filter=Q(next_attempt_at__lte=now)),
+        failing=Min("created_at", filter=Q(attempts__gte=1)), attempts=Max("attempts"))
+    return Waiting(due_since=found["due"], failing_since=found["failing"], most_attempts=found["attempts"] or 0)
+
+
 _ENFORCEMENT_VERBS = {"enforcement.apply": "Enforcement", "enforcement.lift": "Lifting (its time is up)",
                       "enforcement.reverse": "Reversal"}
 

@@ -7,11 +7,17 @@ Each fault test prints one line per fault (``FAULT …``: what, when, the counts
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import psutil
 
-from tests.support import CeleryWorker
+from tests.support import ROOT, CeleryWorker
 
 
 def node_name(node: CeleryWorker) -> str:
@@ -62,3 +68,19 @@ class FaultLog:
         self.lines.append(line)
         print(line, flush=True)
         return line
+
+
+class Beat:
+    """A real ``celery beat`` (the reconcilers, the audit sequencer, the heartbeat), as ``make run`` starts it."""
+
+    def __init__(self, env: dict[str, str], schedule: Path, log_path: Path):
+        self.log = open(log_path, "a", encoding="utf-8")  # noqa: SIM115 — closed in stop()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "reviewapp", "beat", "--loglevel", "INFO", "--schedule",
+             str(schedule)], cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def stop(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(10)
+        self.log.close()
