@@ -35,7 +35,16 @@ from tests.support import ROOT, CeleryWorker
 
 pytestmark = [pytest.mark.xdist_group("db-restart")]
 
-BROKER_URL = os.environ.get("DB_RESTART_BROKER_URL", "redis://127.0.0.1:6379/1")
+
+def _broker_url() -> str:
+    """Redis, never the database under test: the session's Redis if it has one, else the machine's (DB 1)."""
+    from django.conf import settings
+
+    session = settings.CELERY_BROKER_URL
+    return os.environ.get("DB_RESTART_BROKER_URL") or (session if session.startswith("redis") else
+                                                        "redis://127.0.0.1:6379/1")
+
+
 CLIENTS, BATCHES, BATCH = 3, 8, 200  # 4,800 flags through real HTTP
 ACCOUNTS = 300
 HTTP_TIMEOUT = 20.0  # seconds: a request that hangs fails the test
@@ -242,10 +251,10 @@ def _wait_for_http(url: str, process: subprocess.Popen, *, timeout: float = 60) 
             time.sleep(0.2)
 
 
-def _purge_queues(prefix: str) -> None:
+def _purge_queues(broker_url: str, prefix: str) -> None:
     import redis
 
-    client = redis.Redis.from_url(BROKER_URL)
+    client = redis.Redis.from_url(broker_url)
     try:
         keys = [key for pattern in (f"{prefix}*", f"_kombu.binding.{prefix}*") for key in client.scan_iter(pattern)]
         if keys:
@@ -259,7 +268,7 @@ def stack(tmp_path_factory):
     root = tmp_path_factory.mktemp("db-restart")
     logs = Path(os.environ.get("TEST_ARTIFACTS", ROOT / "test-artifacts"))
     logs.mkdir(parents=True, exist_ok=True)
-    prefix = f"dbr{os.getpid()}-"
+    prefix, broker_url = f"dbr{os.getpid()}-", _broker_url()
     setup = FaultLog("db-restart setup")
     postgres = PrivatePostgres()
     started: list = []
@@ -272,7 +281,7 @@ def stack(tmp_path_factory):
                if key not in ("DJANGO_ALLOW_ASYNC_UNSAFE", "CACHE_URL", "AUDIT_WITNESS_URL")}
         env.update({
             "DJANGO_SETTINGS_MODULE": "reviewapp.settings.test", "PYTHONPATH": str(ROOT),
-            "DATABASE_URL": postgres.url(), "CELERY_BROKER_URL": BROKER_URL, "CELERY_QUEUE_PREFIX": prefix,
+            "DATABASE_URL": postgres.url(), "CELERY_BROKER_URL": broker_url, "CELERY_QUEUE_PREFIX": prefix,
             "REVIEWAPP_DATA_DIR": str(root / "data"), "AUDIT_CHECKPOINT_FILE": str(root / "checkpoints.jsonl"),
             "DATABASE_CONNECT_TIMEOUT_SECONDS": "2", "DATABASE_UNAVAILABLE_RETRY_AFTER_SECONDS": str(RETRY_AFTER),
             # Nobody listens at the enforcement address: deliveries wait (retried later), rows stay to be counted.
@@ -318,7 +327,7 @@ def stack(tmp_path_factory):
             if isinstance(process, _Process):
                 process.log.close()
         with contextlib.suppress(Exception):
-            _purge_queues(prefix)
+            _purge_queues(broker_url, prefix)
         postgres.remove()
 
 
@@ -580,7 +589,7 @@ def test_a_decision_through_a_restart_is_recorded_once(running):
     request = threading.Thread(target=lambda: in_flight.append(_api(stack, "POST", path, json=DECISION)), daemon=True)
     request.start()
     _wait(lambda: stack.postgres.scalar("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                                        "AND query LIKE '%%cases_case%%'") >= 1,
+                                        "AND query LIKE '%%cases_case%%FOR NO KEY UPDATE%%'") >= 1,
           timeout=15, what="the decision to wait on the case row")
     stack.postgres.stop("fast")
     log.note(f"KILLED PostgreSQL: pg_ctl stop -m fast while the decision on case {case_id} waited in its transaction")
