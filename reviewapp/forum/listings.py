@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet, Subquery
 
-from flags.models import Flag
+from flags.models import Detector, Flag, FlagKey
 from reviewapp.cases.models import open_case
 
 from .inbound import FORUM_DETECTOR, rereviews_open
@@ -184,7 +184,11 @@ def withdrawals(*, since=None) -> QuerySet[ShareWithdrawal]:
 
 
 def _forum_flags():
-    return Flag.objects.filter(detector__slug=FORUM_DETECTOR, external_id=OuterRef("flag_external_id"))
+    """The match's flag, found through its key (flags_flagkey's primary key): flags_flag is partitioned by month
+    and has no index on (detector, external_id) (docs/flags-indexes.md)."""
+    key = FlagKey.objects.filter(detector_id=Subquery(Detector.objects.filter(slug=FORUM_DETECTOR).values("pk")),
+                                 external_id=OuterRef(OuterRef("flag_external_id")))
+    return Flag.objects.filter(pk__in=key.values("flag_id"))
 
 
 def matches(*, awaiting: bool = False, collection_id: str = "") -> QuerySet[InboundMatch]:
