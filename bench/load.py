@@ -343,6 +343,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the work folder (logs, CSV) and print its path")
     parser.add_argument("--webs", type=int, default=1,
                         help="gunicorn instances on separate ports (as separate machines); users spread over them")
+    parser.add_argument("--web-workers", type=int, default=None,
+                        help="gunicorn processes per web instance (default: make run's, one per core, at least 2)")
     parser.add_argument("--workers", type=int, default=1, help="Celery worker nodes (distinct -n names; default 1)")
     parser.add_argument("--worker-queues", default="", help="queue kinds per worker node, e.g. "
                         "'ingest,maintenance/outbox,forum' (default: every node consumes every queue)")
@@ -375,6 +377,7 @@ def main(argv: list[str]) -> int:
         people = seed_staff(f"load{os.getpid()}")
 
         stack = RealStack(free_port(), workdir, node=f"load{os.getpid()}", webs=args.webs, workers=args.workers,
+                          web_workers=args.web_workers,
                           worker_queues=_worker_queues(args.worker_queues))
         log(f"starting the real stack ({', '.join(stack.commands)})")
         stack.start()
