@@ -128,6 +128,15 @@ else:
     _embedded = ensure_running(DATA_DIR)
     DATABASES = {"default": _embedded.database_settings()}
     _default_broker = _embedded.broker_url()
+# Opt-in: a read replica for the compliance console's read-only pages (reviewapp/compliance/replica.py); writes,
+# and every other read, stay on the primary. Tests mirror it onto the test database.
+COMPLIANCE_REPLICA_URL = os.environ.get("COMPLIANCE_REPLICA_URL", "")
+if COMPLIANCE_REPLICA_URL:
+    DATABASES["compliance_replica"] = {
+        **dj_database_url.parse(COMPLIANCE_REPLICA_URL, conn_max_age=60, conn_health_checks=True),
+        "TEST": {"MIRROR": "default"},
+    }
+DATABASE_ROUTERS = ["reviewapp.compliance.replica.ComplianceReplicaRouter"]
 # A server that does not answer costs a request this long, then a 503 (core/database_unavailable.py), never a
 # hang: libpq's connect_timeout (2 s at least). A query in progress when the server shuts down fails at once
 # (a fast shutdown ends every backend); TCP keepalives notice a server host that vanished without a word.

@@ -12,6 +12,7 @@ from reviewapp.cases.models import Decision
 
 from ..home import CONSOLE_PERMISSION
 from ..links import target_label, target_urls
+from ..replica import reads_on_replica
 from .filters import DecisionFilter
 from .history import DECISION
 from .selectors import TIMELINE_LIMIT, decision_record, register_page
@@ -29,6 +30,7 @@ def _before(request) -> tuple[int | None, str | None]:
 @login_required
 @permission_required(CONSOLE_PERMISSION, raise_exception=True)
 @require_safe
+@reads_on_replica
 def decision_register(request):
     register = DecisionFilter(request.GET, queryset=Decision.objects.all())
     before, before_error = _before(request)
