@@ -4,9 +4,10 @@ enforcement); a peer's revocation withdraws what we derived from it (DESIGN.md i
 
 Pull (``inbound_pull``, beat task ``forum.tasks.pull_inbound``): per collection, pages after the stored
 ``added_after`` cursor; each page is one transaction (objects, matches, flags, revocations, the cursor), so a
-hub that fails mid-pull leaves the cursor at the last page stored. Idempotent on (object id, ``modified``,
-collection): pulling again stores nothing new. Objects we made (``created_by_ref`` = our identity, or an id in
-our own ledger) are never stored as inbound.
+hub that fails or a worker killed mid-pull leaves the cursor at the last page stored (just before its last date
+while more pages follow: ``_cursor_after``), and the next pull goes on from there. Idempotent on (object id,
+``modified``, collection): pulling again stores nothing new. Objects we made (``created_by_ref`` = our identity,
+or an id in our own ledger) are never stored as inbound.
 
 Matching cost is flat in the number of local accounts:
 - pseudonyms: ``AccountPseudonym`` holds each local account's pseudonym under the current key id (unique index);
