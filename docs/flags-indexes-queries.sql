@@ -10,9 +10,12 @@ ROLLBACK;
 \echo ### Q3 _PENDING
 BEGIN;
 SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off; SET LOCAL enable_sort = off; SET LOCAL jit = off;
-EXPLAIN (ANALYZE, COSTS OFF, BUFFERS) WITH batch AS (SELECT f.id FROM flags_flag f WHERE f.case_id IS NULL AND f.id > 0 AND (1 = 1 OR (hashtext(f.account_external_id) & 2147483647) % 1 = 0) AND NOT EXISTS (SELECT 1 FROM flags_flagsetaside s WHERE s.flag_id = f.id) ORDER BY f.id LIMIT 1000 FOR NO KEY UPDATE SKIP LOCKED) SELECT f.id, f.external_id, f.account_external_id, f.organization_id, f.cluster_id, d.slug, f.detector_id FROM batch JOIN flags_flag f ON f.id = batch.id JOIN flags_detector d ON d.id = f.detector_id;
-\echo ### Q4 _ATTACH
-EXPLAIN (ANALYZE, COSTS OFF, BUFFERS) WITH attached AS (UPDATE flags_flag f SET case_id = m.case_id FROM unnest(ARRAY(SELECT g::bigint FROM generate_series(999001, 1000000) g), ARRAY(SELECT 7::bigint FROM generate_series(1, 1000))) AS m(flag_id, case_id) WHERE f.id = ANY(ARRAY(SELECT g::bigint FROM generate_series(999001, 1000000) g)) AND f.id = m.flag_id RETURNING f.case_id, f.signal, f.request_count, f.score, f.observed_to) SELECT case_id, count(*) FROM attached GROUP BY case_id;
+EXPLAIN (ANALYZE, COSTS OFF, BUFFERS) WITH batch AS (SELECT f.id, f.received_at FROM flags_flag f WHERE f.case_id IS NULL AND f.id > 0 AND (1 = 1 OR (hashtext(f.account_external_id) & 2147483647) % 1 = 0) AND NOT EXISTS (SELECT 1 FROM flags_flagsetaside s WHERE s.flag_id = f.id) ORDER BY f.id LIMIT 1000 FOR NO KEY UPDATE SKIP LOCKED) SELECT f.id, f.external_id, f.account_external_id, f.organization_id, f.cluster_id, d.slug, f.detector_id, f.received_at FROM batch JOIN flags_flag f ON f.id = batch.id AND f.received_at = batch.received_at JOIN flags_detector d ON d.id = f.detector_id;
+\echo ### Q4 _ATTACH (literal arrays and bounds, as the code sends them)
+SELECT format('{%s}', string_agg(g::text, ',')) AS ids, format('{%s}', string_agg('7', ',')) AS cases,
+       min(received_at) AS received_from, max(received_at) AS received_to
+FROM generate_series(999001, 1000000) g JOIN flags_flag f ON f.id = g \gset
+EXPLAIN (ANALYZE, COSTS OFF, BUFFERS) WITH attached AS (UPDATE flags_flag f SET case_id = m.case_id FROM unnest(:'ids'::bigint[], :'cases'::bigint[]) AS m(flag_id, case_id) WHERE f.id = ANY(:'ids'::bigint[]) AND f.id = m.flag_id AND f.received_at >= :'received_from' AND f.received_at <= :'received_to' RETURNING f.case_id, f.signal, f.request_count, f.score, f.observed_to) SELECT case_id, count(*) FROM attached GROUP BY case_id;
 ROLLBACK;
 \echo ### Q5 _OLDEST_PENDING
 EXPLAIN (ANALYZE, COSTS OFF, BUFFERS) SELECT f.received_at FROM flags_flag f WHERE f.case_id IS NULL AND NOT EXISTS (SELECT 1 FROM flags_flagsetaside s WHERE s.flag_id = f.id) ORDER BY f.id LIMIT 1;

@@ -61,7 +61,7 @@ _PLANNER_DEFAULTS = "RESET enable_seqscan; RESET enable_bitmapscan; RESET enable
 # row locks. With one partition (parts = 1) the test is constant and the planner drops it.
 _PENDING = """
 WITH batch AS (
-    SELECT f.id FROM flags_flag f
+    SELECT f.id, f.received_at FROM flags_flag f
     WHERE f.case_id IS NULL AND f.id > %(after)s
       AND (%(parts)s = 1 OR (hashtext(f.account_external_id) & 2147483647) %% %(parts)s = %(part)s)
       AND NOT EXISTS (SELECT 1 FROM flags_flagsetaside s WHERE s.flag_id = f.id)
@@ -69,8 +69,11 @@ WITH batch AS (
     LIMIT %(limit)s
     FOR NO KEY UPDATE SKIP LOCKED
 )
-SELECT f.id, f.external_id, f.account_external_id, f.organization_id, f.cluster_id, d.slug, f.detector_id
-FROM batch JOIN flags_flag f ON f.id = batch.id JOIN flags_detector d ON d.id = f.detector_id
+SELECT f.id, f.external_id, f.account_external_id, f.organization_id, f.cluster_id, d.slug, f.detector_id,
+       f.received_at
+-- By the whole primary key (id, received_at): each row read from its own month's partition only.
+FROM batch JOIN flags_flag f ON f.id = batch.id AND f.received_at = batch.received_at
+JOIN flags_detector d ON d.id = f.detector_id
 """
 _PENDING_COUNT = """
 SELECT count(*) FROM flags_flag f
@@ -91,11 +94,14 @@ ORDER BY f.id LIMIT 1
 # is parsed element by element in Python.
 # The rows are found by primary key (``id = ANY``) only. No "case_id IS NULL" test: this transaction holds
 # them locked as pending, and that test invites the planner to read every flag without a case (above).
+# The batch's received_at bounds (constants) leave out the months none of its flags is in (flags_flag is
+# partitioned by month of received_at; docs/flags-indexes.md): one or two partitions, however many there are.
 _ATTACH = """
 WITH attached AS (
     UPDATE flags_flag f SET case_id = m.case_id
     FROM unnest(%(flags)s::bigint[], %(cases)s::bigint[]) AS m(flag_id, case_id)
     WHERE f.id = ANY(%(flags)s::bigint[]) AND f.id = m.flag_id
+      AND f.received_at >= %(received_from)s AND f.received_at <= %(received_to)s
     RETURNING f.case_id, f.signal, f.request_count, f.score, f.observed_to
 )
 SELECT case_id, count(*), coalesce(sum(request_count), 0), max(score), max(observed_to)::text,
@@ -151,6 +157,7 @@ class _Pending:
     cluster_id: str
     detector_slug: str
     detector_id: int
+    received_at: datetime
 
 
 def flags_group(*, limit: int | None = None, after_id: int = 0, sequence: bool = True,
@@ -245,7 +252,9 @@ def _group(pending: list[_Pending]) -> GroupingRun:
     case_ids = [case_of_account[account_pk[flag.account]] for flag in pending]
     ids = sqlarray.ints(flag_ids)
     with connection.cursor() as cursor:
-        cursor.execute(_ATTACH, {"flags": ids, "cases": sqlarray.ints(case_ids)})
+        cursor.execute(_ATTACH, {"flags": ids, "cases": sqlarray.ints(case_ids),
+                                 "received_from": min(flag.received_at for flag in pending),
+                                 "received_to": max(flag.received_at for flag in pending)})
         added = [FlagsAdded(case_id=case_id, flag_count=count, total_requests=int(requests), max_score=score,
                             last_observed_at=observed, last_observed_epoch=epoch, signals=signals.split(","))
                  for case_id, count, requests, score, observed, epoch, signals in cursor.fetchall()]
