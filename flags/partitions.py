@@ -4,11 +4,11 @@ flags_flag is partitioned by RANGE of ``received_at`` (server time at ingestion,
 ahead are known; the detector-supplied observed_* times are not bounded and are not the key), one partition per
 UTC month, named ``flags_flag_YYYY_MM``, plus ``flags_flag_default``, so an insert never fails for want of a
 partition. The maintenance task (Celery beat, daily, maintenance queue) and ``manage.py flags_partitions`` make
-sure this month and the next ``MONTHS_AHEAD`` exist; both are idempotent. Rows that reached the DEFAULT
-partition because the task had not run move into their month's partition when it is created.
+sure this month and the next ``MONTHS_AHEAD`` exist, and every month whose flags wait in DEFAULT (the task had
+not run in time: they move into their month's partition); both are idempotent.
 
-The work is done by ``flags_flag_partitions_ensure``, a SECURITY DEFINER function of the schema's owner (migration
-flags 0007): the application role creates no tables, and each partition it makes gives that role no privilege
+The work is done by ``flags_flag_partitions_ensure``, a SECURITY DEFINER function of the schema's owner (migrations
+flags 0007 and 0008): the application role creates no tables, and each partition it makes gives that role no privilege
 of its own (reviewapp/core/db_roles.py).
 """
 
@@ -61,7 +61,8 @@ def flag_partitions() -> list[FlagPartition]:
 
 
 def flags_in_default_partition() -> int:
-    """Flags that found no month's partition (0 when the task keeps ahead): exact, the partition is small."""
+    """Flags that found no month's partition (0 when the task keeps ahead): exact, the partition is small.
+    Through the owner's function: the application role may not read a partition itself."""
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT count(*) FROM {DEFAULT_PARTITION}")  # noqa: S608 — a constant name
+        cursor.execute("SELECT flags_flag_default_count()")
         return cursor.fetchone()[0]

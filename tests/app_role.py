@@ -20,6 +20,8 @@ outbox and people, -n 2: 970 passed, 35 failed, 1 error that passed when rerun a
   (tests/flags/test_concurrency.py, tests/cases/test_review_api.py): sessions that only ``SET ROLE`` keep
   the owner as their session user, whose activity a role outside it cannot see (real logins as the app
   role see each other);
+* in tests/flags/test_partitions.py, the test that calls ``flags_flag_partition_create`` itself (the owner's
+  alone; the role goes through ``flags_flag_partitions_ensure``) and the one that creates a role;
 * whatever fails without this plugin too.
 
 Over tests/compliance and tests/core (-n 2): 299 passed; the 10 failures age or tamper with restricted rows

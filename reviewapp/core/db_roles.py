@@ -102,6 +102,8 @@ RESTRICTED: tuple[Restricted, ...] = (
 EXECUTABLE: tuple[tuple[str, str], ...] = (
     ("flags_flag_partitions_ensure(integer)",
      "the maintenance task creates next months' flags partitions ahead (flags/partitions.py)"),
+    ("flags_flag_default_count()",
+     "how many flags wait in the DEFAULT partition, which the role may not read (manage.py flags_partitions)"),
 )
 
 _DML = "SELECT, INSERT, UPDATE, DELETE"

@@ -1,4 +1,4 @@
-"""flags 0007: today's populated flags_flag becomes the table partitioned by month, and back (issue 12).
+"""flags 0007 (and 0008): today's populated flags_flag becomes the table partitioned by month, and back (issue 12).
 
 The test database is migrated back to flags 0006 (Django's MigrationExecutor, as django-test-migrations does),
 flags are stored the old way across four past months and this one (grouped, pending, one set aside), and the
@@ -28,7 +28,7 @@ from tests.conftest import flag_payload
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.xdist_group("flags_migration")]
 
 BEFORE = [("flags", "0006_flag_evidence_only_purged")]
-AFTER = [("flags", "0007_flags_partitioned_by_month")]
+AFTER = [("flags", "0008_flags_partitions_for_default_rows")]
 MONTHS = [datetime(2026, m, 15, 12, tzinfo=UTC) for m in (7, 8, 9, 10)]
 _COLUMNS = ("id, external_id, schema_version, detector_version, account_external_id, organization_id, signal, "
             "score, observed_from, observed_to, request_count, cluster_id, evidence, content_hash, received_at, "

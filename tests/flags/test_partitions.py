@@ -70,6 +70,21 @@ def test_a_new_partition_takes_its_months_rows_out_of_the_default_partition(dete
     assert _sql("SELECT flags_flag_partition_create('2031-05-01')") == [(None,)]  # already there
 
 
+def test_ensure_gives_a_past_month_waiting_in_default_its_partition(detector):
+    """Beat was down across a month's start: that month's flags went to DEFAULT. The next run, a later month's,
+    still makes their partition and moves them in (only months with rows: no empty partitions for the gap)."""
+    batch = FlagBatch.objects.create(detector=detector, source=FlagBatch.Source.FILE)
+    missed = datetime(2025, 3, 10, tzinfo=UTC)
+    flag = Flag.objects.create(
+        detector=detector, external_id="missed-1", detector_version="1", account_external_id="acct_m", signal="s",
+        score=0.5, observed_from=missed, observed_to=missed, content_hash="0" * 64, batch=batch, received_at=missed)
+    assert flags_in_default_partition() == 1
+    assert flags_partitions_ensure(months_ahead=3) == ["flags_flag_2025_03", _month(3)]
+    assert flags_in_default_partition() == 0
+    assert _sql("SELECT tableoid::regclass::text FROM flags_flag WHERE id = %s", [flag.pk]) == [("flags_flag_2025_03",)]
+    assert "flags_flag_2025_04" not in _names()
+
+
 def test_flags_partitions_command_creates_and_lists(capsys):
     call_command("flags_partitions", "--months-ahead", "4")
     out = capsys.readouterr().out
@@ -113,6 +128,7 @@ def test_the_app_role_has_nothing_on_a_partition_and_makes_new_ones_without_gran
                       "SELECT flags_flag_partition_create('2032-01-01')"):
         _refused_as(role, statement)
     assert _as_role(role, "SELECT count(*) FROM flags_flag") == [(1,)]  # through the partitioned table: yes
+    assert _as_role(role, "SELECT flags_flag_default_count()") == [(0,)]  # what the command reports
     assert _as_role(role, "SELECT flags_flag_partitions_ensure(5)") == [(_month(3),), (_month(4),), (_month(5),)]
     _refused_as(role, f"DELETE FROM {_month(5)}")
     assert app_role_problems(app_role=role) == []
