@@ -14,8 +14,9 @@ At each size:
 
 claim-next  8 claimer threads (``--claimers``), each a reviewer with its own database connection, each calling
             ``case_claim_next`` on the extraction queue ``--claims`` times (the first two of each thread not
-            counted): p50 and p95 of one claim, its audit events and after-commit sequencing included. Afterwards
-            the claimed cases are put back (SQL, not audited) so every size starts from the same state.
+            counted), after a CHECKPOINT and a warm-up round of 5 claims each (put back): p50 and p95 of one claim,
+            its audit events and after-commit sequencing included. Afterwards the claimed cases are put back (SQL,
+            not audited) so every size starts from the same state.
             Ratio: p95(N) / p95(smallest size), goal ≤ 1.5×.
 pages       GET, with Django's test client as a signed-in reviewer (queue, case, campaign) or compliance officer
             (audit explorer, decision register), DEBUG=0, ``--requests`` times each (after two warm-up requests);
@@ -35,6 +36,7 @@ Wall-clock on a shared machine: read the ratios (the load average is printed). G
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
@@ -106,7 +108,7 @@ def _grow_sql(start: int, stop: int, w: World) -> list[str]:
         f"""INSERT INTO cases_case (id, state, queue, priority, sla_due_at, signals, flag_count, total_requests,
                                     max_score, last_observed_at, opened_at, updated_at, account_id, campaign_id)
             SELECT g, 'new', (ARRAY['extraction', 'extraction', 'extraction', 'accounts', 'volume'])[1 + g % 5],
-                   (g * 7919) % 100, now() + ((g % 96) - 24) * interval '1 hour',
+                   (g::bigint * 7919) % 100, now() + ((g % 96) - 24) * interval '1 hour',
                    ARRAY[(ARRAY['templated_prompts', 'account_cluster', 'volume_anomaly'])[1 + g % 3]], 1,
                    g % 5000, ((g * 31) % 100) / 100.0, timestamptz '{T0}' + g * interval '1 second',
                    timestamptz '{T0}' + g * interval '1 second', timestamptz '{T0}' + g * interval '1 second',
@@ -195,6 +197,7 @@ def _reset_sequences() -> None:
 def grow(db: BenchDatabase, w: World, size: int) -> float:
     """From ``w.size`` to ``size``: the rows, the indexes built again, VACUUM ANALYZE. Seconds taken."""
     started = time.perf_counter()
+    use(db)
     drop, create = secondary_indexes(TABLES)
     # A partitioned table's (flags_flag by month) index is defined ON ONLY the parent, its partitions' indexes
     # attached to it; built again ON the parent, it is built on every partition too.
@@ -283,6 +286,16 @@ def claims_put_back(db: BenchDatabase) -> None:
                "VACUUM ANALYZE cases_case")
 
 
+def settle(db: BenchDatabase, claimers: list) -> None:
+    """The same start at every size: the bulk load's dirty pages written out (else the first claims' commits wait
+    on the checkpoint that follows a million-row load), and one short round of claims, put back, so every size is
+    measured warm (measured at 1,000,000: a first round's p95 228 ms, the next ones' 180 and 83 ms)."""
+    with contextlib.suppress(Exception):  # CHECKPOINT needs a superuser or pg_checkpoint
+        db.execute("CHECKPOINT")
+    measure_claims(claimers, 5)
+    claims_put_back(db)
+
+
 # --- Pages ----------------------------------------------------------------------------------------------
 
 PAGES = ("queue", "case", "campaign", "audit explorer", "decision register")
@@ -363,15 +376,44 @@ def measure_verify() -> tuple[float, int]:
 
 # --- The run --------------------------------------------------------------------------------------------
 
-def _prepare(db: BenchDatabase) -> tuple[World, list, dict]:
+@dataclass
+class Side:
+    """One of the run's two databases: the baseline (held at the smallest size) or the one that grows."""
+
+    db: BenchDatabase
+    world: World
+    people: list
+    clients: dict
+
+
+def use(db: BenchDatabase) -> None:
+    """Point this process's Django connections (the main thread's and any thread's next) at ``db``."""
+    from django.conf import settings
+    from django.db import connections
+
+    connections.close_all()
+    settings.DATABASES["default"]["NAME"] = db.name  # the dict every new connection is made from
+    if _one("SELECT current_database()")[0] != db.name:
+        raise RuntimeError(f"could not switch to {db.name}")
+
+
+def _migrate(db: BenchDatabase, copy: BenchDatabase) -> None:
+    """``db`` migrated, the policies loaded (as `make run` does), and ``copy`` made from it (a file copy)."""
     env = db.env()
     manage(env, "migrate", "--verbosity", "0", "--skip-checks")
     manage(env, "load_policies", "--verbosity", "0")
     manage(env, "createcachetable", "--verbosity", "0")
+    with db._admin() as conn:
+        conn.execute(f'CREATE DATABASE "{copy.name}" TEMPLATE "{db.name}"')
     os.environ.update(env)
     import django
 
     django.setup()
+
+
+def _prepare(db: BenchDatabase) -> Side:
+    """The benchmark's staff, detector and batch in ``db`` (the same rows, so the same ids, in both databases)."""
+    use(db)
     from django.test import Client
 
     from flags.models import FlagBatch
@@ -392,7 +434,7 @@ def _prepare(db: BenchDatabase) -> tuple[World, list, dict]:
     clients = {"reviewer": Client(), "officer": Client()}
     clients["reviewer"].force_login(claimers[0])
     clients["officer"].force_login(officer)
-    return world, claimers, clients
+    return Side(db, world, claimers, clients)
 
 
 def _ratio(value: float, base: float, goal: float) -> str:
@@ -400,35 +442,83 @@ def _ratio(value: float, base: float, goal: float) -> str:
     return f"{ratio:.2f}×  goal ≤ {goal:g}×: {'met' if ratio <= goal else 'MISSED'}"
 
 
-def run(sizes: list[int], *, claimers: int, claims: int, requests: int, verify_rounds: int,
+@dataclass
+class Measured:
+    """One size's figures and, measured in alternation with them, the baseline's."""
+
+    claims: Latencies = field(default_factory=Latencies)
+    pages: dict = field(default_factory=lambda: {page: Latencies() for page in PAGES})
+
+    def add(self, claims: Latencies, pages: dict[str, Latencies]) -> None:
+        self.claims.seconds += claims.seconds
+        for page, result in pages.items():
+            self.pages[page].seconds += result.seconds
+            self.pages[page].queries = result.queries
+
+
+def measure_rounds(sides: list[Side], size: int, *, claimers: int, claims: int, requests: int,
+                   rounds: int) -> list[Measured]:
+    """``rounds`` rounds, each measuring every side in turn (claims, then the pages); each side's figures pooled."""
+    for side in sides:
+        use(side.db)
+        settle(side.db, side.people[:claimers])
+    measured = [Measured() for _ in sides]
+    for round_ in range(rounds):
+        for side, into in zip(sides, measured, strict=True):
+            use(side.db)
+            result = measure_claims(side.people[:claimers], claims)
+            claims_put_back(side.db)
+            into.add(result, measure_pages(side.clients, side.world, requests, seed=size * 10 + round_))
+    return measured
+
+
+def run(sizes: list[int], *, claimers: int, claims: int, requests: int, verify_rounds: int, rounds: int = 2,
         keep: bool = False, keep_database: bool = False) -> list[str]:
     from bench.main import machine
     from bench.stack import run_cleanup
 
     workdir = Path(tempfile.mkdtemp(prefix="reviewapp-bench-scale-"))
     server, maintenance_db = server_from_settings()
-    db = BenchDatabase(server, maintenance_db, workdir)
-    if keep_database:  # for EXPLAIN afterwards (docs/); drop it by hand
+    db, base_db = BenchDatabase(server, maintenance_db, workdir), BenchDatabase(server, maintenance_db, workdir)
+    base_db.name = f"{db.name}_base"
+    base_db.url = server.url(base_db.name)
+    if keep_database:  # for EXPLAIN afterwards (docs/); drop them by hand
         db.drop = lambda: log(f"kept database {db.name}")
-    claim_results: dict[int, Latencies] = {}
-    page_results: dict[int, dict[str, Latencies]] = {}
+        base_db.drop = lambda: log(f"kept database {base_db.name}")
+    results: dict[int, Measured] = {}
+    alongside: dict[int, Measured] = {}  # the baseline, in the rounds of each size
+    baseline_pooled = Measured()
     grown: dict[int, float] = {}
     loads: dict[int, float] = {}
     verify: list[float] = []
     baseline: list[float] = []
     events = 0
+    per_round_claims, per_round_requests = max(3, claims // rounds + 2), max(1, requests // rounds)
     try:
         db.create()
-        world, people, clients = _prepare(db)
-        for size in sizes:
-            log(f"growing to {size:,} open cases, flags and seeded audit events")
-            grown[size] = grow(db, world, size)
-            log(f"  in {grown[size]:.1f} s; claim-next with {claimers} claimers × {claims}")
+        log(f"created database {db.name}")
+        _migrate(db, base_db)
+        log(f"created database {base_db.name} from it")
+        base, big = _prepare(base_db), _prepare(db)
+        if [p.pk for p in base.people] != [p.pk for p in big.people]:
+            raise RuntimeError("the two databases' staff differ")
+        log(f"the baseline database: {sizes[0]:,} open cases, flags and seeded audit events")
+        grown[sizes[0]] = grow(base_db, base.world, sizes[0])
+        for size in sizes[1:] or sizes[:1]:
+            sides = [base, big] if size != sizes[0] else [base]
+            if size != sizes[0]:
+                log(f"growing to {size:,} open cases, flags and seeded audit events")
+                grown[size] = grow(db, big.world, size)
+            log(f"  {rounds} rounds, each {sizes[0]:,} then {size:,}: claim-next ({claimers} claimers × "
+                f"{per_round_claims}) and the pages ({per_round_requests} requests each)")
             loads[size] = os.getloadavg()[0]
-            claim_results[size] = measure_claims(people[:claimers], claims)
-            claims_put_back(db)
-            log(f"  claims {claim_results[size].text()}; the pages, {requests} requests each")
-            page_results[size] = measure_pages(clients, world, requests, seed=size)
+            measured = measure_rounds(sides, size, claimers=claimers, claims=per_round_claims,
+                                      requests=per_round_requests, rounds=rounds)
+            baseline_pooled.add(measured[0].claims, measured[0].pages)
+            results[size] = measured[-1]
+            alongside[size] = measured[0]
+            log(f"  claims {results[size].claims.text()} (baseline in the same rounds {measured[0].claims.text()})")
+        use(big.db if len(sizes) > 1 else base.db)
         for round_ in range(1, verify_rounds + 1):
             log(f"verify round {round_}/{verify_rounds}: the bare read-and-hash, then chain_verify")
             seconds, events = measure_baseline()
@@ -437,29 +527,44 @@ def run(sizes: list[int], *, claimers: int, claims: int, requests: int, verify_r
             if verified != events:
                 raise RuntimeError(f"verify read {verified:,} events, the baseline {events:,}")
             verify.append(seconds)
+        first = sizes[0]
         lines = [f"Scale: the hot paths at {', '.join(f'{s:,}' for s in sizes)} open cases (and as many flags and "
                  f"seeded audit events; {DECIDED_EVERY}th as many decisions), PostgreSQL "
-                 f"{_one('SHOW server_version')[0]}, {machine()}; ratio = p95 at the size / p95 at {sizes[0]:,}"]
-        first = sizes[0]
-        lines.append(f"  claim-next, {claimers} concurrent claimers (own connections) × {claims - 2} counted claims, "
-                     "extraction queue (60 % of the open cases):")
-        for size in sizes:
-            ratio = _ratio(claim_results[size].p95, claim_results[first].p95, GOALS["claim"])
-            lines.append(f"    {size:>9,} open  {claim_results[size].text()}   {ratio}   (seeded in "
-                         f"{grown[size]:.0f} s; load {loads[size]:.1f})")
-        lines.append(f"  pages, Django's test client, {requests} requests each (signed in; DEBUG=0):")
+                 f"{_one('SHOW server_version')[0]}, {machine()}. Two databases: the baseline held at {first:,} and "
+                 f"one grown to each size; each size measured in {rounds} rounds alternating with the baseline "
+                 f"(a busy moment of the shared machine hits both); ratio = p95 at the size / the baseline's p95 in "
+                 f"the same rounds"]
+        lines.append(f"  claim-next, {claimers} concurrent claimers (threads, own connections) × "
+                     f"{per_round_claims - 2} counted claims a round, extraction queue (60 % of the open cases):")
+        lines.append(f"    {first:>9,} open  {baseline_pooled.claims.text()}   baseline, all its rounds  (seeded in "
+                     f"{grown[first]:.0f} s)")
+        for size in sizes[1:]:
+            here, there = results[size].claims, alongside[size].claims
+            lines.append(f"    {size:>9,} open  {here.text()}   baseline p95 {there.p95 * 1000:6.1f} ms   "
+                         f"{_ratio(here.p95, there.p95, GOALS['claim'])}   (seeded in {grown[size]:.0f} s; load "
+                         f"{loads[size]:.1f})")
+        lines.append(f"  pages, Django's test client, {per_round_requests} requests a round each (signed in; DEBUG=0):")
         for page in PAGES:
-            for size in sizes:
-                result = page_results[size][page]
-                ratio = _ratio(result.p95, page_results[first][page].p95, GOALS["pages"])
-                lines.append(f"    {page:<18} {size:>9,}  {result.text()}   {ratio}")
-        base, check = statistics.median(baseline), statistics.median(verify)
+            result = baseline_pooled.pages[page]
+            lines.append(f"    {page:<18} {first:>9,}  {result.text()}   baseline, all its rounds")
+            for size in sizes[1:]:
+                here, there = results[size].pages[page], alongside[size].pages[page]
+                lines.append(f"    {page:<18} {size:>9,}  {here.text()}   baseline p95 {there.p95 * 1000:6.1f} ms   "
+                             f"{_ratio(here.p95, there.p95, GOALS['pages'])}")
+        base_seconds, check = statistics.median(baseline), statistics.median(verify)
         lines.append(f"  verify_audit (selectors.chain_verify) over {events:,} events: {check:.1f} s "
                      f"({events / check:,.0f} events/s); baseline, one read of the same rows with SHA-256 of each "
-                     f"row's bytes in Python: {base:.1f} s ({events / base:,.0f}/s); "
-                     f"ratio {_ratio(check, base, GOALS['verify'])} (medians of {verify_rounds})")
+                     f"row's bytes in Python: {base_seconds:.1f} s ({events / base_seconds:,.0f}/s); "
+                     f"ratio {_ratio(check, base_seconds, GOALS['verify'])} (medians of {verify_rounds})")
         return lines
     finally:
+        from django.apps import apps
+
+        if apps.ready:
+            from django.db import connections
+
+            connections.close_all()
+        base_db.drop()
         run_cleanup(db, workdir, keep=keep, what="the scale benchmark")
 
 
@@ -489,6 +594,8 @@ def main() -> None:
     parser.add_argument("--claims", type=int, help=f"claims per claimer and size (default {CLAIMS})")
     parser.add_argument("--requests", type=int, help=f"requests per page and size (default {REQUESTS})")
     parser.add_argument("--verify-rounds", type=int, default=1, help="rounds of the verify measure (default 1)")
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="rounds per size, each alternating with the baseline database (default 2)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder")
     parser.add_argument("--keep-database", action="store_true",
                         help="keep the benchmark's database (its name is printed) to EXPLAIN queries in it")
@@ -500,7 +607,7 @@ def main() -> None:
     if args.claimers > CLAIMERS:
         parser.error(f"at most {CLAIMERS} claimers")
     print("\n".join(run(sizes, claimers=args.claimers, claims=max(claims, 3), requests=requests,
-                        verify_rounds=args.verify_rounds, keep=args.keep,
+                        verify_rounds=args.verify_rounds, rounds=args.rounds, keep=args.keep,
                         keep_database=args.keep_database)))
 
 
