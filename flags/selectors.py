@@ -3,7 +3,7 @@
 from django.db import connection
 from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, Max, Min, OuterRef, Q, QuerySet
 
-from .models import Detector, Flag, FlagSetAside
+from .models import Detector, Flag, FlagKey, FlagSetAside
 from .retention import EVIDENCE_HELD, RETENTION_MARKER
 
 SET_ASIDE_SHOWN = 50
@@ -69,3 +69,15 @@ def detector_provenance(case) -> list[dict]:
                 .values("detector__slug", "detector__name", "detector_version")
                 .annotate(flags=Count("pk"), first=Min("observed_from"), last=Max("observed_to"))
                 .order_by("detector__slug", "detector_version"))
+
+
+def flags_by_external_id(detector_id: int, external_ids) -> QuerySet[Flag]:
+    """A detector's stored flags by their external ids, through flags_flagkey's primary key: flags_flag is
+    partitioned by month and has no index on (detector, external_id); each key names its flag's id and month,
+    so each flag is one index probe of its own partition (docs/flags-indexes.md)."""
+    keys = list(FlagKey.objects.filter(detector_id=detector_id, external_id__in=list(external_ids))
+                .values_list("flag_id", "received_at"))
+    if not keys:
+        return Flag.objects.none()
+    return Flag.objects.filter(pk__in=[pk for pk, _ in keys], received_at__in={at for _, at in keys})
+

@@ -38,6 +38,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from flags.models import Detector, Flag
+from flags.selectors import flags_by_external_id
 from flags.services import detector_ensure, flags_ingest
 from reviewapp.audit.actions import AuditAction
 from reviewapp.audit.services import SYSTEM, Target, record
@@ -460,8 +461,8 @@ def _withdraw(matches: list[InboundMatch], obj: InboundObject, *, reason: str, r
     detector = Detector.objects.get(slug=FORUM_DETECTOR)
     # Locked as grouping locks a pending flag (FOR NO KEY UPDATE): a grouper holding one finishes first (the flag
     # then has its case, handled below); one that comes later skips it, then finds it set aside.
-    flags = list(Flag.objects.select_for_update(no_key=True)
-                 .filter(detector=detector, external_id__in=[m.flag_external_id for m in matches]).order_by("pk"))
+    flags = list(flags_by_external_id(detector.pk, [m.flag_external_id for m in matches])
+                 .select_for_update(no_key=True).order_by("pk"))
     kept_out = _keep_from_grouping([f for f in flags if f.case_id is None], reason=reason)
     closed, rereviews = [], []
     for case_id in sorted({f.case_id for f in flags if f.case_id}):
