@@ -178,7 +178,9 @@ class _Scene:
 
     def pings(self) -> set[str]:
         """Which worker nodes answer a remote-control ping over the broker now."""
-        control = Celery(broker=self.broker.url())
+        # Not the current app: a new Celery app makes itself the one every shared_task sends through, and the
+        # next test of this process would then queue its tasks on this private broker (its workers never see them).
+        control = Celery(broker=self.broker.url(), set_as_current=False)
         try:
             answers = control.control.ping(timeout=1.5)
         finally:
