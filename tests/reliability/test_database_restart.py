@@ -31,18 +31,24 @@ import psycopg
 import pytest
 import requests
 
+from tests.reliability.brokers import PrivateRedis
 from tests.support import ROOT, CeleryWorker
 
 pytestmark = [pytest.mark.xdist_group("db-restart")]
 
 
-def _broker_url() -> str:
-    """Redis, never the database under test: the session's Redis if it has one, else the machine's (DB 1)."""
+@pytest.fixture(scope="module")
+def broker_url(tmp_path_factory):
+    """Redis, never the database under test: the session's Redis if it has one, else a private redis-server of
+    this module's own (tests/reliability/brokers.py), so the embedded defaults need no Redis on the machine."""
     from django.conf import settings
 
-    session = settings.CELERY_BROKER_URL
-    return os.environ.get("DB_RESTART_BROKER_URL") or (session if session.startswith("redis") else
-                                                        "redis://127.0.0.1:6379/1")
+    chosen = os.environ.get("DB_RESTART_BROKER_URL") or settings.CELERY_BROKER_URL
+    if chosen.startswith("redis"):
+        yield chosen
+        return
+    with PrivateRedis(tmp_path_factory.mktemp("db-restart-redis")) as redis:
+        yield redis.url()
 
 
 CLIENTS, BATCHES, BATCH = 3, 8, 200  # 4,800 flags through real HTTP
@@ -264,11 +270,11 @@ def _purge_queues(broker_url: str, prefix: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory):
+def stack(tmp_path_factory, broker_url):
     root = tmp_path_factory.mktemp("db-restart")
     logs = Path(os.environ.get("TEST_ARTIFACTS", ROOT / "test-artifacts"))
     logs.mkdir(parents=True, exist_ok=True)
-    prefix, broker_url = f"dbr{os.getpid()}-", _broker_url()
+    prefix = f"dbr{os.getpid()}-"
     setup = FaultLog("db-restart setup")
     postgres = PrivatePostgres()
     started: list = []
