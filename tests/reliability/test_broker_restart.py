@@ -269,10 +269,14 @@ def _wait_until_done(scene: _Scene, flags: int, messages: int, *, timeout: float
         wait_for(lambda: _done(flags, messages), timeout=timeout, interval=0.1,
                  what=f"every flag grouped and every message delivered after {after}")
     except AssertionError as exc:
+        try:  # best effort: the broker itself may be what is wrong
+            broker_side = f"queued {scene.queued()}, nodes answering a ping {sorted(scene.pings())}"
+        except Exception as broker_error:
+            broker_side = f"the broker did not answer ({broker_error!r})"
         raise AssertionError(
             f"{exc}: {Flag.objects.filter(case__isnull=True).count()} of {Flag.objects.count()} flags without a "
-            f"case, outbox {dict(Counter(OutboxMessage.objects.values_list('state', flat=True)))}, queued "
-            f"{scene.queued()}, nodes answering a ping {sorted(scene.pings())}") from None
+            f"case, outbox {dict(Counter(OutboxMessage.objects.values_list('state', flat=True)))}, "
+            f"{broker_side}") from None
 
 
 def test_tasks_queued_then_broker_restarted_before_any_worker(broker, scene_factory, detector):
