@@ -33,11 +33,10 @@ import time
 from collections import Counter
 
 import pytest
-from celery import Celery
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
-from kombu import Connection
+from kombu import Connection, pidbox
 
 from flags.models import Flag, FlagSetAside
 from flags.tasks import QUEUED_KEY
@@ -178,13 +177,13 @@ class _Scene:
 
     def pings(self) -> set[str]:
         """Which worker nodes answer a remote-control ping over the broker now."""
-        # Not the current app: a new Celery app makes itself the one every shared_task sends through, and the
-        # next test of this process would then queue its tasks on this private broker (its workers never see them).
-        control = Celery(broker=self.broker.url(), set_as_current=False)
-        try:
-            answers = control.control.ping(timeout=1.5)
-        finally:
-            control.close()
+        # kombu's mailbox on a connection to the private broker, not a Celery app: an app publishes through its
+        # producer pool, on its broker_url, and Celery's broker_url prefers the CELERY_BROKER_URL environment
+        # variable (the session's broker, in CI) over Celery(broker=...); a new app would also make itself the
+        # current one, the app every shared_task of this process then sends through.
+        mailbox = pidbox.Mailbox("celery", type="fanout", accept=["json"], serializer="json")
+        with Connection(self.broker.url(), connect_timeout=5) as conn:
+            answers = mailbox(conn)._broadcast("ping", reply=True, timeout=1.5) or []
         return {name for answer in answers for name in answer}
 
     def close(self) -> None:
