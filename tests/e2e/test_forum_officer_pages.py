@@ -1,6 +1,7 @@
 """In Chromium, the Forum pages a sharing officer and a senior reviewer use day to day, with data on every one: the
 officer's home counts and the lists they link to (deliveries, withdrawals, matches awaiting review), shares, the
-register and the inbound page, a second page of a paged list; the senior's re-reviews and a case page with a flag
+register and the inbound page, a second page of a paged list; a compliance officer's read of the inbound page, the
+matches and the re-reviews (no form to act); the senior's re-reviews and a case page with a flag
 withdrawn by its source. Each passes axe (no serious or critical violation). Screenshots in
 test-artifacts/screenshots/forum-pages-*.png."""
 
@@ -82,6 +83,20 @@ def test_the_officer_and_senior_pages_read_clearly_and_pass_axe(page, sign_in, a
     visit(f"/forum/shares/{shares[0].pk}/", "share", f"Forum share {shares[0].pk}")
     visit("/forum/register/", "register", "Sharing register")
     visit("/forum/inbound/", "inbound", "Inbound intelligence")
+
+    # A compliance officer reads what came in, its matches and the re-reviews, with no form to act on them.
+    page.context.clear_cookies()
+    sign_in("cora-compliance", PASSWORD)
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Forum inbound").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Inbound intelligence")
+    visit("/forum/inbound/", "compliance-inbound", "Inbound intelligence")
+    expect(page.get_by_text("Sharing officers give feedback.").first).to_be_visible()
+    expect(page.locator("form[action*='/feedback/']")).to_have_count(0)
+    visit("/forum/matches/", "compliance-matches", "atches")
+    expect(page.get_by_role("row").filter(has_text="acct_waiting_review")).to_have_count(1)
+    visit("/forum/rereviews/", "compliance-rereviews", "Decisions to look at again")
+    expect(page.get_by_text("a senior reviewer marks it done")).to_be_visible()
+    expect(page.get_by_role("button", name=f"Mark case {withdrawn.case.pk} looked at again")).to_have_count(0)
 
     page.context.clear_cookies()
     sign_in("sam-senior", PASSWORD)
