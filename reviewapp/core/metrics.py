@@ -135,7 +135,8 @@ def outbox_metrics(cursor, now: datetime) -> Iterator[Metric]:
             .values("kind", "state")
             .annotate(n=Count("id"), oldest=Min("created_at"),
                       due=Min("next_attempt_at", filter=Q(state=OutboxMessage.State.PENDING,
-                                                          next_attempt_at__lte=now))))
+                                                          next_attempt_at__lte=now)),
+                      failing=Min("created_at", filter=Q(state=OutboxMessage.State.PENDING, attempts__gte=1))))
     messages = GaugeMetricFamily("reviewapp_outbox_messages", "Outbox messages not delivered, by kind and state "
                                  "(pending: waiting or in back-off; failed: gave up, needs a retry by staff).",
                                  labels=["kind", "state"])
@@ -143,16 +144,24 @@ def outbox_metrics(cursor, now: datetime) -> Iterator[Metric]:
                                "Age of the oldest undelivered outbox message, by kind.", labels=["kind"])
     due = GaugeMetricFamily("reviewapp_outbox_oldest_due_seconds", "How long the longest-due pending message has "
                             "been due and not delivered, by kind (back-off is not counted).", labels=["kind"])
+    # Back-off keeps a message whose peer is down from being due for long, so the due age alone misses an outage;
+    # a message still failing long after it was queued shows it (as /healthz's outbox check, outbox.selectors).
+    failing = GaugeMetricFamily("reviewapp_outbox_failing_oldest_age_seconds", "Age of the oldest pending message "
+                                "that has failed at least once and is still being retried (its peer down or "
+                                "refusing), by kind.", labels=["kind"])
     ages: dict[str, float] = {}
     dues: dict[str, float] = {}
+    failings: dict[str, float] = {}
     for row in rows:
         messages.add_metric([row["kind"], row["state"]], row["n"])
         ages[row["kind"]] = max(ages.get(row["kind"], 0.0), _age(now, row["oldest"]))
         dues[row["kind"]] = max(dues.get(row["kind"], 0.0), _age(now, row["due"]))
+        failings[row["kind"]] = max(failings.get(row["kind"], 0.0), _age(now, row["failing"]))
     for kind in sorted(ages):
         oldest.add_metric([kind], ages[kind])
         due.add_metric([kind], dues[kind])
-    yield from (messages, oldest, due)
+        failing.add_metric([kind], failings[kind])
+    yield from (messages, oldest, due, failing)
 
 
 # --- queues: open cases, overdue, waiting for a claim -----------------------------------------------------

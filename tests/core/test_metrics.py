@@ -140,6 +140,19 @@ def test_outbox_backlog_and_oldest_age_by_kind(client):
     assert value(samples, "reviewapp_outbox_oldest_due_seconds", kind="email") == 0  # in back-off: not due
 
 
+def test_a_peer_down_shows_as_a_message_failing_long_after_it_was_queued_though_it_is_never_due(client):
+    """Back-off keeps a failing message from being due for long (the due age misses an outage); the failing age
+    does not: the oldest pending message that failed at least once, whatever its next try."""
+    retried = _enqueue("peer-down", created_seconds_ago=3_600, due_seconds_ago=-60)  # an hour old, next try in 60 s
+    OutboxMessage.objects.filter(pk=retried.pk).update(attempts=7)
+    _enqueue("not-tried-yet", created_seconds_ago=7_200, due_seconds_ago=-60)  # older, but never failed
+    _enqueue("fresh-email", kind="email", created_seconds_ago=30)
+    samples = scrape(client)
+    assert value(samples, "reviewapp_outbox_oldest_due_seconds", kind="enforcement") == 0  # not due: back-off
+    assert 3_600 <= value(samples, "reviewapp_outbox_failing_oldest_age_seconds", kind="enforcement") < 3_660
+    assert value(samples, "reviewapp_outbox_failing_oldest_age_seconds", kind="email") == 0  # never failed
+
+
 def test_queue_depth_overdue_and_the_oldest_unclaimed_case(client, make_staff):
     late, on_time, claimed = (FlaggedCaseFactory() for _ in range(3))
     assert {late.queue, on_time.queue, claimed.queue} == {"extraction"}
