@@ -34,6 +34,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from flags.grouping import oldest_pending_at, pending_count
+from flags.partitions import flags_in_default_partition
 from reviewapp.audit.actions import AuditAction
 from reviewapp.audit.models import AuditEvent
 from reviewapp.audit.selectors import latest_checkpoint, oldest_unsequenced_at
@@ -125,6 +126,11 @@ def grouping_metrics(cursor, now: datetime) -> Iterator[Metric]:
     yield GaugeMetricFamily("reviewapp_flags_pending_oldest_age_seconds",
                             "How long the oldest flag without a case has waited (0 when none waits).",
                             value=_age(now, oldest_pending_at()))
+    # Normally 0: beat's partition task keeps months ahead (flags/partitions.py). Flags here mean it did not run
+    # across a month's start; they are stored and grouped all the same, and move on its next run.
+    yield GaugeMetricFamily("reviewapp_flags_in_default_partition",
+                            "Stored flags that found no month's partition and wait in flags_flag_default.",
+                            value=flags_in_default_partition())
 
 
 # --- the outbox: external effects not yet delivered -------------------------------------------------------
