@@ -17,7 +17,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -31,7 +30,8 @@ import psycopg
 import pytest
 import requests
 
-from tests.reliability.brokers import PrivateRedis
+from tests.reliability.brokers import PrivateRedis, free_port
+from tests.reliability.faults import FaultLog
 from tests.support import ROOT, CeleryWorker
 
 pytestmark = [pytest.mark.xdist_group("db-restart")]
@@ -59,25 +59,6 @@ DECISION = {"clauses": ["T-1"], "action": "warn", "rationale": "Templated extrac
             "facts_for_holder": "Your account sent 2,400 templated prompts in one day."}
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-class FaultLog:
-    """Seconds since the test began, one printed line per thing done to the system."""
-
-    def __init__(self, name: str):
-        self.name, self.started, self.lines = name, time.monotonic(), []
-
-    def note(self, text: str) -> str:
-        line = f"FAULT {self.name} t={time.monotonic() - self.started:5.1f}s: {text}"
-        self.lines.append(line)
-        print(line, flush=True)
-        return line
-
-
 # ── a private PostgreSQL from pgserver's binaries ───────────────────────────────────────────────────────────────
 
 class PrivatePostgres:
@@ -93,7 +74,7 @@ class PrivatePostgres:
         # A folder of its own under /tmp (never pytest's, whose parents root keeps private).
         self.root = Path(tempfile.mkdtemp(prefix="reviewapp-db-restart-"))
         self.data, self.log = self.root / "pg", self.root / "postgres.log"
-        self.port = _free_port()
+        self.port = free_port()
         self.user = None
         if os.geteuid() == 0:  # PostgreSQL refuses to run as root: pgserver's own system user runs it
             import pwd
@@ -291,7 +272,7 @@ def stack(tmp_path_factory, broker_url):
             "REVIEWAPP_DATA_DIR": str(root / "data"), "AUDIT_CHECKPOINT_FILE": str(root / "checkpoints.jsonl"),
             "DATABASE_CONNECT_TIMEOUT_SECONDS": "2", "DATABASE_UNAVAILABLE_RETRY_AFTER_SECONDS": str(RETRY_AFTER),
             # Nobody listens at the enforcement address: deliveries wait (retried later), rows stay to be counted.
-            "ENFORCEMENT_WEBHOOK_URL": f"http://127.0.0.1:{_free_port()}/enforcement",
+            "ENFORCEMENT_WEBHOOK_URL": f"http://127.0.0.1:{free_port()}/enforcement",
             "OUTBOX_RETRY_BASE_SECONDS": "60", "FLAGS_RECONCILE_INTERVAL_SECONDS": "2",
             "OUTBOX_RECONCILE_INTERVAL_SECONDS": "5", "FLAGS_GROUP_BATCH_SIZE": "500",
         })
@@ -302,7 +283,7 @@ def stack(tmp_path_factory, broker_url):
         tokens = json.loads(seeded.stdout.strip().splitlines()[-1])
         setup.note("migrated and seeded")
 
-        ports = [_free_port(), _free_port()]
+        ports = [free_port(), free_port()]
         webs = [_Process([sys.executable, "-m", "gunicorn", "reviewapp.wsgi:application", "--bind", f"127.0.0.1:{port}",
                           "--workers", "1", "--worker-class", "gthread", "--threads", "4", "--graceful-timeout", "2",
                           "--access-logfile", "-"], env, logs / f"db-restart-web{i}-{os.getpid()}.log")
