@@ -178,3 +178,36 @@ def no_task_grouper():
         yield
     finally:
         other.close()
+
+
+def run_in_threads(target, count: int, *, timeout: float = 180.0) -> None:
+    """``target(i)`` for i in range(count), each in its own thread, all at once; fails naming what any of them
+    raised, or if one is still running after ``timeout`` seconds."""
+    errors: list[BaseException] = []
+
+    def run(i):
+        try:
+            target(i)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout)
+    assert not errors, errors
+    assert not any(thread.is_alive() for thread in threads), f"a thread still runs after {timeout:.0f} s"
+
+
+def flag_received_at(detector, when, external_id: str):
+    """A stored flag received at ``when`` (a month with no partition, say), written directly: ingestion stamps
+    every flag with the time it arrives, and only the partition under test cares which month that was."""
+    from flags.models import Flag, FlagBatch
+
+    batch = FlagBatch.objects.create(detector=detector, source=FlagBatch.Source.FILE)
+    return Flag.objects.create(detector=detector, external_id=external_id, detector_version="1",
+                               account_external_id=f"acct_{external_id}", signal="s", score=0.5,
+                               observed_from=when, observed_to=when, content_hash="0" * 64, batch=batch,
+                               received_at=when)
+

@@ -32,7 +32,7 @@ from reviewapp.outbox.services import outbox_enqueue
 from reviewapp.people.roles import Role
 from tests.conftest import flag_payload
 from tests.factories import FlaggedCaseFactory, ingest_and_group
-from tests.support import ROOT, child_env, sequence_audit
+from tests.support import ROOT, child_env, flag_received_at, sequence_audit
 
 pytestmark = pytest.mark.django_db
 
@@ -358,10 +358,7 @@ def test_flags_that_found_no_months_partition_are_counted(client, detector):
     """A flag received in a month with no partition yet (beat's partition task did not run) waits in the DEFAULT
     partition: the scrape says how many, so an operator sees it and runs ``manage.py flags_partitions``."""
     assert value(scrape(client), "reviewapp_flags_in_default_partition") == 0
-    batch = FlagBatch.objects.create(detector=detector, source=FlagBatch.Source.FILE)
     far = datetime(2031, 5, 10, tzinfo=UTC)  # past every partition the migrations and the task made
     for n in (1, 2):
-        Flag.objects.create(detector=detector, external_id=f"far-{n}", detector_version="1",
-                            account_external_id="acct_far", signal="s", score=0.5, observed_from=far,
-                            observed_to=far, content_hash="0" * 64, batch=batch, received_at=far)
+        flag_received_at(detector, far, f"far-{n}")
     assert value(scrape(client), "reviewapp_flags_in_default_partition") == 2

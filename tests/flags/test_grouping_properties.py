@@ -21,7 +21,7 @@ from flags.services import flags_ingest
 from reviewapp.audit.services import SYSTEM
 from reviewapp.cases.vocabulary import Signal
 from tests.conftest import flag_payload
-from tests.support import CeleryWorker, wait_for
+from tests.support import CeleryWorker, run_in_threads, wait_for
 
 _RECOMPUTED = """
 SELECT case_id, count(*), coalesce(sum(request_count), 0), max(score), max(observed_to),
@@ -121,25 +121,17 @@ def test_concurrent_grouping_transactions_lose_no_update(detector):
                                    score=(n % 89) / 88, observed_to=f"2026-11-{21 + n % 7}T00:00:00Z",
                                    signal=Signal.values[n % len(Signal.values)])
                       for n in range(accounts * flags_per_account)])
-    errors: list[BaseException] = []
     barrier = threading.Barrier(4)
 
-    def group():
+    def group(_):
         try:
             barrier.wait()
             while flags_group(limit=30).taken or pending_count():
                 pass
-        except BaseException as exc:
-            errors.append(exc)
         finally:
             connections.close_all()
 
-    threads = [threading.Thread(target=group) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(300)
-    assert not errors, errors
+    run_in_threads(group, 4, timeout=300)
     assert pending_count() == 0
     assert aggregates_disagree() == {}
 
@@ -164,27 +156,18 @@ def test_clients_posting_while_two_workers_group_keep_every_aggregate_exact(
         # Few accounts: every grouping batch (100 flags in the test workers) touches most of the cases, so
         # the workers' transactions overlap on the same case rows all the time.
         clients, batches, per_batch, accounts = 4, 4, 500, 10
-        errors: list[BaseException] = []
         created = [0] * clients
 
         def client(c: int):
-            try:
-                for b in range(batches):
-                    base = (c * batches + b) * per_batch
-                    created[c] += _post(f"{live_server.url}/api/v1/flags/", detector_token, [
-                        flag_payload(n, account_id=f"acct_{(n * 7919) % accounts}", request_count=n % 1000,
-                                     score=(n % 101) / 100, signal=Signal.values[n % len(Signal.values)],
-                                     observed_to=f"2026-11-{21 + n % 5}T00:00:00Z")
-                        for n in range(base, base + per_batch)])["created"]
-            except BaseException as exc:
-                errors.append(exc)
+            for b in range(batches):
+                base = (c * batches + b) * per_batch
+                created[c] += _post(f"{live_server.url}/api/v1/flags/", detector_token, [
+                    flag_payload(n, account_id=f"acct_{(n * 7919) % accounts}", request_count=n % 1000,
+                                 score=(n % 101) / 100, signal=Signal.values[n % len(Signal.values)],
+                                 observed_to=f"2026-11-{21 + n % 5}T00:00:00Z")
+                    for n in range(base, base + per_batch)])["created"]
 
-        threads = [threading.Thread(target=client, args=(c,)) for c in range(clients)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(300)
-        assert not errors, errors
+        run_in_threads(client, clients, timeout=300)
         total = clients * batches * per_batch
         assert sum(created) == total
         wait_for(lambda: not Flag.objects.filter(case__isnull=True).exists(), timeout=180,

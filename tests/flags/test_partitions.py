@@ -24,6 +24,7 @@ from reviewapp.audit.models import AuditEvent
 from reviewapp.audit.services import SYSTEM
 from reviewapp.core.db_roles import app_role_apply, app_role_problems
 from tests.conftest import flag_payload
+from tests.support import flag_received_at
 
 pytestmark = pytest.mark.django_db
 
@@ -58,11 +59,7 @@ def test_ensure_creates_the_missing_months_once_and_audits_it():
 
 def test_a_new_partition_takes_its_months_rows_out_of_the_default_partition(detector):
     """A month whose partition was missing (the task had not run): its flags wait in DEFAULT, then move."""
-    batch = FlagBatch.objects.create(detector=detector, source=FlagBatch.Source.FILE)
-    far = datetime(2031, 5, 10, tzinfo=UTC)
-    flag = Flag.objects.create(
-        detector=detector, external_id="far-1", detector_version="1", account_external_id="acct_far", signal="s",
-        score=0.5, observed_from=far, observed_to=far, content_hash="0" * 64, batch=batch, received_at=far)
+    flag = flag_received_at(detector, datetime(2031, 5, 10, tzinfo=UTC), "far-1")
     assert flags_in_default_partition() == 1
     _sql("SELECT flags_flag_partition_create('2031-05-01')")
     assert flags_in_default_partition() == 0
@@ -73,11 +70,7 @@ def test_a_new_partition_takes_its_months_rows_out_of_the_default_partition(dete
 def test_ensure_gives_a_past_month_waiting_in_default_its_partition(detector):
     """Beat was down across a month's start: that month's flags went to DEFAULT. The next run, a later month's,
     still makes their partition and moves them in (only months with rows: no empty partitions for the gap)."""
-    batch = FlagBatch.objects.create(detector=detector, source=FlagBatch.Source.FILE)
-    missed = datetime(2025, 3, 10, tzinfo=UTC)
-    flag = Flag.objects.create(
-        detector=detector, external_id="missed-1", detector_version="1", account_external_id="acct_m", signal="s",
-        score=0.5, observed_from=missed, observed_to=missed, content_hash="0" * 64, batch=batch, received_at=missed)
+    flag = flag_received_at(detector, datetime(2025, 3, 10, tzinfo=UTC), "missed-1")
     assert flags_in_default_partition() == 1
     assert flags_partitions_ensure(months_ahead=3) == ["flags_flag_2025_03", _month(3)]
     assert flags_in_default_partition() == 0

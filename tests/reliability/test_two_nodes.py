@@ -47,7 +47,7 @@ from reviewapp.people.services import issue_api_token
 from tests.conftest import applied, flag_payload
 from tests.flags.test_grouping_properties import aggregates_disagree
 from tests.reliability.brokers import PrivateRabbitMQ, PrivateRedis, free_port
-from tests.support import ROOT, CeleryWorker, child_env, sequence_audit, wait_for
+from tests.support import ROOT, CeleryWorker, child_env, run_in_threads, sequence_audit, wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.xdist_group("two-nodes"), pytest.mark.django_db(transaction=True)]
 
@@ -162,24 +162,6 @@ def _call(url: str, token: str, scheme: str, body=None) -> tuple[int, dict]:
         return response.status, json.loads(text) if text else {}
 
 
-def _run_all(target, count: int) -> None:
-    errors: list[BaseException] = []
-
-    def run(i):
-        try:
-            target(i)
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(180)
-    assert not errors, errors
-    assert not any(thread.is_alive() for thread in threads)
-
-
 def test_two_webs_and_two_workers_keep_every_invariant(two_nodes, detector_token, policy, make_staff):
     webs, workers = two_nodes["webs"], two_nodes["workers"]
     started = time.monotonic()
@@ -206,7 +188,7 @@ def test_two_webs_and_two_workers_keep_every_invariant(two_nodes, detector_token
             assert status in (200, 201) and answer["rejected"] == [] and answer["conflicts"] == [], answer
             answers.append(answer)
 
-    _run_all(post, CLIENTS)
+    run_in_threads(post, CLIENTS)
     assert sum(a["created"] for a in answers) == len(unique)
     assert sum(a["duplicates"] for a in answers) == CLIENTS * BATCHES * PER_BATCH - len(unique)
     wait_for(lambda: not Flag.objects.filter(case__isnull=True).exists(), timeout=120,
@@ -237,7 +219,7 @@ def test_two_webs_and_two_workers_keep_every_invariant(two_nodes, detector_token
             if not took:
                 return
 
-    _run_all(review, REVIEWERS)
+    run_in_threads(review, REVIEWERS)
 
     # 3. Every webhook delivered through the outbox, by whichever node took it.
     wait_for(lambda: OutboxMessage.objects.filter(kind="enforcement").count() == len(cases)
