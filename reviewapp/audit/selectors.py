@@ -12,7 +12,7 @@ from django.db import connection, transaction
 from django.db.models import F, QuerySet
 from django.utils import timezone
 
-from .chain import GENESIS_HASH, link_hash_matches
+from .chain import CANONICAL_TIMESTAMP_SQL, GENESIS_HASH, link_hash_matches
 from .models import AuditEvent
 
 _VERIFY_CHUNK = 5000
@@ -33,12 +33,12 @@ class ChainReport:
 # The chain in order, one tuple a row, through a server-side cursor: memory stays flat however long the chain is,
 # and no model instance or dict of Django's per row (at 1,000,000 events .values().iterator() cost more than the
 # hashing). created_at comes twice: as the datetime link_hash takes, and as PostgreSQL writes it in the chain's
-# canonical form (chain.canonical_timestamp), which spares the fast check a conversion per row.
-_CHAIN = """
-SELECT seq, created_at, to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"'),
+# canonical form (chain.CANONICAL_TIMESTAMP_SQL), which spares link_hash_matches a conversion per row.
+_CHAIN = f"""
+SELECT seq, created_at, {CANONICAL_TIMESTAMP_SQL.format(column="created_at")},
        actor_type, actor_id, actor_display, action, target_type, target_id, data::text, prev_hash, hash
 FROM audit_auditevent WHERE seq IS NOT NULL ORDER BY seq
-"""
+"""  # noqa: S608 (a constant of chain.py)
 
 
 @contextmanager
@@ -55,7 +55,7 @@ def chain_verify(*, progress: Callable[[int], None] | None = None, chunk_size: i
     The chain is the events with a ``seq``: 1, 2, 3 … without a gap. Events still waiting for the
     sequencer are no part of it yet; the report counts them (``unsequenced``), and
     ``unsequenced_events`` tells whether any has waited too long. Each link's hash is checked with
-    ``chain.link_hash_matches`` (the same answer as ``link_hash``, faster).
+    ``chain.link_hash_matches`` (the same answer as ``link_hash``).
     """
     expected_seq, prev_hash, count = 1, GENESIS_HASH, 0
     loads = json.loads

@@ -258,3 +258,114 @@ def test_verify_audit_checks_data_whose_encodings_differ_and_names_it_when_chang
     _tamper("UPDATE audit_auditevent SET data = jsonb_set(data, '{tiny}', '1e-8') WHERE seq = 2")
     code, _, err = _verify_audit()
     assert code == 1 and "BROKEN at event 2" in err
+
+
+# ── canonical_json: RFC 8785 bytes, json's C encoder where it provably writes the same ───────────────
+
+def _outcome(encode, value):
+    try:
+        return encode(value)
+    except Exception as error:  # the same error, type and message, is the expected outcome
+        return type(error), str(error)
+
+
+# Characters where encoders disagree: escapes, DEL, line separators, the private-use area (sorts after surrogate
+# pairs in UTF-16), beyond the BMP, lone surrogates (neither may write them).
+_AWKWARD = ["\x00", "\x1f", "\b", "\t", "\n", "\f", "\r", '"', "\\", "/", "\x7f", "\u2028", "\u00e9", "\ue000",
+            "\uffff", "\U0001f600", "\U0010ffff", "\ud800", "\udfff"]
+# Floats RFC 8785 writes otherwise than repr (and json) does, and some it writes alike.
+_FLOATS = [1.0, -1.0, 0.0, -0.0, 1e21, 1e-7, 1e-5, 1e16, 1e20, 123456789012345680000.0, 5e-324, 1.7976931348623157e308,
+           0.0001, 0.5, -3.25, 1234567890123456.8, float("inf"), float("nan")]
+
+
+def _json_values():
+    from hypothesis import strategies as st
+
+    text = st.text(st.one_of(st.characters(exclude_categories=()), st.sampled_from(_AWKWARD)), max_size=6)
+    scalars = st.one_of(st.none(), st.booleans(), text,
+                        st.integers(), st.integers(-(2**53) - 2, 2**53 + 2), st.sampled_from([2**53 - 1, -(2**53) + 1]),
+                        st.floats(), st.sampled_from(_FLOATS))
+    return st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=4), st.tuples(inner, inner),
+                                                          st.dictionaries(text, inner, max_size=5)), max_leaves=25)
+
+
+def test_canonical_json_is_exactly_rfc8785_on_any_value():
+    """Whatever the value (floats, control characters, non-BMP keys and values, lone surrogates, big integers,
+    nesting), canonical_json returns rfc8785's bytes or raises rfc8785's error."""
+    from hypothesis import HealthCheck, given, settings
+
+    from reviewapp.audit.chain import canonical_json
+
+    @settings(max_examples=3000, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(value=_json_values())
+    def check(value):
+        assert _outcome(canonical_json, value) == _outcome(rfc8785.dumps, value)
+        event = {"seq": 1, "created_at": "2026-01-02T03:04:05.000006+00:00", "data": {"v": value, "é": [value]}}
+        assert _outcome(canonical_json, event) == _outcome(rfc8785.dumps, event)
+
+    check()
+
+
+@pytest.mark.parametrize("depth", [1, 31, 32, 33, 200, 5000])
+def test_canonical_json_is_exactly_rfc8785_at_any_depth(depth):
+    from reviewapp.audit.chain import canonical_json
+
+    for leaf in ("x", 1.0, 0.5, {"\U0001f600": 1, "\ue000": 2}):
+        nested_lists, nested_dicts = leaf, leaf
+        for _ in range(depth):
+            nested_lists, nested_dicts = [nested_lists], {"k": nested_dicts}
+        for value in (nested_lists, nested_dicts):
+            assert _outcome(canonical_json, value) == _outcome(rfc8785.dumps, value)
+
+
+@pytest.mark.parametrize(("number", "canonical"), [
+    # RFC 8785, appendix B, and ECMAScript's Number::toString: where json writes repr(number) instead.
+    (1.0, b"1"), (-0.0, b"0"), (0.0, b"0"), (1e16, b"10000000000000000"), (1e20, b"100000000000000000000"),
+    (1e-7, b"1e-7"), (1e-5, b"0.00001"), (9.999999999999997e-7, b"9.999999999999997e-7"), (5e-324, b"5e-324"),
+    (295147905179352830000.0, b"295147905179352830000"), (9.999999999999997e22, b"9.999999999999997e+22"),
+    (1e21, b"1e+21"), (1e23, b"1e+23"), (999999999999999900000.0, b"999999999999999900000"),
+    (0.000001, b"0.000001"), (1.7976931348623157e308, b"1.7976931348623157e+308"),
+])
+def test_canonical_json_writes_floats_as_rfc8785_where_json_writes_them_otherwise(number, canonical):
+    """Fails if the C encoder's text were taken for a float RFC 8785 writes differently (whole, tiny, large)."""
+    from reviewapp.audit.chain import canonical_json
+
+    assert canonical_json([number]) == b"[" + canonical + b"]" == rfc8785.dumps([number])
+    assert canonical_json({"n": number, "s": "é"}) == b'{"n":' + canonical + b',"s":"\xc3\xa9"}'
+
+
+def test_keys_beyond_the_bmp_are_sorted_by_utf16_code_units():
+    from reviewapp.audit.chain import canonical_json
+
+    # U+1F600 is D83D DE00 in UTF-16, before U+E000; by code point it comes after.
+    assert canonical_json({"\ue000": 1, "\U0001f600": 2}) == '{"\U0001f600":2,"\ue000":1}'.encode()
+
+
+def test_ordinary_audit_data_is_written_by_json_s_c_encoder(monkeypatch):
+    """The fast path is taken for what the trail holds (else the speed-up is gone), with the same bytes."""
+    from reviewapp.audit import chain
+
+    event = {"seq": 9, "created_at": "2026-01-02T03:04:05.000006+00:00", "actor_type": "system", "actor_id": "",
+             "actor_display": "Flag grouper «é»", "action": "case.opened", "target_type": "cases.case",
+             "target_id": "98765", "data": {"account_id": 1234567, "flags": ["ext-1", "ext-2\n"], "score": 0.75,
+                                            "campaign": "det-a:cluster-17", "by": None, "ok": True, "n": -(2**53) + 1}}
+    expected = rfc8785.dumps(event)
+    monkeypatch.setattr(chain.rfc8785, "dumps", lambda value: pytest.fail(f"rfc8785 used for {value!r}"))
+    assert chain.canonical_json(event) == expected
+
+
+def test_postgresql_writes_created_at_as_canonical_timestamp():
+    """The sequencer and the verifier hash created_at as PostgreSQL writes it (CANONICAL_TIMESTAMP_SQL)."""
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from reviewapp.audit.chain import CANONICAL_TIMESTAMP_SQL, canonical_timestamp
+
+    moments = [datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC), datetime(2026, 7, 1, 0, 0, 0, tzinfo=UTC),
+               datetime(1, 1, 1, tzinfo=UTC), datetime(999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+               datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+               datetime(2026, 3, 29, 2, 30, 0, 120000, tzinfo=timezone(timedelta(hours=5, minutes=30)))]
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL TIME ZONE 'America/St_Johns'")  # the session's zone must not matter
+        for moment in moments:
+            cursor.execute(f"SELECT {CANONICAL_TIMESTAMP_SQL.format(column='%s::timestamptz')}", [moment])
+            assert cursor.fetchone()[0] == canonical_timestamp(moment)
