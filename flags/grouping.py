@@ -31,7 +31,6 @@ from reviewapp.audit.actions import AuditAction
 from reviewapp.audit.sequencer import sequence_on_commit
 from reviewapp.audit.services import Actor, Entry, record_many
 from reviewapp.cases.services import (
-    FlagsAdded,
     accounts_ensure,
     campaigns_ensure,
     campaigns_link,
@@ -89,24 +88,18 @@ SELECT f.received_at FROM flags_flag f
 WHERE f.case_id IS NULL AND NOT EXISTS (SELECT 1 FROM flags_flagsetaside s WHERE s.flag_id = f.id)
 ORDER BY f.id LIMIT 1
 """
-# Attach and sum in one statement: what each case gains from this batch, from the rows just attached.
-# The signals come back as one comma-joined text (slugs of the vocabulary, never a comma): a text[] result
-# is parsed element by element in Python.
+# Attach: give each flag of the batch its case, returning what the case's aggregates need (cases_add_flags sums
+# them per case and writes each case once, in the same statement: no flag row passes through Python).
 # The rows are found by primary key (``id = ANY``) only. No "case_id IS NULL" test: this transaction holds
 # them locked as pending, and that test invites the planner to read every flag without a case (above).
 # The batch's received_at bounds (constants) leave out the months none of its flags is in (flags_flag is
 # partitioned by month of received_at; docs/flags-indexes.md): one or two partitions, however many there are.
 _ATTACH = """
-WITH attached AS (
-    UPDATE flags_flag f SET case_id = m.case_id
-    FROM unnest(%(flags)s::bigint[], %(cases)s::bigint[]) AS m(flag_id, case_id)
-    WHERE f.id = ANY(%(flags)s::bigint[]) AND f.id = m.flag_id
-      AND f.received_at >= %(received_from)s AND f.received_at <= %(received_to)s
-    RETURNING f.case_id, f.signal, f.request_count, f.score, f.observed_to
-)
-SELECT case_id, count(*), coalesce(sum(request_count), 0), max(score), max(observed_to)::text,
-       extract(epoch FROM max(observed_to))::float8, string_agg(DISTINCT signal, ',')
-FROM attached GROUP BY case_id ORDER BY case_id
+UPDATE flags_flag f SET case_id = m.case_id
+FROM unnest(%(flags)s::bigint[], %(cases)s::bigint[]) AS m(flag_id, case_id)
+WHERE f.id = ANY(%(flags)s::bigint[]) AND f.id = m.flag_id
+  AND f.received_at >= %(received_from)s AND f.received_at <= %(received_to)s
+RETURNING f.case_id, f.signal, f.request_count, f.score, f.observed_to
 """
 # Errors that say "this data cannot be stored or computed", as opposed to a lost connection or a deadlock
 # (which leave the flags pending for the next run rather than setting any aside).
@@ -250,25 +243,19 @@ def _group(pending: list[_Pending]) -> GroupingRun:
                                              campaigns=campaigns, events=events)
     flag_ids = [flag.id for flag in pending]
     case_ids = [case_of_account[account_pk[flag.account]] for flag in pending]
-    ids = sqlarray.ints(flag_ids)
-    with connection.cursor() as cursor:
-        cursor.execute(_ATTACH, {"flags": ids, "cases": sqlarray.ints(case_ids),
-                                 "received_from": min(flag.received_at for flag in pending),
-                                 "received_to": max(flag.received_at for flag in pending)})
-        added = [FlagsAdded(case_id=case_id, flag_count=count, total_requests=int(requests), max_score=score,
-                            last_observed_at=observed, last_observed_epoch=epoch, signals=signals.split(","))
-                 for case_id, count, requests, score, observed, epoch, signals in cursor.fetchall()]
-    touched = cases_add_flags(added=added, now=now)
+    added = cases_add_flags(attached=_ATTACH, case_ids=case_ids, now=now, params={
+        "flags": sqlarray.ints(flag_ids), "cases": sqlarray.ints(case_ids),
+        "received_from": min(flag.received_at for flag in pending),
+        "received_to": max(flag.received_at for flag in pending)})
     # Cases opened here were opened in their campaign; an earlier case may join one now.
     campaigns_link(case_clusters={case_of_account[account]: key for account, key in cluster_of_account.items()
                                   if case_of_account[account] not in opened},
                    actor=GROUPER, events=events, campaigns=campaigns)
     # Every event of the batch in one append, last; flags_group says when they are sequenced (after the commit).
     events.append(Entry(actor=GROUPER, action=AuditAction.FLAGS_GROUPED, data={
-        "flags": sum(a.flag_count for a in added), "first_flag": flag_ids[0], "last_flag": flag_ids[-1],
-        "cases": [a.case_id for a in added]}))
+        "flags": added.flags, "first_flag": flag_ids[0], "last_flag": flag_ids[-1], "cases": added.cases}))
     record_many(events, sequence_after_commit=False)
-    return GroupingRun(sum(a.flag_count for a in added), touched)
+    return GroupingRun(added.flags, len(added.cases))
 
 
 # --- Selectors of pending work (for the reconciler and /healthz) --------------------------------------

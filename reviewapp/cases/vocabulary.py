@@ -6,6 +6,7 @@ and the OpenAPI description all read it from here.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.db import models
@@ -53,6 +54,16 @@ def queue_for(signals: list[str]) -> Queue:
     """A case is reviewed in the queue of its most severe signal."""
     worst = max(signals, key=lambda slug: SIGNALS[Signal(slug)].severity)
     return SIGNALS[Signal(worst)].queue
+
+
+def worst_signal_sql(signals: str, value: Callable[[SignalInfo], str]) -> str:
+    """SQL for ``value(info)`` of the most severe of ``signals`` (a text[] expression), chosen as queue_for
+    chooses (ties: the first slug in sorted order); NULL when a signal is outside the vocabulary. Built from the
+    vocabulary itself, for grouping's case update: one CASE over its few signals, no subquery per case."""
+    ranked = sorted(SIGNALS.items(), key=lambda item: (-item[1].severity, item[0].value))
+    known = "{" + ",".join(signal.value for signal, _ in ranked) + "}"
+    whens = " ".join(f"WHEN '{signal.value}' = ANY({signals}) THEN {value(info)}" for signal, info in ranked)
+    return f"(CASE WHEN NOT {signals} <@ '{known}'::text[] THEN NULL {whens} END)"
 
 
 def describe() -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -16,8 +16,8 @@ from reviewapp.limits import ensure_within_limits
 
 from ..models import Account, Campaign, Case, open_case
 from ..predicates import q_sql
-from ..priority import SLA_DEFAULT, case_priority, sla_for
-from ..vocabulary import queue_for
+from ..priority import SLA_DEFAULT, priority_sql, sla_seconds_sql
+from ..vocabulary import worst_signal_sql
 from ..workflow import TRANSITIONS, InvalidCaseTransition, transition_apply
 
 
@@ -208,87 +208,100 @@ def campaigns_link(*, case_clusters: dict[int, str], actor, events: list[Entry] 
         events.extend(entries)
 
 
-@dataclass(frozen=True)
-class FlagsAdded:
-    """What one grouping batch adds to one case (computed by the flags app, which owns the flags)."""
-
-    case_id: int
-    flag_count: int
-    total_requests: int
-    max_score: float
-    # The latest observation twice: as PostgreSQL's text (written back exactly, never parsed here) and as
-    # seconds since the epoch (for the priority's recency). Parsing thousands of timestamps a batch was a
-    # large part of grouping's Python time.
-    last_observed_at: str
-    last_observed_epoch: float
-    signals: list[str]
-
-
 # bigint's largest value: a case's request total saturates there instead of overflowing.
 MAX_TOTAL_REQUESTS = 2**63 - 1
 
-# Lock the batch's cases in case id order (so two batches touching the same cases cannot deadlock) and read
-# their aggregates as they are now: later batches for these cases wait for this transaction, earlier ones
-# have committed (READ COMMITTED reads the newest committed row once it holds the lock).
+# Lock the batch's cases in case id order, so two batches touching the same cases cannot deadlock; the lock held
+# to commit is what makes concurrent batches for one case add up instead of overwriting each other (the next
+# statement reads each case as it is once locked: READ COMMITTED takes a new snapshot per statement).
 _LOCK_CASES = """
-SELECT id, signals, flag_count, total_requests, max_score, extract(epoch FROM last_observed_at)::float8
-FROM cases_case WHERE id = ANY(%s::bigint[]) ORDER BY id FOR NO KEY UPDATE
+SELECT count(*) FROM (SELECT id FROM cases_case WHERE id = ANY(%s::bigint[]) ORDER BY id FOR NO KEY UPDATE) AS locked
 """
-# One write per case for the whole batch: aggregates plus the queue, priority and SLA derived from them. The
-# SLA only ever gets closer: a rising priority shortens it, a falling one never extends it (LEAST).
-_WRITE_CASES = """
-UPDATE cases_case c SET flag_count = v.flag_count, total_requests = v.total_requests, max_score = v.max_score,
-    last_observed_at = GREATEST(c.last_observed_at, v.last_observed_at),
-    signals = string_to_array(v.signals, ',')::varchar[], queue = v.queue, priority = v.priority,
-    sla_due_at = LEAST(c.sla_due_at, c.opened_at + v.sla_seconds * interval '1 second'), updated_at = %(now)s
-FROM unnest(%(ids)s::bigint[], %(counts)s::integer[], %(totals)s::bigint[], %(scores)s::float8[],
-            %(observed)s::timestamptz[], %(signals)s::text[], %(queues)s::text[], %(priorities)s::integer[],
-            %(sla)s::integer[])
-    AS v(case_id, flag_count, total_requests, max_score, last_observed_at, signals, queue, priority, sla_seconds)
-WHERE c.id = ANY(%(ids)s::bigint[]) AND c.id = v.case_id
+# One statement for the whole batch: the caller's ``attached`` rows (the flags it has just given a case) summed
+# per case, added to each case's aggregates, and the queue, priority and SLA derived from them (priority.py's
+# formula in SQL, the vocabulary written into it) written once per case. The SLA only ever gets closer: a rising
+# priority shortens it, a falling one never extends it (LEAST). A signal outside the vocabulary leaves the
+# priority NULL, which the column refuses, and a last observation Python cannot hold is refused (cases_refuse,
+# migration 0005): data errors, on which grouping isolates the flag that causes them.
+_ADD_FLAGS = """
+WITH attached AS ({attached}),
+added AS (
+    SELECT case_id, count(*) AS n, coalesce(sum(request_count), 0) AS requests, max(score) AS score,
+           max(observed_to) AS observed, array_agg(DISTINCT signal::text) AS signals
+    FROM attached GROUP BY case_id
+),
+summed AS MATERIALIZED (
+    SELECT c.id, a.n, c.flag_count + a.n AS flag_count,
+           LEAST(c.total_requests::numeric + a.requests, {max_total})::bigint AS total_requests,
+           GREATEST(c.max_score, a.score) AS max_score,
+           -- Python's datetime holds years 1 to 9999; a case beyond them could not be shown or decided.
+           CASE WHEN a.observed >= '10000-01-01T00:00:00Z' OR a.observed < '0001-01-01T00:00:00Z'
+                THEN cases_refuse('observed_to in year ' || extract(year FROM a.observed AT TIME ZONE 'UTC')
+                                  || ' is outside years 1 to 9999, which a case can hold', a.observed)
+                ELSE GREATEST(c.last_observed_at, a.observed) END AS last_observed_at,
+           CASE WHEN c.signals::text[] @> a.signals THEN c.signals::text[]  -- nearly always, once a case has flags
+                ELSE ARRAY(SELECT DISTINCT s COLLATE "C" FROM unnest(c.signals::text[] || a.signals) AS s ORDER BY 1)
+           END AS signals
+    FROM added a JOIN cases_case c ON c.id = a.case_id
+    WHERE c.id = ANY(%(add_cases)s::bigint[])
+),
+scored AS MATERIALIZED (
+    SELECT s.*, {queue} AS queue, {priority} AS priority FROM summed s
+),
+written AS (
+    UPDATE cases_case c SET flag_count = s.flag_count, total_requests = s.total_requests, max_score = s.max_score,
+        last_observed_at = s.last_observed_at, signals = s.signals::varchar[], queue = s.queue,
+        priority = s.priority,
+        sla_due_at = LEAST(c.sla_due_at, c.opened_at + {sla_seconds} * interval '1 second'), updated_at = %(add_now)s
+    FROM scored s
+    WHERE c.id = ANY(%(add_cases)s::bigint[]) AND c.id = s.id
+    RETURNING c.id, s.n
+)
+SELECT coalesce(sum(n), 0), coalesce(string_agg(id::text, ',' ORDER BY id), '') FROM written
 """
 
 
-def cases_add_flags(*, added: list[FlagsAdded], now: datetime | None = None) -> int:
+@functools.cache
+def _add_flags_sql(attached: str) -> str:
+    return _ADD_FLAGS.format(
+        attached=attached, max_total=MAX_TOTAL_REQUESTS,
+        queue=worst_signal_sql("s.signals", lambda info: f"'{info.queue.value}'"),
+        priority=priority_sql(severity=worst_signal_sql("s.signals", lambda info: f"{info.severity!r}::float8"),
+                              max_score="s.max_score", total_requests="s.total_requests",
+                              age_seconds="extract(epoch FROM (%(add_now)s - s.last_observed_at))::float8"),
+        sla_seconds=sla_seconds_sql("s.priority"))
+
+
+@dataclass(frozen=True)
+class CasesAdded:
+    """What one grouping batch added: how many flags, to which cases (ids ascending)."""
+
+    flags: int
+    cases: list[int]
+
+
+def cases_add_flags(*, attached: str, params: dict, case_ids: list[int], now: datetime | None = None) -> CasesAdded:
     """Add newly attached flags to their cases' aggregates, and set queue, priority and SLA (priority.py).
 
-    Incremental: each case gains what this batch adds to it (count and request total added, score and last
-    observation the larger, signals united), so the cost depends on the batch, never on how many flags a case
-    already has. Two statements for the whole batch: lock and read the cases (``_LOCK_CASES``), write each
-    once (``_WRITE_CASES``); the lock held from read to commit is what makes concurrent batches for one case
-    add up instead of overwriting each other. A request total saturates at bigint's maximum.
-    Derived values only; the flags that produced them are audited by the grouping event. Returns how many
-    cases changed.
+    ``attached`` is the caller's SQL for the flags it gives a case in this statement (the flags app owns the
+    flags: grouping's attach, an ``UPDATE … RETURNING``), returning ``case_id, signal, request_count, score,
+    observed_to`` per flag; ``params`` its parameters (none may start with ``add_``); ``case_ids`` every case it
+    may name. Incremental: each case gains what this batch adds to it (count and request total added, score and
+    last observation the larger, signals united), so the cost depends on the batch, never on how many flags a
+    case already has. Two statements for the whole batch, and no row of it passes through Python: lock the
+    cases (``_LOCK_CASES``), then attach, sum and write each case once (``_ADD_FLAGS``). A request total
+    saturates at bigint's maximum. Derived values only; the flags that produced them are audited by the grouping
+    event.
     """
-    if not added:
-        return 0
+    if not case_ids:
+        return CasesAdded(0, [])
     now = now or timezone.now()
-    by_case = {a.case_id: a for a in added}
-    columns: dict[str, list] = {name: [] for name in (
-        "ids", "counts", "totals", "scores", "observed", "signals", "queues", "priorities", "sla")}
     with connection.cursor() as cursor:
-        cursor.execute(_LOCK_CASES, [sqlarray.ints(sorted(by_case))])
-        for case_id, signals, count, total, score, observed in cursor.fetchall():
-            a = by_case[case_id]
-            signals = sorted(set(signals) | set(a.signals))
-            total = min(total + a.total_requests, MAX_TOTAL_REQUESTS)
-            score = max(score, a.max_score)
-            latest = datetime.fromtimestamp(a.last_observed_epoch if observed is None
-                                            else max(observed, a.last_observed_epoch), UTC)
-            priority = case_priority(signals=signals, max_score=score, total_requests=total, last_observed=latest,
-                                     now=now)
-            for name, value in (("ids", case_id), ("counts", count + a.flag_count), ("totals", total),
-                                ("scores", score), ("observed", a.last_observed_at), ("signals", ",".join(signals)),
-                                ("queues", queue_for(signals)), ("priorities", priority),
-                                ("sla", int(sla_for(priority).total_seconds()))):
-                columns[name].append(value)
-        cursor.execute(_WRITE_CASES, {
-            "now": now, "ids": sqlarray.ints(columns["ids"]), "counts": sqlarray.ints(columns["counts"]),
-            "totals": sqlarray.ints(columns["totals"]), "scores": sqlarray.floats(columns["scores"]),
-            "observed": sqlarray.texts(columns["observed"]), "signals": sqlarray.texts(columns["signals"]),
-            "queues": sqlarray.texts(columns["queues"]), "priorities": sqlarray.ints(columns["priorities"]),
-            "sla": sqlarray.ints(columns["sla"])})
-    return len(columns["ids"])
+        cursor.execute(_LOCK_CASES, [sqlarray.ints(sorted(set(case_ids)))])
+        cursor.execute(_add_flags_sql(attached), {
+            **params, "add_now": now, "add_cases": sqlarray.ints(sorted(set(case_ids)))})
+        flags, cases = cursor.fetchone()
+    return CasesAdded(int(flags), [int(pk) for pk in cases.split(",")] if cases else [])
 
 
 @transaction.atomic
