@@ -151,3 +151,30 @@ def test_case_transitions_follow_the_table_and_are_audited(detector):
     event = AuditEvent.objects.filter(action=AuditAction.CASE_TRANSITIONED).get()
     assert event.data == {"from": "new", "to": "in_review", "reason": ""}
     assert case.state == Case.State.IN_REVIEW
+
+
+def test_grouping_rewrites_a_case_in_place_when_its_indexed_columns_stay_and_the_table_leaves_room(detector):
+    """Issue 8: a case update that changes no indexed column is heap-only (no new entry in the nine indexes) when
+    its page has room, which cases_case's fillfactor keeps (migration cases 0006)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reloptions FROM pg_class WHERE relname = 'cases_case'")
+        assert cursor.fetchone()[0] == ["fillfactor=60"]
+    flags_ingest(items=[(0, json.dumps(flag_payload(0, account_id="acct_hot", request_count=1000)).encode())],
+                 detector=detector, actor=SYSTEM)
+    flags_group()
+    case = Case.objects.get(account__external_id="acct_hot")
+
+    def hot_updates() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT n_tup_hot_upd FROM pg_stat_xact_user_tables WHERE relname = 'cases_case'")
+            return cursor.fetchone()[0]
+
+    before = hot_updates()
+    flags_ingest(items=[(1, json.dumps(flag_payload(1, account_id="acct_hot", request_count=1)).encode())],
+                 detector=detector, actor=SYSTEM)
+    flags_group()
+    after = Case.objects.get(pk=case.pk)
+    assert (after.flag_count, after.priority, after.queue) == (2, case.priority, case.queue)
+    assert hot_updates() == before + 1

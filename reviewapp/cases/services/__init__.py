@@ -45,22 +45,33 @@ def accounts_ensure(*, accounts: dict[str, str]) -> dict[str, int]:
     An account row records only that the platform account was flagged; its first flag's grouping
     event (``case.opened``) is its audit record.
     """
-    # Inserted in one order (sorted) by every grouping transaction, so two that race cannot deadlock.
     ids = sorted(accounts)
-    external_ids = sqlarray.texts(ids)
     with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            INSERT INTO cases_account (external_id, organization_id, contact_email, region,
-                                       researcher_programme, enforcement_status, first_flagged_at)
-            SELECT i, o, '', '', false, 'none', now() FROM unnest(%s::text[], %s::text[]) AS t(i, o)
-            ON CONFLICT (external_id) DO NOTHING
-            """,
-            [external_ids, sqlarray.texts(accounts[i] for i in ids)],
-        )
         # One array parameter: an ORM "__in" gives each id a placeholder that is parsed again on every call.
-        cursor.execute("SELECT external_id, id FROM cases_account WHERE external_id = ANY(%s::text[])", [external_ids])
-        return dict(cursor.fetchall())
+        # Read first: once a campaign is under way nearly every account exists, and an insert that finds its
+        # conflict still costs PostgreSQL a speculative insertion per row.
+        cursor.execute("SELECT external_id, id FROM cases_account WHERE external_id = ANY(%s::text[])",
+                       [sqlarray.texts(ids)])
+        found = dict(cursor.fetchall())
+        missing = [i for i in ids if i not in found]
+        if missing:
+            # Inserted in one order (sorted) by every grouping transaction, so two that race cannot deadlock.
+            cursor.execute(
+                """
+                INSERT INTO cases_account (external_id, organization_id, contact_email, region,
+                                           researcher_programme, enforcement_status, first_flagged_at)
+                SELECT i, o, '', '', false, 'none', now() FROM unnest(%s::text[], %s::text[]) AS t(i, o)
+                ON CONFLICT (external_id) DO NOTHING
+                RETURNING external_id, id
+                """,
+                [sqlarray.texts(missing), sqlarray.texts(accounts[i] for i in missing)],
+            )
+            found.update(cursor.fetchall())
+            if len(found) < len(ids):  # inserted by a transaction that committed meanwhile
+                cursor.execute("SELECT external_id, id FROM cases_account WHERE external_id = ANY(%s::text[])",
+                               [sqlarray.texts(i for i in missing if i not in found)])
+                found.update(cursor.fetchall())
+        return found
 
 
 def campaigns_ensure(*, keys: set[str], actor, events: list[Entry] | None = None) -> dict[str, int]:
