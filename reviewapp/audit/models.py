@@ -47,22 +47,26 @@ class AuditEvent(models.Model):
     actor_id = models.CharField(max_length=128, blank=True)
     actor_display = models.CharField(max_length=255, blank=True)
     # Validated against AuditAction by record(); no `choices` here, so a new code needs no migration.
-    action = models.CharField(max_length=64, db_index=True)
+    action = models.CharField(max_length=64)
     target_type = models.CharField(max_length=64, blank=True)
     target_id = models.CharField(max_length=128, blank=True)
     data = models.JSONField(default=dict)
-    # NULL, not "", until sequenced: many events may wait at once, and hash is unique.
+    # NULL, not "", until sequenced. Not indexed: no query looks an event up by its hash (docs/audit-indexes.md).
     prev_hash = models.CharField(max_length=64, null=True)  # noqa: DJ001
-    hash = models.CharField(max_length=64, unique=True, null=True)  # noqa: DJ001
+    hash = models.CharField(max_length=64, null=True)  # noqa: DJ001
 
     class Meta:
         ordering = ["-id"]
+        # Each index is written twice per event, by the insert and by the sequencer's (never HOT) update: only
+        # those a query needs (docs/audit-indexes.md names the query of each).
         indexes = [
             # What the sequencer reads: only the few rows still waiting, in the order it takes them.
             models.Index(fields=["created_at", "id"], condition=Q(seq__isnull=True), name="audit_unsequenced_idx"),
             models.Index(fields=["target_type", "target_id"], name="audit_target_idx"),
             models.Index(fields=["actor_type", "actor_id"], name="audit_actor_idx"),
             models.Index(fields=["created_at"], name="audit_created_idx"),
+            # Equality only (no LIKE on action anywhere), so no varchar_pattern_ops twin as db_index=True made.
+            models.Index(fields=["action"], name="audit_action_idx"),
         ]
         permissions = [("verify_chain", "Can verify the audit chain")]
         triggers = [
