@@ -51,7 +51,8 @@ def _sql_priorities(rows: list[tuple]) -> list[tuple[int, int]]:
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT p, {sla_seconds_sql('p')} FROM (SELECT r.n, {priority} AS p "
-            "FROM unnest(%(severity)s::float8[], %(score)s::float8[], %(total)s::bigint[], %(observed)s::timestamptz[]) "
+            "FROM unnest(%(severity)s::float8[], %(score)s::float8[], %(total)s::bigint[], "
+            "%(observed)s::timestamptz[]) "
             "WITH ORDINALITY AS r(severity, score, total, observed, n)) AS q ORDER BY n",
             {"now": NOW, "severity": sqlarray.floats(r[0] for r in rows), "score": sqlarray.floats(r[1] for r in rows),
              "total": sqlarray.ints(r[2] for r in rows), "observed": sqlarray.texts(r[3].isoformat() for r in rows)})
