@@ -11,6 +11,10 @@
 SLA: priority ≥ 80 → 4 hours; ≥ 60 → 24 hours; ≥ 40 → 3 days; otherwise 7 days, counted from when
 the case opened. Priority is recomputed when flags arrive; a rising priority can only bring the due
 time closer, never push it back.
+
+case_priority and sla_for are the formula as written above, the reference: grouping computes it in PostgreSQL
+(priority_sql, sla_seconds_sql below), and tests/cases/test_priority.py holds the SQL to these on thousands of
+inputs. No other code calls them.
 """
 
 from __future__ import annotations

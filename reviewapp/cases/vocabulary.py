@@ -51,7 +51,8 @@ SIGNALS: dict[Signal, SignalInfo] = {
 
 
 def queue_for(signals: list[str]) -> Queue:
-    """A case is reviewed in the queue of its most severe signal."""
+    """A case is reviewed in the queue of its most severe signal (the reference for worst_signal_sql, which
+    grouping uses; tests hold the two equal)."""
     worst = max(signals, key=lambda slug: SIGNALS[Signal(slug)].severity)
     return SIGNALS[Signal(worst)].queue
 
