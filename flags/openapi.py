@@ -79,11 +79,11 @@ Authenticate with `Authorization: Bearer <detector token>` (`manage.py detector_
 `detector` must be the token's detector. A staff session cannot post flags.
 
 Each item is validated on its own: good items are stored even when others are rejected, and each rejection
-names its `index`, `external_id` and `errors` per field. `(detector, external_id)` is unique: a replay
-creates nothing and counts `duplicates`; a same-id flag with different content is a duplicate listed under
-`conflicts`, never an overwrite. The answer is **201** when anything was created, else **200**. A body that
-is not JSON or not an object is **400** with a message naming the problem; a body that is not
-`application/json` is **415**.
+names its `index`, `external_id` and `errors` per field (every field that is wrong, not only the first).
+`(detector, external_id)` is unique: a replay creates nothing and counts `duplicates`; a same-id flag with
+different content is a duplicate listed under `conflicts`, never an overwrite. The answer is **201** when
+anything was created, else **200**. A body that is not JSON or not an object is **400** with a message
+naming the problem; a body that is not `application/json` is **415**.
 
 Rules beyond the types: `score` in [0, 1]; `observed_from` ≤ `observed_to` (RFC 3339 with a time zone), both
 from {OBSERVED_MIN:%Y-%m-%d} up to (not including) {OBSERVED_MAX:%Y-%m-%d} UTC once their offset is applied;

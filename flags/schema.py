@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -65,6 +66,11 @@ class ItemErrors(Exception):
         self.errors = errors
 
 
+def _reason(message: str) -> str:
+    """msgspec's message without its `$.path` suffix, in the quotes the API's answers use."""
+    return _PATH.sub("", message).replace("`", "'")
+
+
 def _errors_from(exc: msgspec.ValidationError | msgspec.DecodeError) -> dict[str, list[str]]:
     message = str(exc)
     match = _PATH.search(message)
@@ -75,14 +81,20 @@ def _errors_from(exc: msgspec.ValidationError | msgspec.DecodeError) -> dict[str
         path = named.group(1) if named else "non_field_errors"
     field = re.split(r"[.\[]", path, maxsplit=1)[0] or "non_field_errors"
     if reason.startswith("Object contains unknown field"):
-        reason = "unknown field (schema v1 allows only the documented fields)"
-    elif reason.startswith("Object missing required field"):
-        reason = "this field is required"
-    return {field: [reason.replace("`", "'")]}
+        return {field: [_UNKNOWN_FIELD]}
+    if reason.startswith("Object missing required field"):
+        return {field: [_REQUIRED]}
+    return {field: [_reason(message)]}
+
+
+_UNKNOWN_FIELD = "unknown field (schema v1 allows only the documented fields)"
+_REQUIRED = "this field is required"
+_FIELDS = msgspec.structs.fields(FlagV1)
+_FIELD_NAMES = frozenset(field.name for field in _FIELDS)
 
 
 def parse_flag(raw: bytes | msgspec.Raw, *, expected_detector: str | None) -> FlagV1:
-    """Decode and check one flag. Raises ItemErrors naming each bad field."""
+    """Decode and check one flag. Raises ItemErrors naming every bad field."""
     # Measured before decoding, without recursion: the decoder and everything after it recurse. An item cannot
     # nest deeper than it has opening brackets, so the scan (most of the per-flag cost when it ran on every
     # item) runs only on items with more brackets than the bound allows levels.
@@ -95,9 +107,48 @@ def parse_flag(raw: bytes | msgspec.Raw, *, expected_detector: str | None) -> Fl
     try:
         flag = _decoder.decode(data)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-        raise ItemErrors(_errors_from(exc)) from None
+        raise ItemErrors(_every_error(data, exc, expected_detector)) from None
     except UnicodeDecodeError:
         raise ItemErrors({"non_field_errors": ["a string is not valid UTF-8"]}) from None
+    errors = _content_errors(flag, data, expected_detector)
+    if errors:
+        raise ItemErrors(errors)
+    return flag
+
+
+def _every_error(data: bytes, first: msgspec.ValidationError | msgspec.DecodeError,
+                 expected_detector: str | None) -> dict[str, list[str]]:
+    """Every problem of an item the compiled decoder refused, not just the first it met (``first``): so a
+    detector fixes a bad item in one round. The item is decoded again untyped and each field converted on its
+    own, then the checks of ``_content_errors`` run on the fields that converted. Only rejected items come
+    here, so the fast path stays the one compiled decode. An item that is no JSON object (or that the untyped
+    decoder refuses too) keeps the decoder's one error."""
+    try:
+        item = msgspec.json.decode(data)
+    except (msgspec.DecodeError, UnicodeDecodeError):
+        return _errors_from(first)
+    if not isinstance(item, dict):
+        return _errors_from(first)
+    errors: dict[str, list[str]] = {name: [_UNKNOWN_FIELD] for name in item if name not in _FIELD_NAMES}
+    values: dict[str, Any] = {}
+    for field in _FIELDS:
+        if field.name not in item:
+            if field.required:
+                errors[field.name] = [_REQUIRED]
+            continue
+        try:
+            values[field.name] = msgspec.convert(item[field.name], field.type)
+        except msgspec.ValidationError as exc:
+            errors[field.name] = [_reason(str(exc))]
+    # The fields that converted, None for the others: what _content_errors reads off a decoded flag.
+    checked = SimpleNamespace(**{field.name: values.get(field.name) for field in _FIELDS})
+    for name, problems in _content_errors(checked, data, expected_detector).items():
+        errors.setdefault(name, problems)
+    return errors or _errors_from(first)
+
+
+def _content_errors(flag: FlagV1 | SimpleNamespace, data: bytes, expected_detector: str | None) -> dict[str, list[str]]:
+    """The rules the schema's types cannot say, on a decoded item (a field that is None is not checked)."""
     errors: dict[str, list[str]] = {}
     # PostgreSQL text and jsonb cannot hold NUL characters; say so rather than fail on storing. JSON can carry
     # one only as the escape \u0000 (a raw NUL byte is malformed JSON), so text without it is not searched.
@@ -107,23 +158,21 @@ def parse_flag(raw: bytes | msgspec.Raw, *, expected_detector: str | None) -> Fl
             value = getattr(flag, name)
             if value is not None and "\x00" in value:
                 errors[name] = ["must not contain NUL (\\u0000) characters"]
-    if expected_detector is not None and flag.detector != expected_detector:
+    if expected_detector is not None and flag.detector is not None and flag.detector != expected_detector:
         errors["detector"] = [f"'{flag.detector}' does not match this token's detector '{expected_detector}'"]
     observed_from, observed_to = flag.observed_from, flag.observed_to
     # Aware comparisons: the offset is applied, never overflows.
-    if not OBSERVED_MIN <= observed_from < OBSERVED_MAX:
+    if observed_from is not None and not OBSERVED_MIN <= observed_from < OBSERVED_MAX:
         errors["observed_from"] = [_OBSERVED_BOUNDS]
-    if not OBSERVED_MIN <= observed_to < OBSERVED_MAX:
+    if observed_to is not None and not OBSERVED_MIN <= observed_to < OBSERVED_MAX:
         errors["observed_to"] = [_OBSERVED_BOUNDS]
-    elif observed_from > observed_to:
+    elif observed_from is not None and observed_to is not None and observed_from > observed_to:
         errors["observed_to"] = ["must not be earlier than observed_from"]
     if flag.evidence is not None:
         problems = _evidence_errors(flag.evidence, may_hold_nul=may_hold_nul)
         if problems:
             errors["evidence"] = problems
-    if errors:
-        raise ItemErrors(errors)
-    return flag
+    return errors
 
 
 _OBSERVED_BOUNDS = (f"must lie from {OBSERVED_MIN:%Y-%m-%dT%H:%M:%SZ} up to (not including) "

@@ -81,6 +81,46 @@ def test_each_rejection_names_the_field_and_the_reason(client, detector_token, o
     assert not Flag.objects.exists()
 
 
+# One problem per field, some the schema's types catch and some only the checks after decoding (bounds, the
+# detector, the evidence rules): an item with any two of them is rejected naming both, so a detector fixes a
+# bad item in one round instead of one field per round.
+_ONE_PROBLEM_EACH = [
+    ({"score": "high"}, "score", "Expected 'float', got 'str'"),
+    ({"signal": "vibes"}, "signal", "Invalid enum value 'vibes'"),
+    ({"request_count": 4611686018427387904}, "request_count", "<= 1000000000000"),
+    ({"observed_to": "9999-12-31T23:59:59-23:59"}, "observed_to", "up to (not including) 2100-01-01T00:00:00Z"),
+    ({"observed_from": "2026-11-20T00:00:00"}, "observed_from", "timezone"),
+    ({"detector": "someone-else"}, "detector", "does not match this token's detector"),
+    ({"unexpected": 1}, "unexpected", "unknown field"),
+    ({"external_id": ""}, "external_id", "length >= 1"),
+    ({"evidence": {"excerpts": ["x"] * 21}}, "evidence", "21 excerpts; the limit is 20"),
+    ({"evidence": ["not", "an", "object"]}, "evidence", "Expected 'object | null', got 'array'"),
+]
+
+
+def test_an_item_with_several_problems_is_rejected_naming_every_one(client, detector_token):
+    pairs = [(a, b) for i, a in enumerate(_ONE_PROBLEM_EACH) for b in _ONE_PROBLEM_EACH[i + 1:] if a[1] != b[1]]
+    items = [flag_payload(n, **a[0], **b[0]) for n, (a, b) in enumerate(pairs)]
+    items.append(flag_payload("good"))
+    body = post(client, detector_token, {"flags": items}).json()
+    assert body["created"] == 1
+    assert len(body["rejected"]) == len(pairs) > 40
+    for rejection, (a, b) in zip(body["rejected"], pairs, strict=True):
+        assert set(rejection["errors"]) == {a[1], b[1]}, rejection
+        for _, field, reason in (a, b):
+            assert reason in " ".join(rejection["errors"][field]), rejection
+    assert list(Flag.objects.values_list("external_id", flat=True)) == ["f-good"]
+
+
+def test_missing_fields_are_named_together_with_the_other_problems(client, detector_token):
+    body = {k: v for k, v in flag_payload(1, score=7, unexpected=True).items() if k not in {"account_id", "signal"}}
+    (rejection,) = post(client, detector_token, {"flags": [body]}).json()["rejected"]
+    assert rejection["errors"] == {
+        "account_id": ["this field is required"], "signal": ["this field is required"],
+        "score": ["Expected 'float' <= 1.0"],
+        "unexpected": ["unknown field (schema v1 allows only the documented fields)"]}
+
+
 def test_missing_fields_are_named(client, detector_token):
     for missing in ["external_id", "detector", "detector_version", "account_id", "signal", "score",
                     "observed_from", "observed_to"]:
