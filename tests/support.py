@@ -127,6 +127,35 @@ def wait_for(predicate, *, timeout: float = 60.0, interval: float = 0.2, what: s
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
+def deliver_outbox(*, kind_prefix: str = "", pks: list[int] | None = None, timeout: float = 60.0) -> None:
+    """Deliver, in this process, every outbox message whose kind starts with ``kind_prefix`` (or those of ``pks``).
+
+    A session Celery worker that an earlier test on this xdist node started also consumes the outbox queue once a
+    transactional test commits, and tries these messages against its own peer ports (nothing listens there during
+    this test), or holds one locked at the moment this process tries it: each round puts what is not delivered
+    back to pending and due, and delivers it here, until every such message is delivered."""
+    from django.utils import timezone
+
+    from reviewapp.outbox.models import OutboxMessage
+    from reviewapp.outbox.services import outbox_deliver
+
+    messages = OutboxMessage.objects.filter(kind__startswith=kind_prefix)
+    if pks is not None:
+        messages = messages.filter(pk__in=pks)
+    deadline = time.monotonic() + timeout
+    while True:
+        waiting = list(messages.exclude(state="delivered").values_list("pk", flat=True))
+        if not waiting:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"Outbox messages {waiting} not delivered: "
+                                 f"{list(OutboxMessage.objects.filter(pk__in=waiting).values('kind', 'last_error'))}")
+        for pk in waiting:
+            OutboxMessage.objects.filter(pk=pk).exclude(state="delivered").update(
+                state="pending", next_attempt_at=timezone.now())
+            outbox_deliver(message_id=pk)
+        time.sleep(0.05)
+
 def group_all_flags() -> None:
     """Attach every pending flag to its case now, as the grouping task would.
 

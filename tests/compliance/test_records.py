@@ -31,7 +31,8 @@ from reviewapp.forum.models import ForumPush, ShareWithdrawal
 from reviewapp.outbox.models import OutboxMessage
 from reviewapp.people.roles import Role
 from tests.factories import FlaggedCaseFactory
-from tests.forum.conftest import FRONTIER, deliver_outbox, forum_hub, sharing_people  # noqa: F401 (fixtures)
+from tests.forum.conftest import FRONTIER, forum_hub, sharing_people  # noqa: F401 (fixtures)
+from tests.support import deliver_outbox
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

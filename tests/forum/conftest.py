@@ -19,7 +19,7 @@ from django.utils import timezone
 from stix2validator import ValidationOptions, validate_string
 
 from reviewapp.people.roles import Role
-from tests.support import ROOT, child_env
+from tests.support import ROOT, child_env, deliver_outbox
 
 COLLECTIONS = list(settings.FORUM_COLLECTIONS)
 FRONTIER = COLLECTIONS[0]
@@ -119,31 +119,6 @@ def hub_down(request, settings, tmp_path, artifacts_dir):
 def deliver_forum_outbox(*, timeout: float = 60.0) -> None:
     """Deliver every Forum outbox message in this process (tests that do not run the worker): deliver_outbox."""
     deliver_outbox(kind_prefix="forum_", timeout=timeout)
-
-
-def deliver_outbox(*, kind_prefix: str = "", timeout: float = 60.0) -> None:
-    """Deliver every outbox message whose kind starts with ``kind_prefix`` in this process.
-
-    A session Celery worker that an earlier test on this xdist node started also consumes the outbox queue, and
-    tries these messages against its own hub port (nothing listens there during this test): each round puts
-    what it failed back to pending and due, and delivers it here, until every such message is delivered."""
-    from reviewapp.outbox.models import OutboxMessage
-    from reviewapp.outbox.services import outbox_deliver
-
-    deadline = time.monotonic() + timeout
-    while True:
-        waiting = list(OutboxMessage.objects.filter(kind__startswith=kind_prefix).exclude(state="delivered")
-                       .values_list("pk", flat=True))
-        if not waiting:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"Outbox messages {waiting} not delivered: "
-                                 f"{list(OutboxMessage.objects.filter(pk__in=waiting).values('kind', 'last_error'))}")
-        for pk in waiting:
-            OutboxMessage.objects.filter(pk=pk).exclude(state="delivered").update(
-                state="pending", next_attempt_at=timezone.now())
-            outbox_deliver(message_id=pk)
-        time.sleep(0.05)
 
 
 def assert_valid_bundle(bundle: dict | str | bytes) -> None:
