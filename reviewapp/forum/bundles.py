@@ -19,9 +19,10 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-import rfc8785
 import stix2
 from django.conf import settings
+
+from reviewapp.audit.chain import canonical_json
 
 from . import pseudonyms
 from .content import (
@@ -76,7 +77,7 @@ class BuiltBundle:
 
 
 def canonical_bytes(bundle: dict) -> bytes:
-    return rfc8785.dumps(bundle)
+    return canonical_json(bundle)  # RFC 8785: the audit chain's canonicaliser, byte for byte rfc8785's
 
 
 def sha256_of(body: bytes) -> str:

@@ -18,7 +18,7 @@ import hmac
 import time
 from typing import Any
 
-import rfc8785
+from reviewapp.audit.chain import canonical_json
 
 SIGNATURE_PREFIX = "sha256="
 # How far a request's timestamp may be from the receiver's clock.
@@ -27,7 +27,7 @@ DEFAULT_TOLERANCE_SECONDS = 300
 
 def webhook_body(payload: dict[str, Any]) -> bytes:
     """The exact bytes sent: the same payload always gives the same bytes, whatever its key order."""
-    return rfc8785.dumps(payload)
+    return canonical_json(payload)  # byte for byte rfc8785.dumps, by json's C encoder where it can
 
 
 def sign(*, secret: str, timestamp: int | str, idempotency_key: str, body: bytes) -> str:

@@ -4,6 +4,7 @@ and the hash lock between approval and push (against a real medallion hub, deliv
 from __future__ import annotations
 
 import pytest
+import rfc8785
 from django.core.exceptions import PermissionDenied
 
 from flags.models import Flag
@@ -26,9 +27,10 @@ FULL = ShareChoice(campaign_summary=True, fingerprints=frozenset({"9f3c0a77e41b2
 
 
 def bundle_build(version):
-    """Every bundle a test builds goes through the OASIS validator."""
+    """Every bundle a test builds goes through the OASIS validator, and its bytes are the reference RFC 8785 ones."""
     built = _bundle_build(version)
     assert_valid_bundle(built.canonical)
+    assert built.canonical == rfc8785.dumps(built.bundle)
     return built
 
 
@@ -49,6 +51,14 @@ def _deliver(push: ForumPush) -> ForumPush:
     deliver_forum_outbox()
     push.refresh_from_db()
     return push
+
+
+def test_a_bundle_beyond_ascii_is_sent_as_rfc8785_utf8_not_escaped(world, sharing_people, settings):
+    """A sharer's name outside ASCII travels as UTF-8, as RFC 8785 writes it (json's default would escape it)."""
+    settings.FORUM_SHARER_NAME = "Laboratoire Ésope — Trust & Safety"
+    campaign, _ = world.campaign(6)
+    built = bundle_build(services.current_version(_propose(world, sharing_people, campaign)))
+    assert "Laboratoire Ésope — Trust & Safety".encode() in built.canonical
 
 
 def test_campaign_share_carries_pseudonyms_never_raw_ids_and_validates(world, sharing_people):

@@ -10,6 +10,7 @@ import urllib.request
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
+import rfc8785
 from django.test import override_settings
 
 from reviewapp.outbox import signing
@@ -44,6 +45,10 @@ def test_the_body_is_canonical_json_so_a_retry_sends_the_same_bytes():
     assert signing.webhook_body(PAYLOAD) == signing.webhook_body(shuffled)
     assert json.loads(signing.webhook_body(PAYLOAD)) == PAYLOAD
     assert signing.webhook_body({"b": 1, "a": [1.5, "é"]}) == '{"a":[1.5,"é"],"b":1}'.encode()
+    # RFC 8785 where json's own text differs: a whole float, an exponent (the reference implementation agrees).
+    odd = {"whole": 2.0, "tiny": 1e-07, "big": 1e21}
+    assert signing.webhook_body(odd) == b'{"big":1e+21,"tiny":1e-7,"whole":2}' == rfc8785.dumps(odd)
+    assert signing.webhook_body(PAYLOAD) == rfc8785.dumps(PAYLOAD)
 
 
 def test_the_request_carries_the_key_the_event_and_a_signature_over_timestamp_key_and_body():
