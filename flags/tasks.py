@@ -23,14 +23,23 @@ _QUEUED_TTL_SECONDS = 5
 
 
 def grouping_request() -> None:
-    """After ingestion commits: make sure a grouping task is queued (one, however many batches arrive)."""
+    """After ingestion commits: make sure a grouping task is queued (one, however many batches arrive).
+
+    Never raises: it runs after the flags' transaction committed, so a broker that cannot take the task must not
+    turn stored flags into an error for the detector (it would resend them; the reconciler groups them anyway).
+    """
     try:
         first = cache.add(QUEUED_KEY, 1, timeout=_QUEUED_TTL_SECONDS)
     except Exception:  # the cache is only a dedupe: without it, enqueue anyway
         log.warning("grouping dedupe unavailable; enqueueing anyway", exc_info=True)
         first = True
-    if first:
+    if not first:
+        return
+    try:
         group_pending_flags.delay()
+    except Exception:  # the broker is down: the flags are committed, and reconcile_pending_flags queues them
+        log.warning("grouping not queued (broker unavailable); the pending-flags reconciler will queue it",
+                    exc_info=True)
 
 
 # Session-level advisory locks, one per partition of the pending flags (grouping.Partition): the grouper
