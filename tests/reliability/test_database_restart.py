@@ -406,8 +406,16 @@ def _ingestion_totals(stack: Stack) -> tuple[int, int, int]:
 
 
 def _ingest_waiting_on_locks(stack: Stack) -> int:
+    """Ingestion statements waiting for the held flags table lock: each is a request the restart answers 503.
+
+    Only waits on a relation (the table lock), and only the statements that write flags (the direct COPY, the
+    staged path's INSERT): a bare "any INSERT waiting on any lock" also counted, say, the database cache's INSERT of
+    the grouping dedupe key waiting a moment on the other web's (a transaction lock, no client answer at stake),
+    which asks for one 503 more than the restart can give.
+    """
     return stack.postgres.scalar("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                                 "AND (query LIKE 'COPY %%' OR query LIKE 'INSERT %%')")
+                                 "AND wait_event = 'relation' AND (query LIKE 'COPY flags_flag %%' "
+                                 "OR query LIKE '%%INSERT INTO flags_flag %%')")
 
 
 def _probe_while_down(stack: Stack, log: FaultLog) -> None:
